@@ -1,0 +1,61 @@
+"""The Evaluator's TFMA config: slices, metrics and the thresholds that gate blessing.
+
+Everything comes from the pipeline configuration: the label, the slice features, the
+decision threshold, the minimum AUC and the largest AUC drop allowed against the last
+blessed model. On the first run there is no baseline and only the minimum AUC applies.
+"""
+
+from __future__ import annotations
+
+import json
+
+import tensorflow_model_analysis as tfma
+
+from pipeline.config import PipelineConfig
+
+GATING_METRIC = "auc"
+
+
+def slicing_specs_from(config: PipelineConfig) -> list[tfma.SlicingSpec]:
+    """The overall slice, then one slice per configured feature."""
+    return [tfma.SlicingSpec()] + [
+        tfma.SlicingSpec(feature_keys=[name]) for name in config.slice_features
+    ]
+
+
+def auc_threshold_from(config: PipelineConfig) -> tfma.MetricThreshold:
+    return tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_auc}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -config.max_auc_drop},
+        ),
+    )
+
+
+def eval_config_from(config: PipelineConfig) -> tfma.EvalConfig:
+    """The EvalConfig the Evaluator runs: metrics per slice and the AUC gate."""
+    at_threshold = json.dumps({"thresholds": [config.decision_threshold]})
+    metrics = [
+        tfma.MetricConfig(class_name="ExampleCount"),
+        tfma.MetricConfig(class_name="AUC", config=json.dumps({"name": GATING_METRIC}),
+                          threshold=auc_threshold_from(config)),
+        tfma.MetricConfig(class_name="AUC", config=json.dumps(
+            {"name": "auc_precision_recall", "curve": "PR"})),
+        tfma.MetricConfig(class_name="BinaryAccuracy", config=json.dumps(
+            {"name": "accuracy", "threshold": config.decision_threshold})),
+        tfma.MetricConfig(class_name="Precision", config=at_threshold),
+        tfma.MetricConfig(class_name="Recall", config=at_threshold),
+        tfma.MetricConfig(class_name="MeanLabel"),
+        tfma.MetricConfig(class_name="MeanPrediction"),
+        tfma.MetricConfig(class_name="Calibration"),
+        tfma.MetricConfig(class_name="CalibrationPlot"),
+        tfma.MetricConfig(class_name="ConfusionMatrixPlot"),
+    ]
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default",
+                                    label_key=config.label_name,
+                                    prediction_key="probabilities")],
+        slicing_specs=slicing_specs_from(config),
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+    )

@@ -1,0 +1,1 @@
+"""Network architectures (chosen by name from `registry`), the input feeder and `run_fn`."""

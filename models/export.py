@@ -1,0 +1,64 @@
+"""Exports the trained network as a SavedModel that serves raw, serialized tf.Examples.
+
+The exported module holds the Keras network and Transform's graph side by side (a plain
+`tf.Module`, because Transform's layer is Keras 2 and our networks are Keras 3) and
+offers two signatures:
+- `serving_default`: serialized examples without the label -> `probabilities` (batch, 1);
+- `transform_features`: serialized examples -> transformed features, which TFMA and
+  debugging tools use to see exactly what the network saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import keras
+import tensorflow as tf
+import tensorflow_transform as tft
+
+EXTRA_ASSETS_DIRECTORY = "assets.extra"
+
+
+class ServingModule(tf.Module):
+    def __init__(self, model: keras.Model, transform_output: tft.TFTransformOutput,
+                 label_name: str):
+        super().__init__()
+        self.model = model
+        self.transform_layer = transform_output.transform_features_layer()
+        self._raw_spec = transform_output.raw_feature_spec()
+        self._serving_spec = {k: v for k, v in self._raw_spec.items() if k != label_name}
+        self._input_names = list(model.input.keys()) if isinstance(model.input, dict) else None
+        self._label_name = label_name
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        raw = tf.io.parse_example(examples, self._serving_spec)
+        transformed = self.transform_layer(raw)
+        inputs = {name: transformed[name] for name in self._input_names}
+        return {"probabilities": self.model(inputs, training=False)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        return self.transform_layer(tf.io.parse_example(examples, self._raw_spec))
+
+
+def export_serving_model(model: keras.Model, transform_output: tft.TFTransformOutput,
+                         label_name: str, directory: str,
+                         extra_assets: dict[str, Any] | None = None) -> None:
+    """Writes the SavedModel, plus JSON files under assets.extra/ that travel with it."""
+    module = ServingModule(model, transform_output, label_name)
+    tf.saved_model.save(
+        module,
+        directory,
+        signatures={
+            "serving_default": module.serve.get_concrete_function(),
+            "transform_features": module.transform_features.get_concrete_function(),
+        },
+    )
+    extra_directory = os.path.join(directory, EXTRA_ASSETS_DIRECTORY)
+    tf.io.gfile.makedirs(extra_directory)
+    for name, content in (extra_assets or {}).items():
+        with tf.io.gfile.GFile(os.path.join(extra_directory, f"{name}.json"), "w") as handle:
+            handle.write(json.dumps(content, indent=2, sort_keys=True))

@@ -1,0 +1,53 @@
+"""Building blocks shared by the architectures: typed inputs, embeddings, compilation."""
+
+from __future__ import annotations
+
+import keras
+
+from pipeline.config import PipelineConfig
+from preprocessing import FeatureShapes
+
+
+def feature_inputs(shapes: FeatureShapes) -> dict[str, keras.KerasTensor]:
+    """One scalar input per transformed feature: float for numeric, int64 for ids."""
+    inputs = {name: keras.Input(shape=(), name=name, dtype="float32") for name in shapes.numeric}
+    inputs.update({
+        name: keras.Input(shape=(), name=name, dtype="int64")
+        for name in shapes.categorical_cardinalities
+    })
+    return inputs
+
+
+def numeric_block(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes
+                  ) -> keras.KerasTensor | None:
+    """The numeric features side by side, shape (batch, number of numeric features)."""
+    if not shapes.numeric:
+        return None
+    columns = [keras.layers.Reshape((1,))(inputs[name]) for name in shapes.numeric]
+    return columns[0] if len(columns) == 1 else keras.layers.Concatenate()(columns)
+
+
+def embeddings(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes, dimension: int,
+               prefix: str) -> list[keras.KerasTensor]:
+    """One embedding of `dimension` per categorical feature, sized by its cardinality."""
+    return [
+        keras.layers.Embedding(cardinality, dimension, name=f"{prefix}_{name}")(inputs[name])
+        for name, cardinality in shapes.categorical_cardinalities.items()
+    ]
+
+
+def dense_tower(features: keras.KerasTensor, config: PipelineConfig) -> keras.KerasTensor:
+    for index, units in enumerate(config.hidden_units):
+        features = keras.layers.Dense(units, activation="relu", name=f"hidden_{index}")(features)
+        if config.dropout > 0:
+            features = keras.layers.Dropout(config.dropout, seed=config.seed)(features)
+    return features
+
+
+def compile_binary_classifier(model: keras.Model, config: PipelineConfig) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+    )
+    return model

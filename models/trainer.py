@@ -1,0 +1,68 @@
+"""`run_fn`: the Trainer component's entry point (handed to TFX as `models.trainer.run_fn`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import keras
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+from models.distribution import choose_strategy
+from models.export import export_serving_model
+from models.feeder import build_feeder
+from models.registry import build_model
+from pipeline.config import PipelineConfig
+from preprocessing import feature_shapes
+
+logger = logging.getLogger(__name__)
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    """Trains the configured architecture on Transform's output and exports it for serving."""
+    config = PipelineConfig.from_dict(fn_args.custom_config["pipeline_config"], "Trainer")
+    keras.utils.set_random_seed(config.seed)
+    transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    shapes = feature_shapes(transform_output, config)
+    logger.info("Feature shapes: %s", shapes.to_dict())
+
+    strategy = choose_strategy()
+    batch_size = config.batch_size * strategy.num_replicas_in_sync
+    train_data = build_feeder(fn_args.train_files, fn_args.data_accessor, transform_output,
+                              config, batch_size, training=True)
+    eval_data = build_feeder(fn_args.eval_files, fn_args.data_accessor, transform_output,
+                             config, batch_size, training=False)
+    with strategy.scope():
+        model = build_model(config.architecture, shapes, config)
+
+    started = time.monotonic()
+    history = model.fit(
+        train_data,
+        validation_data=eval_data,
+        epochs=config.epochs,
+        callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
+        verbose=2,
+    )
+    training_seconds = time.monotonic() - started
+    export_serving_model(
+        model,
+        transform_output,
+        config.label_name,
+        fn_args.serving_model_dir,
+        extra_assets={
+            "pipeline_config": config.to_dict(),
+            "feature_shapes": shapes.to_dict(),
+            "training": {
+                "seconds": round(training_seconds, 2),
+                "epochs": config.epochs,
+                "history": {key: [float(v) for v in values]
+                            for key, values in history.history.items()},
+                "devices": [device.name for device in tf.config.list_logical_devices()],
+                "replicas": strategy.num_replicas_in_sync,
+            },
+        },
+    )
+    logger.info("Exported serving model to %s", os.path.abspath(fn_args.serving_model_dir))

@@ -1,0 +1,20 @@
+"""The pipeline: configuration, `create_pipeline`, custom components and run reports.
+
+Keras, chosen on purpose: our networks are built with Keras 3 (`import keras`), which
+keras-tuner requires; tf.Transform and TFMA are built on Keras 2 and reach it through
+`tf.keras`. Setting TF_USE_LEGACY_KERAS=1 here, before TensorFlow resolves `tf.keras`,
+gives each library the Keras it was written for, whatever the import order. Every entry
+point (runners, tests, the Trainer inside a container) imports this package first; the
+Dockerfiles set the same variable.
+"""
+
+import os
+import warnings
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+# TensorFlow's C++ start-up chatter (CUDA probes, CPU flags) hides our own output; an
+# explicit TF_CPP_MIN_LOG_LEVEL from the user still wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Google's client libraries warn on every import that Python 3.10 nears end of support;
+# the pin to 3.10 is deliberate (TFX 1.16), so the warning tells the user nothing.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core")

@@ -1,0 +1,62 @@
+"""The BigQuery query that feeds `BigQueryExampleGen`, generated from the feature configuration.
+
+Columns come out with the same names and types the local ExampleGen writes: numeric and
+bucketized features as FLOAT64, categorical features as STRING, the label as INT64 from
+the same `label_rule`, so a model trained on either source sees identical examples.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from pipeline.config import ConfigError, PipelineConfig
+from pipeline.label import LabelRule
+
+_TABLE_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+){1,2}$")
+
+
+def _column_source(config: PipelineConfig, name: str) -> str:
+    return config.bigquery_derived_columns.get(name, name)
+
+
+def bigquery_query(config: PipelineConfig) -> str:
+    """Renders the SELECT for `config`; raises ConfigError for malformed table or dates."""
+    if not _TABLE_PATTERN.match(config.bigquery_table):
+        raise ConfigError(
+            f"bigquery_table={config.bigquery_table!r} is not of the form project.dataset.table."
+        )
+    for key in ("bigquery_start_date", "bigquery_end_date"):
+        try:
+            datetime.date.fromisoformat(getattr(config, key))
+        except ValueError:
+            raise ConfigError(f"{key}={getattr(config, key)!r} is not a YYYY-MM-DD date.") \
+                from None
+    if config.bigquery_start_date >= config.bigquery_end_date:
+        raise ConfigError("bigquery_start_date must come before bigquery_end_date.")
+
+    numeric = config.numeric_features + config.bucketized_features
+    selected = [
+        f"CAST({_column_source(config, name)} AS FLOAT64) AS {name}" for name in numeric
+    ] + [
+        f"CAST({_column_source(config, name)} AS STRING) AS {name}"
+        for name in config.categorical_features
+    ]
+    label_rule = LabelRule.parse(config.label_rule)
+    selected.append(f"{label_rule.to_sql()} AS {config.label_name}")
+
+    timestamp = config.bigquery_timestamp_column
+    conditions = [
+        f"{timestamp} >= TIMESTAMP('{config.bigquery_start_date}')",
+        f"{timestamp} < TIMESTAMP('{config.bigquery_end_date}')",
+    ]
+    if config.bigquery_sample_percent < 100:
+        # A hash of the row key, not RAND(), so the sample is the same on every run.
+        basis_points = round(config.bigquery_sample_percent * 100)
+        conditions.append(
+            f"MOD(ABS(FARM_FINGERPRINT(CAST({config.bigquery_row_key} AS STRING))), 10000)"
+            f" < {basis_points}"
+        )
+    select_list = ",\n  ".join(selected)
+    where = "\n  AND ".join(conditions)
+    return f"SELECT\n  {select_list}\nFROM `{config.bigquery_table}`\nWHERE {where}"

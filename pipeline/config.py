@@ -1,0 +1,348 @@
+"""The single flat configuration of a pipeline run, in three layers.
+
+1. Defaults: the fields of `PipelineConfig` below.
+2. A named variant from `variants.yaml`, holding only the keys it overrides.
+3. Per-run overrides: `TFX_PIPELINE_<KEY>` environment variables, then `--key=value` flags.
+
+Every layer is validated against the dataclass: an unknown key or a value of the wrong
+type raises `ConfigError` naming the key and what it accepts, before any component runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+VARIANTS_FILE = REPOSITORY_ROOT / "variants.yaml"
+ENVIRONMENT_PREFIX = "TFX_PIPELINE_"
+PACKAGE_PATH_PREFIX = "package://"
+
+
+class ConfigError(ValueError):
+    """A setting a user gave is unknown, of the wrong type or out of range."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Every setting of a run. Field comments are the user documentation of each key."""
+
+    # --- run ---
+    pipeline_name: str = "big_tipper"
+    variant: str = "default"  # the name of the variants.yaml entry this config came from
+    output_root: str = "output"  # pipeline artifacts, metadata store and pushed models
+    seed: int = 42  # shuffling and weight initialisation
+    beam_direct_running_mode: str = "in_memory"  # in_memory | multi_threading | multi_processing
+    beam_direct_num_workers: int = 1  # workers for multi_threading / multi_processing
+
+    # --- data ---
+    data_source: str = "file"  # file | bigquery
+    # .jsonl/.json or .csv file, or a glob of them; relative to the repository root, or
+    # package://<python package>/<path> for a file shipped inside an installed package.
+    data_path: str = "testdata/taxi_trips.jsonl"
+    bigquery_table: str = "bigquery-public-data.chicago_taxi_trips.taxi_trips"
+    bigquery_timestamp_column: str = "trip_start_timestamp"
+    bigquery_start_date: str = "2019-01-01"  # inclusive, YYYY-MM-DD
+    bigquery_end_date: str = "2019-02-01"  # exclusive, YYYY-MM-DD
+    bigquery_sample_percent: float = 100.0  # share of rows kept, by a hash of the row key
+    bigquery_row_key: str = "unique_key"  # column hashed for sampling
+    # Features that are not plain columns of the table: name -> BigQuery SQL expression.
+    bigquery_derived_columns: dict[str, str] = dataclasses.field(
+        default_factory=lambda: {
+            "trip_start_hour": "EXTRACT(HOUR FROM trip_start_timestamp)",
+            "trip_start_day": "EXTRACT(DAYOFWEEK FROM trip_start_timestamp)",
+            "trip_start_month": "EXTRACT(MONTH FROM trip_start_timestamp)",
+        }
+    )
+    eval_percent: int = 20  # share of rows hashed into the eval split
+
+    # --- features and label ---
+    numeric_features: tuple[str, ...] = ("fare", "trip_miles", "trip_seconds")
+    bucketized_features: tuple[str, ...] = (
+        "pickup_latitude",
+        "pickup_longitude",
+        "dropoff_latitude",
+        "dropoff_longitude",
+    )
+    categorical_features: tuple[str, ...] = (
+        "payment_type",
+        "company",
+        "trip_start_hour",
+        "trip_start_day",
+        "trip_start_month",
+        "pickup_community_area",
+        "dropoff_community_area",
+        "dropoff_census_tract",
+    )
+    bucket_count: int = 10  # quantile buckets per bucketized feature
+    vocabulary_top_k: int = 1000  # most frequent values kept per categorical feature
+    oov_buckets: int = 1  # hash buckets (at least 1) for values outside the vocabulary
+    label_name: str = "big_tipper"
+    # The label, as a comparison of arithmetic on raw columns. It is rendered both as
+    # Python (local files) and as SQL (BigQuery), so both sources label rows identically.
+    label_rule: str = "tips > 0.2 * fare"
+
+    # --- model and training ---
+    architecture: str = "wide_and_deep"  # a name registered in models/registry.py
+    hidden_units: tuple[int, ...] = (64, 32)
+    embedding_dim: int = 8
+    dropout: float = 0.1
+    learning_rate: float = 0.003
+    batch_size: int = 256
+    epochs: int = 10  # passes over the train split
+    shuffle_buffer: int = 10_000
+
+    # --- evaluation ---
+    slice_features: tuple[str, ...] = ("payment_type", "company", "trip_start_hour")
+    min_auc: float = 0.8  # a candidate below this AUC is never blessed
+    max_auc_drop: float = 0.01  # nor one whose AUC is this much below the last blessed model
+    decision_threshold: float = 0.5  # probability above which a trip is called a big tipper
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def raw_feature_names(self) -> tuple[str, ...]:
+        return self.numeric_features + self.bucketized_features + self.categorical_features
+
+    def resolved_data_path(self) -> str:
+        """`data_path` as an absolute path or glob (package:// and relative paths resolved)."""
+        return resolve_data_path(self.data_path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (tuples become lists), for storing with the run."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], source: str = "dict") -> PipelineConfig:
+        """Rebuilds a config from `to_dict()` output, validating every key."""
+        return _apply(cls(), values, source)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> PipelineConfig:
+        """Checks the relations between settings; returns self so calls can chain."""
+        _one_of("data_source", self.data_source, ("file", "bigquery"))
+        _one_of(
+            "beam_direct_running_mode",
+            self.beam_direct_running_mode,
+            ("in_memory", "multi_threading", "multi_processing"),
+        )
+        for key in ("beam_direct_num_workers", "bucket_count", "batch_size", "epochs",
+                    "embedding_dim", "vocabulary_top_k", "shuffle_buffer", "oov_buckets"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}.")
+        if not 0 < self.eval_percent < 100:
+            raise ConfigError(f"eval_percent must be between 1 and 99, got {self.eval_percent}.")
+        if not 0 < self.bigquery_sample_percent <= 100:
+            raise ConfigError(
+                f"bigquery_sample_percent must be in (0, 100], got {self.bigquery_sample_percent}."
+            )
+        for key, low, high in (("dropout", 0.0, 0.99), ("decision_threshold", 0.01, 0.99),
+                               ("min_auc", 0.0, 1.0), ("max_auc_drop", 0.0, 1.0)):
+            if not low <= getattr(self, key) <= high:
+                raise ConfigError(f"{key} must be between {low} and {high}, "
+                                  f"got {getattr(self, key)}.")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}.")
+        if not self.raw_feature_names:
+            raise ConfigError("No features: set numeric_features, bucketized_features "
+                              "or categorical_features.")
+        seen: set[str] = set()
+        for name in self.raw_feature_names:
+            if name in seen:
+                raise ConfigError(f"Feature {name!r} is listed twice across the feature lists.")
+            seen.add(name)
+        if self.label_name in seen:
+            raise ConfigError(f"label_name {self.label_name!r} is also listed as a feature.")
+        for name in self.slice_features:
+            if name not in self.categorical_features:
+                raise ConfigError(
+                    f"slice_features: {name!r} is not one of categorical_features "
+                    f"({', '.join(self.categorical_features)})."
+                )
+        from pipeline.label import LabelRule  # local import: label imports this module
+
+        LabelRule.parse(self.label_rule)
+        from models.registry import architecture_names
+
+        _one_of("architecture", self.architecture, architecture_names())
+        if self.data_source == "file":
+            self.resolved_data_path()
+        return self
+
+
+def _one_of(key: str, value: str, allowed: Iterable[str]) -> None:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed; choose one of: {', '.join(allowed)}.")
+
+
+def resolve_data_path(data_path: str) -> str:
+    """Turns package://pkg/path and repository-relative paths into absolute ones."""
+    if data_path.startswith(PACKAGE_PATH_PREFIX):
+        package, _, inner = data_path[len(PACKAGE_PATH_PREFIX):].partition("/")
+        import importlib.util
+
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(f"data_path={data_path!r}: package {package!r} is not installed.")
+        return str(Path(next(iter(spec.submodule_search_locations))) / inner)
+    if "://" in data_path or os.path.isabs(data_path):
+        return data_path
+    return str(REPOSITORY_ROOT / data_path)
+
+
+# ---------------------------------------------------------------------- value parsing
+_FIELDS = {field.name: field for field in dataclasses.fields(PipelineConfig)}
+_TYPE_HINTS = typing.get_type_hints(PipelineConfig)
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return f"a list of {typing.get_args(hint)[0].__name__}"
+    if origin is dict:
+        return "a mapping of str to str"
+    return hint.__name__
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Converts `value` (from YAML, JSON or a string) to the type of field `key`."""
+    if key not in _FIELDS:
+        raise ConfigError(
+            f"{source}: unknown setting {key!r}. Known settings: {', '.join(sorted(_FIELDS))}."
+        )
+    hint = _TYPE_HINTS[key]
+    problem = f"{source}: {key}={value!r} is not {_describe(hint)}"
+    origin = typing.get_origin(hint)
+    if isinstance(value, str) and hint is not str:
+        value = _parse_string(value, hint, problem)
+    if origin is tuple:
+        item_type = typing.get_args(hint)[0]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(problem + ".")
+        return tuple(_scalar(item, item_type, problem) for item in value)
+    if origin is dict:
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ConfigError(problem + ".")
+        return dict(value)
+    return _scalar(value, hint, problem)
+
+
+def _scalar(value: Any, hint: Any, problem: str) -> Any:
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and hint is not str:
+        value = _parse_string(value, hint, problem)
+    if type(value) is not hint:  # noqa: E721 - bool must not pass as int
+        raise ConfigError(problem + ".")
+    return value
+
+
+def _parse_string(text: str, hint: Any, problem: str) -> Any:
+    """Parses a command-line or environment value: JSON, or a comma-separated list."""
+    origin = typing.get_origin(hint)
+    stripped = text.strip()
+    if hint is bool:
+        if stripped.lower() in ("true", "1", "yes"):
+            return True
+        if stripped.lower() in ("false", "0", "no"):
+            return False
+        raise ConfigError(problem + " (use true or false).")
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        pass
+    if origin is tuple:
+        item_type = typing.get_args(hint)[0]
+        items = [item.strip() for item in stripped.split(",") if item.strip()]
+        return tuple(_parse_string(item, item_type, problem) if item_type is not str else item
+                     for item in items)
+    if hint in (int, float):
+        raise ConfigError(problem + ".")
+    return text
+
+
+def _apply(config: PipelineConfig, overrides: Mapping[str, Any], source: str) -> PipelineConfig:
+    coerced = {key: _coerce(key, value, source) for key, value in overrides.items()}
+    return dataclasses.replace(config, **coerced)
+
+
+# ---------------------------------------------------------------------- the three layers
+def load_variants(path: Path = VARIANTS_FILE) -> dict[str, dict[str, Any]]:
+    """Reads the variants file: a mapping of variant name to the keys it overrides."""
+    try:
+        variants = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as error:
+        raise ConfigError(f"Variants file {path} does not exist.") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"Variants file {path} is not valid YAML: {error}") from error
+    if not isinstance(variants, dict) or not all(
+        isinstance(body, dict) or body is None for body in variants.values()
+    ):
+        raise ConfigError(f"Variants file {path} must map each variant name to its settings.")
+    return {name: dict(body or {}) for name, body in variants.items()}
+
+
+def parse_flags(argv: Iterable[str]) -> dict[str, str]:
+    """Parses `--key=value` flags (also `--key value`); anything else is an error."""
+    flags: dict[str, str] = {}
+    arguments = list(argv)
+    index = 0
+    while index < len(arguments):
+        argument = arguments[index]
+        if not argument.startswith("--") or argument == "--":
+            raise ConfigError(f"Unexpected argument {argument!r}; settings are given as --key=value.")
+        key, equals, value = argument[2:].partition("=")
+        if not equals:
+            if index + 1 >= len(arguments):
+                raise ConfigError(f"Flag --{key} needs a value: --{key}=VALUE.")
+            index += 1
+            value = arguments[index]
+        flags[key.replace("-", "_")] = value
+        index += 1
+    return flags
+
+
+def load_config(
+    argv: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    variants_file: Path = VARIANTS_FILE,
+) -> PipelineConfig:
+    """Builds the effective configuration: defaults, then variant, env, then flags."""
+    environ = os.environ if environ is None else environ
+    from_environment = {
+        name[len(ENVIRONMENT_PREFIX):].lower(): value
+        for name, value in environ.items()
+        if name.startswith(ENVIRONMENT_PREFIX)
+    }
+    from_flags = parse_flags(argv)
+    variant = from_flags.get("variant", from_environment.get("variant", "default"))
+    variants = load_variants(variants_file)
+    if variant not in variants:
+        raise ConfigError(
+            f"Unknown variant {variant!r}; {variants_file.name} defines: {', '.join(variants)}."
+        )
+    config = PipelineConfig(variant=variant)
+    variant_settings = variants[variant]
+    if "variant" in variant_settings:
+        raise ConfigError(f"{variants_file.name}: variant {variant!r} may not set 'variant'.")
+    config = _apply(config, variant_settings, f"{variants_file.name} variant {variant!r}")
+    config = _apply(config, from_environment, "environment")
+    config = _apply(config, from_flags, "command line")
+    return config.validate()
+
+
+def field_names() -> tuple[str, ...]:
+    return tuple(_FIELDS)
+

@@ -1,0 +1,155 @@
+"""`create_pipeline`: the one pipeline definition, for local runs and for Vertex AI.
+
+It names no dataset: features, label, slices and the data source all come from
+`PipelineConfig`. Everything that depends on where it runs (paths, metadata store, Beam
+arguments, the Trainer and Pusher implementations in the cloud) is an argument, so the
+runners only gather those values and call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx.components import (Evaluator, ExampleValidator, Pusher, SchemaGen,
+                            StatisticsGen, Trainer, Transform)
+from tfx.dsl.components.base.base_node import BaseNode
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import pusher_pb2, trainer_pb2
+from tfx.types import Channel, standard_artifacts
+
+from evaluation.slices import eval_config_from
+from pipeline.anomaly_gate import DataAnomalyGate
+from pipeline.bigquery import bigquery_query
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.example_gen import record_file_example_gen, split_config
+from preprocessing import preprocessing_spec
+
+# Components get user code by module path, which TFX does not fingerprint for caching;
+# a hash of the files each one runs goes into its properties, so editing the code
+# invalidates exactly the components that run it.
+_CODE_FILES = {
+    "example_gen": ("pipeline/example_gen.py", "pipeline/label.py"),
+    "transform": ("preprocessing.py",),
+    "trainer": ("preprocessing.py", "models"),
+}
+
+
+def source_fingerprint(paths: Sequence[str]) -> str:
+    """SHA-256 over the named files (and the .py files of named directories)."""
+    digest = hashlib.sha256()
+    for relative in paths:
+        path = REPOSITORY_ROOT / relative
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(REPOSITORY_ROOT)).encode())
+            digest.update(Path(file).read_bytes())
+    return digest.hexdigest()
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    pipeline_root: str,
+    serving_directory: str,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: Sequence[str] = (),
+    trainer: type[Trainer] = Trainer,
+    trainer_custom_config: dict | None = None,
+    pusher: type[Pusher] = Pusher,
+    pusher_custom_config: dict | None = None,
+    enable_cache: bool = True,
+) -> tfx_pipeline.Pipeline:
+    """Builds the TFX pipeline for `config`.
+
+    `trainer` and `pusher` let the Vertex runner swap in the Google Cloud implementations,
+    with their `*_custom_config`; `serving_directory` is where blessed models are pushed
+    when the default filesystem Pusher is used.
+    """
+    if config.data_source == "bigquery":
+        from tfx.extensions.google_cloud_big_query.example_gen.component import (
+            BigQueryExampleGen,
+        )
+
+        example_gen = BigQueryExampleGen(query=bigquery_query(config),
+                                         output_config=split_config(config))
+    else:
+        example_gen = record_file_example_gen(
+            config, source_fingerprint(_CODE_FILES["example_gen"]))
+    example_gen = example_gen.with_id("ExampleGen")
+
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    # Feature shapes are not inferred: every raw feature stays optional (a sparse tensor),
+    # so a column that happens to be complete in one sample does not change the graph.
+    schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                           infer_feature_shape=False)
+    example_validator = ExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                         schema=schema_gen.outputs["schema"])
+    anomaly_gate = DataAnomalyGate(anomalies=example_validator.outputs["anomalies"])
+
+    transform = Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn="preprocessing.preprocessing_fn",
+        custom_config={**preprocessing_spec(config),
+                       "code": source_fingerprint(_CODE_FILES["transform"])},
+    )
+    transform.add_upstream_node(anomaly_gate)
+
+    trainer_component = trainer(
+        run_fn="models.trainer.run_fn",
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
+        custom_config={
+            "pipeline_config": config.to_dict(),
+            "code": source_fingerprint(_CODE_FILES["trainer"]),
+            **(trainer_custom_config or {}),
+        },
+    ).with_id("Trainer")
+
+    baseline_resolver = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id("LatestBlessedModelResolver")
+
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer_component.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=eval_config_from(config),
+        example_splits=["eval"],
+    )
+
+    pusher_arguments: dict = {
+        "model": trainer_component.outputs["model"],
+        "model_blessing": evaluator.outputs["blessing"],
+    }
+    if pusher_custom_config is not None:
+        pusher_arguments["custom_config"] = pusher_custom_config
+    else:
+        pusher_arguments["push_destination"] = pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_directory)
+        )
+    pusher_component = pusher(**pusher_arguments).with_id("Pusher")
+
+    components: list[BaseNode] = [
+        example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
+        trainer_component, baseline_resolver, evaluator, pusher_component,
+    ]
+    return tfx_pipeline.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args),
+    )

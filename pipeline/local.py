@@ -1,0 +1,115 @@
+"""Running the pipeline on this machine: the output layout, Beam settings and the run itself.
+
+Shared by `local_runner.py`, the end-to-end tests and the benchmark, so all three run the
+pipeline exactly the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import traceback
+from pathlib import Path
+
+from pipeline.config import PipelineConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalLayout:
+    """Where a local run keeps things, all under `config.output_root`."""
+
+    root: Path
+
+    @classmethod
+    def for_config(cls, config: PipelineConfig) -> LocalLayout:
+        return cls(Path(config.output_root).expanduser().resolve())
+
+    @property
+    def pipeline_root(self) -> Path:
+        return self.root / "pipeline"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.root / "metadata.sqlite"
+
+    @property
+    def serving_directory(self) -> Path:
+        return self.root / "serving"
+
+    @property
+    def runs_directory(self) -> Path:
+        return self.root / "runs"
+
+
+def beam_pipeline_args(config: PipelineConfig) -> list[str]:
+    """Direct-runner settings. In memory is the default: on 2 cores each multi-processing
+    worker starts its own TensorFlow, which costs more than it parallelises."""
+    return [
+        f"--direct_running_mode={config.beam_direct_running_mode}",
+        f"--direct_num_workers={config.beam_direct_num_workers}",
+    ]
+
+
+@dataclasses.dataclass
+class LocalRunResult:
+    succeeded: bool
+    run_directory: Path
+    log_path: Path
+    failure: str | None = None  # the user-facing reason, when the run failed
+
+
+def failure_reason(error: BaseException) -> str:
+    """The one line a user needs: our own data/config errors verbatim, else the last line."""
+    from pipeline.anomaly_gate import DataAnomaliesError
+    from pipeline.example_gen import InputDataError
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (InputDataError, DataAnomaliesError)):
+            return str(current)
+        current = current.__cause__ or current.__context__
+    text = "".join(traceback.format_exception_only(type(error), error)).strip()
+    # Beam wraps errors raised in a DoFn; our messages survive inside the text.
+    for marker in ("InputDataError: ", "DataAnomaliesError: "):
+        if marker in text:
+            return text.split(marker, 1)[1].split(" [while running", 1)[0].strip()
+    return text.splitlines()[-1] if text else type(error).__name__
+
+
+def run_local_pipeline(config: PipelineConfig, quiet: bool = False) -> LocalRunResult:
+    """Runs the whole pipeline with LocalDagRunner and a SQLite ML Metadata store."""
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    from pipeline.definition import create_pipeline
+    from pipeline.progress import reporting_progress
+
+    layout = LocalLayout.for_config(config)
+    run_directory = layout.runs_directory / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    run_directory.mkdir(parents=True, exist_ok=True)
+    (run_directory / "config.json").write_text(config.to_json() + "\n")
+    log_path = run_directory / "pipeline.log"
+
+    pipeline = create_pipeline(
+        config,
+        pipeline_root=str(layout.pipeline_root),
+        serving_directory=str(layout.serving_directory),
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
+            str(layout.metadata_path)),
+        beam_pipeline_args=beam_pipeline_args(config),
+    )
+    component_ids = [component.id for component in pipeline.components]
+    with reporting_progress(component_ids, str(log_path),
+                            stream=open(os.devnull, "w") if quiet else None) as progress:
+        try:
+            LocalDagRunner().run(pipeline)
+        except Exception as error:  # noqa: BLE001 - reported to the user, then re-judged
+            progress.fail_current()
+            import logging
+
+            logging.getLogger(__name__).exception("Pipeline run failed")
+            return LocalRunResult(False, run_directory, log_path, failure_reason(error))
+    return LocalRunResult(True, run_directory, log_path)

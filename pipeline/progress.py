@@ -1,0 +1,81 @@
+"""Live progress of a LocalDagRunner run: one line per component as it starts and ends.
+
+LocalDagRunner reports nothing but its own log lines ("Component X is running.", "A cached
+execution N is used."), so we read those and print a line a person can follow, while the
+libraries' full logs go to a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+_STARTED = re.compile(r"^Component (\S+) is running\.$")
+_FINISHED = re.compile(r"^Component (\S+) is finished\.$")
+_CACHED = re.compile(r"^A cached execution \d+ is used\.$")
+
+
+class ComponentProgress(logging.Handler):
+    """Turns the runner's log records into `[ 3/10] SchemaGen  ran     1.2 s` lines."""
+
+    def __init__(self, component_ids: list[str], stream: TextIO = sys.stdout):
+        super().__init__(level=logging.INFO)
+        self.component_ids = component_ids
+        self.stream = stream
+        self.current: str | None = None
+        self.started_at = 0.0
+        self.cached = False
+        self.width = max(len(name) for name in component_ids)
+
+    def _line(self, name: str, state: str, seconds: float | None = None) -> None:
+        position = self.component_ids.index(name) + 1 if name in self.component_ids else 0
+        elapsed = f"{seconds:7.1f} s" if seconds is not None else ""
+        self.stream.write(f"[{position:2d}/{len(self.component_ids)}] "
+                          f"{name:<{self.width}}  {state:<8}{elapsed}\n")
+        self.stream.flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if started := _STARTED.match(message):
+            self.current, self.started_at, self.cached = started.group(1), time.monotonic(), False
+            self._line(self.current, "running")
+        elif _CACHED.match(message):
+            self.cached = True
+        elif (finished := _FINISHED.match(message)) and finished.group(1) == self.current:
+            state = "cached" if self.cached else "ran"
+            self._line(self.current, state, time.monotonic() - self.started_at)
+            self.current = None
+
+    def fail_current(self) -> None:
+        if self.current is not None:
+            self._line(self.current, "FAILED", time.monotonic() - self.started_at)
+
+
+@contextmanager
+def reporting_progress(component_ids: list[str], log_path: str, stream: TextIO | None = None
+                       ) -> Iterator[ComponentProgress]:
+    """Prints component progress (to stdout by default) and sends all logs to `log_path`."""
+    root = logging.getLogger()
+    absl_logger = logging.getLogger("absl")
+    file_handler = logging.FileHandler(log_path)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    progress = ComponentProgress(component_ids, stream or sys.stdout)
+    saved = (root.handlers[:], root.level, absl_logger.handlers[:], absl_logger.propagate,
+             absl_logger.level)
+    root.handlers = [file_handler]
+    root.setLevel(logging.INFO)
+    absl_logger.handlers = [progress]
+    absl_logger.setLevel(logging.INFO)
+    absl_logger.propagate = True
+    try:
+        yield progress
+    finally:
+        file_handler.close()
+        root.handlers, root.level = saved[0], saved[1]
+        absl_logger.handlers, absl_logger.propagate = saved[2], saved[3]
+        absl_logger.setLevel(saved[4])

@@ -1,0 +1,3 @@
+"""Placeholder replaced below."""
+def print_run_summary(config, layout, result):
+    print(result)

@@ -1,0 +1,103 @@
+"""Feature preprocessing with tf.Transform, driven by the feature configuration.
+
+Transform computes the statistics (means, standard deviations, quantiles, vocabularies)
+once over the train split and bakes them into a graph that training, evaluation and
+serving all apply, so they cannot drift apart. `feature_shapes` reads back the sizes the
+models need (categories per feature) from that graph's output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from pipeline.config import PipelineConfig
+
+
+def preprocessing_spec(config: PipelineConfig) -> dict[str, Any]:
+    """The part of the configuration `preprocessing_fn` reads (Transform's custom_config)."""
+    return {
+        "numeric_features": list(config.numeric_features),
+        "bucketized_features": list(config.bucketized_features),
+        "categorical_features": list(config.categorical_features),
+        "bucket_count": config.bucket_count,
+        "vocabulary_top_k": config.vocabulary_top_k,
+        "oov_buckets": config.oov_buckets,
+        "label_name": config.label_name,
+    }
+
+
+def _dense(value: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
+    """A rank-1 dense tensor from a (batch, 0 or 1) sparse feature, `default` where absent."""
+    if isinstance(value, tf.SparseTensor):
+        value = tf.sparse.to_dense(
+            tf.SparseTensor(value.indices, value.values, [value.dense_shape[0], 1]),
+            default_value=default,
+        )
+    return tf.reshape(value, [-1])
+
+
+def _impute_mean(value: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    """Fills missing numbers with the train-split mean of the present ones."""
+    dense = _dense(value, float("nan"))
+    mean = tft.mean(value.values if isinstance(value, tf.SparseTensor) else dense)
+    return tf.where(tf.math.is_nan(dense), mean, dense)
+
+
+def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
+                     ) -> dict[str, tf.Tensor]:
+    """tf.Transform entry point: raw features in, model-ready dense features out.
+
+    numeric: mean imputation then z-score; bucketized: quantile bucket id, with one extra
+    id for "missing"; categorical: vocabulary id of the `vocabulary_top_k` most frequent
+    values, unseen values hashed into `oov_buckets` extra ids. The label passes through.
+    """
+    outputs: dict[str, tf.Tensor] = {}
+    for name in custom_config["numeric_features"]:
+        outputs[name] = tft.scale_to_z_score(_impute_mean(inputs[name]))
+    bucket_count = int(custom_config["bucket_count"])
+    for name in custom_config["bucketized_features"]:
+        dense = _dense(inputs[name], float("nan"))
+        missing = tf.math.is_nan(dense)
+        buckets = tft.bucketize(tf.where(missing, tf.zeros_like(dense), dense), bucket_count,
+                                elementwise=False)
+        # tft.bucketize may return fewer buckets on small data; ids stay below bucket_count.
+        outputs[name] = tf.where(missing, tf.cast(bucket_count, tf.int64), buckets)
+    for name in custom_config["categorical_features"]:
+        outputs[name] = tft.compute_and_apply_vocabulary(
+            _dense(inputs[name], b""),
+            top_k=int(custom_config["vocabulary_top_k"]),
+            num_oov_buckets=int(custom_config["oov_buckets"]),
+            vocab_filename=name,
+        )
+    label_name = custom_config["label_name"]
+    outputs[label_name] = _dense(inputs[label_name], tf.constant(0, tf.int64))
+    return outputs
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureShapes:
+    """What the models need to size themselves, read from Transform's output."""
+
+    numeric: tuple[str, ...]
+    categorical_cardinalities: dict[str, int]  # id range per categorical/bucketized feature
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"numeric": list(self.numeric),
+                "categorical_cardinalities": dict(self.categorical_cardinalities)}
+
+
+def feature_shapes(transform_output: tft.TFTransformOutput, config: PipelineConfig
+                   ) -> FeatureShapes:
+    """Vocabulary sizes (plus OOV buckets) and bucket counts (plus "missing") per feature."""
+    cardinalities = {
+        name: transform_output.vocabulary_size_by_name(name) + config.oov_buckets
+        for name in config.categorical_features
+    }
+    cardinalities.update({name: config.bucket_count + 1 for name in config.bucketized_features})
+    return FeatureShapes(numeric=tuple(config.numeric_features),
+                         categorical_cardinalities=cardinalities)
