@@ -38,8 +38,13 @@ def eval_config_from(config: PipelineConfig) -> tfma.EvalConfig:
     at_threshold = json.dumps({"thresholds": [config.decision_threshold]})
     metrics = [
         tfma.MetricConfig(class_name="ExampleCount"),
-        tfma.MetricConfig(class_name="AUC", config=json.dumps({"name": GATING_METRIC}),
-                          threshold=auc_threshold_from(config)),
+        # Gate on the overall slice only: a small slice holding one class has no AUC.
+        tfma.MetricConfig(
+            class_name="AUC",
+            config=json.dumps({"name": GATING_METRIC}),
+            per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold_from(config))],
+        ),
         tfma.MetricConfig(class_name="AUC", config=json.dumps(
             {"name": "auc_precision_recall", "curve": "PR"})),
         tfma.MetricConfig(class_name="BinaryAccuracy", config=json.dumps(

@@ -21,6 +21,14 @@ from preprocessing import feature_shapes
 logger = logging.getLogger(__name__)
 
 
+class EpochLog(keras.callbacks.Callback):
+    """One log line per epoch (the local runner shows it under the Trainer's progress)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        metrics = "  ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
+        logger.info("epoch %d/%d  %s", epoch + 1, self.params.get("epochs", 0), metrics)
+
+
 def run_fn(fn_args: FnArgs) -> None:
     """Trains the configured architecture on Transform's output and exports it for serving."""
     config = PipelineConfig.from_dict(fn_args.custom_config["pipeline_config"], "Trainer")
@@ -43,8 +51,8 @@ def run_fn(fn_args: FnArgs) -> None:
         train_data,
         validation_data=eval_data,
         epochs=config.epochs,
-        callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
-        verbose=2,
+        callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir), EpochLog()],
+        verbose=0,
     )
     training_seconds = time.monotonic() - started
     export_serving_model(

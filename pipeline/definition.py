@@ -96,6 +96,9 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn="preprocessing.preprocessing_fn",
+        # StatisticsGen already profiles the raw data; statistics of the transformed data
+        # would double the Beam work of Transform for nothing the pipeline reads.
+        disable_statistics=True,
         custom_config={**preprocessing_spec(config),
                        "code": source_fingerprint(_CODE_FILES["transform"])},
     )

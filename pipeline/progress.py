@@ -41,6 +41,10 @@ class ComponentProgress(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
+        if record.name.startswith(("models.", "pipeline.")) and record.levelno >= logging.INFO:
+            self.stream.write(f"        {message}\n")  # our own news, e.g. epoch metrics
+            self.stream.flush()
+            return
         if started := _STARTED.match(message):
             self.current, self.started_at, self.cached = started.group(1), time.monotonic(), False
             self._line(self.current, "running")
@@ -61,21 +65,32 @@ def reporting_progress(component_ids: list[str], log_path: str, stream: TextIO |
                        ) -> Iterator[ComponentProgress]:
     """Prints component progress (to stdout by default) and sends all logs to `log_path`."""
     root = logging.getLogger()
-    absl_logger = logging.getLogger("absl")
     file_handler = logging.FileHandler(log_path)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     progress = ComponentProgress(component_ids, stream or sys.stdout)
-    saved = (root.handlers[:], root.level, absl_logger.handlers[:], absl_logger.propagate,
-             absl_logger.level)
-    root.handlers = [file_handler]
+    # Everything propagates to the root logger; its handlers become the log file and the
+    # progress reader, and loggers with their own console handlers (tensorflow) are quieted.
+    noisy = [logging.getLogger("tensorflow")]
+    saved = (root.handlers[:], root.level, [(lg.handlers[:], lg.propagate, lg.level)
+                                             for lg in noisy])
+    root.handlers = [file_handler, progress]
     root.setLevel(logging.INFO)
-    absl_logger.handlers = [progress]
+    for logger in noisy:
+        logger.handlers, logger.propagate = [], True
+        logger.setLevel(logging.INFO)
+    logging.captureWarnings(True)  # library warnings belong in the log, not the terminal
+    # TensorFlow's SavedModel code lowers absl's verbosity while saving and does not always
+    # restore it, which would silence the runner's "Component X is finished" lines: pin it.
+    absl_logger = logging.getLogger("absl")
     absl_logger.setLevel(logging.INFO)
-    absl_logger.propagate = True
+    absl_logger.setLevel = lambda level: None  # type: ignore[method-assign]
     try:
         yield progress
     finally:
+        del absl_logger.setLevel
+        logging.captureWarnings(False)
         file_handler.close()
         root.handlers, root.level = saved[0], saved[1]
-        absl_logger.handlers, absl_logger.propagate = saved[2], saved[3]
-        absl_logger.setLevel(saved[4])
+        for logger, (handlers, propagate, level) in zip(noisy, saved[2]):
+            logger.handlers, logger.propagate = handlers, propagate
+            logger.setLevel(level)

@@ -1,3 +1,198 @@
-"""Placeholder replaced below."""
-def print_run_summary(config, layout, result):
-    print(result)
+"""What a finished local run did, read from ML Metadata (never by guessing directories).
+
+`collect_run_summary` returns a plain dict (also written as summary.json in the run
+directory, for scripts); `print_run_summary` renders it for a person.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.config import PipelineConfig
+from pipeline.local import LocalLayout, LocalRunResult
+
+SUMMARY_METRICS = ("example_count", "auc", "accuracy", "precision", "recall", "calibration")
+_STATES = {
+    metadata_store_pb2.Execution.COMPLETE: "ran",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "failed",
+    metadata_store_pb2.Execution.RUNNING: "running",
+    metadata_store_pb2.Execution.NEW: "new",
+    metadata_store_pb2.Execution.CANCELED: "canceled",
+}
+
+
+def open_store(metadata_path: Path, read_only: bool = True) -> metadata_store.MetadataStore:
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(metadata_path)
+    connection.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READONLY if read_only
+        else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    )
+    return metadata_store.MetadataStore(connection)
+
+
+def _custom(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
+    if key not in artifact.custom_properties:
+        return None
+    value = artifact.custom_properties[key]
+    return getattr(value, value.WhichOneof("value"))
+
+
+def latest_run_context(store: metadata_store.MetadataStore, pipeline_name: str
+                       ) -> metadata_store_pb2.Context | None:
+    pipeline_context = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline_context is None:
+        return None
+    runs = [context for context in store.get_children_contexts_by_context(pipeline_context.id)
+            if context.type == "pipeline_run"]
+    if not runs:  # older TFX versions do not link runs to the pipeline context
+        runs = [context for context in store.get_contexts_by_type("pipeline_run")]
+    return max(runs, key=lambda context: (context.create_time_since_epoch, context.id),
+               default=None)
+
+
+def _outputs_of(store: metadata_store.MetadataStore, execution_id: int
+                ) -> list[metadata_store_pb2.Artifact]:
+    events = store.get_events_by_execution_ids([execution_id])
+    ids = [event.artifact_id for event in events
+           if event.type == metadata_store_pb2.Event.OUTPUT]
+    return store.get_artifacts_by_id(ids) if ids else []
+
+
+def _metrics_by_slice(evaluation_uri: str) -> dict[str, dict[str, float]]:
+    import tensorflow_model_analysis as tfma
+
+    table: dict[str, dict[str, float]] = {}
+    for record in tfma.load_metrics(evaluation_uri):
+        slice_name = tfma.slicer.stringify_slice_key(
+            tfma.slicer.deserialize_slice_key(record.slice_key)) or "Overall"
+        values: dict[str, float] = {}
+        for entry in record.metric_keys_and_values:
+            if entry.key.name in SUMMARY_METRICS and entry.value.HasField("double_value"):
+                values[entry.key.name] = entry.value.double_value.value
+        table[slice_name] = values
+    return table
+
+
+def _blessing_failures(evaluation_uri: str) -> list[str]:
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(evaluation_uri)
+    reasons = []
+    for failure in result.metric_validations_per_slice:
+        for metric in failure.failures:
+            reasons.append(f"{metric.metric_key.name} = {metric.metric_value.double_value.value:.4f}"
+                           f" fails {_threshold_text(metric.metric_threshold)}")
+    return reasons
+
+
+def _threshold_text(threshold: Any) -> str:
+    if threshold.HasField("value_threshold"):
+        return f"the minimum {threshold.value_threshold.lower_bound.value:g}"
+    if threshold.HasField("change_threshold"):
+        return (f"the allowed change {threshold.change_threshold.absolute.value:g} "
+                "against the last blessed model")
+    return "its threshold"
+
+
+def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str, Any]:
+    """Components and their states, metrics per slice, blessing and push of the last run."""
+    if not layout.metadata_path.exists():
+        return {"components": []}
+    store = open_store(layout.metadata_path)
+    run = latest_run_context(store, config.pipeline_name)
+    if run is None:
+        return {"components": []}
+    summary: dict[str, Any] = {"run_id": run.name, "components": []}
+    executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
+    for execution in executions:
+        nodes = [context.name for context in store.get_contexts_by_execution(execution.id)
+                 if context.type == "node"]
+        component = nodes[0].split(".", 1)[1] if nodes else execution.type
+        seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch)
+        summary["components"].append({
+            "component": component,
+            "state": _STATES.get(execution.last_known_state, "unknown"),
+            "seconds": round(seconds / 1000, 1),
+        })
+        for artifact in _outputs_of(store, execution.id):
+            if artifact.type == "ModelEvaluation":
+                summary["evaluation_uri"] = artifact.uri
+                summary["metrics"] = _metrics_by_slice(artifact.uri)
+            elif artifact.type == "ModelBlessing":
+                summary["blessed"] = bool(_custom(artifact, "blessed"))
+            elif artifact.type == "PushedModel":
+                summary["pushed"] = bool(_custom(artifact, "pushed"))
+                summary["pushed_model"] = _custom(artifact, "pushed_destination")
+            elif artifact.type == "Model":
+                summary["model_uri"] = artifact.uri
+    if summary.get("blessed") is False and "evaluation_uri" in summary:
+        summary["not_blessed_because"] = _blessing_failures(summary["evaluation_uri"])
+    return summary
+
+
+def _format(value: float | None, name: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.0f}" if name == "example_count" else f"{value:.3f}"
+
+
+def metrics_table(metrics: dict[str, dict[str, float]], slices_per_feature: int = 5) -> str:
+    """Overall first, then the largest slices of each feature, as a fixed-width table."""
+    by_feature: dict[str, list[tuple[str, dict[str, float]]]] = {}
+    for name, values in metrics.items():
+        if name != "Overall":
+            by_feature.setdefault(name.split(":", 1)[0], []).append((name, values))
+    rows = [("Overall", metrics.get("Overall", {}))]
+    hidden = 0
+    for entries in by_feature.values():
+        entries.sort(key=lambda item: -item[1].get("example_count", 0))
+        rows += entries[:slices_per_feature]
+        hidden += max(0, len(entries) - slices_per_feature)
+    width = min(44, max(len(name) for name, _ in rows))
+    lines = [f"  {'slice':<{width}}" + "".join(f"{name:>14}" for name in SUMMARY_METRICS)]
+    for name, values in rows:
+        lines.append(f"  {name[:width]:<{width}}"
+                     + "".join(f"{_format(values.get(m), m):>14}" for m in SUMMARY_METRICS))
+    if hidden:
+        lines.append(f"  ({hidden} smaller slices not shown)")
+    return "\n".join(lines)
+
+
+def print_run_summary(config: PipelineConfig, layout: LocalLayout, result: LocalRunResult
+                      ) -> dict[str, Any]:
+    """Prints the summary; the failure reason, if any, comes last."""
+    summary = collect_run_summary(config, layout)
+    summary["succeeded"] = result.succeeded
+    summary["failure"] = result.failure
+    (result.run_directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    print("\nComponents:")
+    for component in summary["components"]:
+        print(f"  {component['component']:<28} {component['state']:<8} "
+              f"{component['seconds']:7.1f} s")
+    if "metrics" in summary:
+        print(f"\nEvaluation on the eval split ({summary['evaluation_uri']}):")
+        print(metrics_table(summary["metrics"]))
+    if "blessed" in summary:
+        verdict = "blessed" if summary["blessed"] else "NOT blessed"
+        print(f"\nModel {summary.get('model_uri', '')}: {verdict}")
+        for reason in summary.get("not_blessed_because", []):
+            print(f"  because {reason}")
+    if summary.get("pushed"):
+        print(f"Pushed model: {summary['pushed_model']}")
+    elif result.succeeded:
+        print("Nothing pushed: the model was not blessed. The serving directory "
+              f"{layout.serving_directory} is unchanged.")
+    print(f"Run record: {result.run_directory} (config.json, summary.json, pipeline.log)")
+    if not result.succeeded:
+        print(f"\nRUN FAILED; nothing was pushed. Full log: {result.log_path}")
+        print(f"Reason: {result.failure}")
+    return summary
