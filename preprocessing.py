@@ -41,32 +41,36 @@ def _dense(value: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
     return tf.reshape(value, [-1])
 
 
-def _impute_mean(value: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
-    """Fills missing numbers with the train-split mean of the present ones."""
-    dense = _dense(value, float("nan"))
-    mean = tft.mean(value.values if isinstance(value, tf.SparseTensor) else dense)
-    return tf.where(tf.math.is_nan(dense), mean, dense)
+def _present_values(value: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    """The values that are there (sparse features simply omit missing ones)."""
+    return value.values if isinstance(value, tf.SparseTensor) else tf.reshape(value, [-1])
 
 
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
                      ) -> dict[str, tf.Tensor]:
     """tf.Transform entry point: raw features in, model-ready dense features out.
 
-    numeric: mean imputation then z-score; bucketized: quantile bucket id, with one extra
-    id for "missing"; categorical: vocabulary id of the `vocabulary_top_k` most frequent
-    values, unseen values hashed into `oov_buckets` extra ids. The label passes through.
+    numeric: z-score over the present values, missing values imputed with the mean (0
+    after scaling); bucketized: quantile bucket id over the present values, with one
+    extra id, `bucket_count`, for "missing"; categorical: vocabulary id of the
+    `vocabulary_top_k` most frequent values, unseen values hashed into `oov_buckets`
+    extra ids. The label passes through. Every analyzer reads raw values only, so
+    tf.Transform needs a single pass over the data.
     """
     outputs: dict[str, tf.Tensor] = {}
     for name in custom_config["numeric_features"]:
-        outputs[name] = tft.scale_to_z_score(_impute_mean(inputs[name]))
+        present = _present_values(inputs[name])
+        mean, variance = tft.mean(present), tft.var(present)
+        dense = _dense(inputs[name], float("nan"))
+        scaled = (dense - mean) / tf.where(variance > 0, tf.sqrt(variance), 1.0)
+        outputs[name] = tf.where(tf.math.is_nan(dense), tf.zeros_like(dense), scaled)
     bucket_count = int(custom_config["bucket_count"])
     for name in custom_config["bucketized_features"]:
+        boundaries = tft.quantiles(_present_values(inputs[name]), num_buckets=bucket_count,
+                                   epsilon=0.01 / bucket_count)
         dense = _dense(inputs[name], float("nan"))
-        missing = tf.math.is_nan(dense)
-        buckets = tft.bucketize(tf.where(missing, tf.zeros_like(dense), dense), bucket_count,
-                                elementwise=False)
-        # tft.bucketize may return fewer buckets on small data; ids stay below bucket_count.
-        outputs[name] = tf.where(missing, tf.cast(bucket_count, tf.int64), buckets)
+        buckets = tft.apply_buckets(tf.where(tf.math.is_nan(dense), 0.0, dense), boundaries)
+        outputs[name] = tf.where(tf.math.is_nan(dense), tf.cast(bucket_count, tf.int64), buckets)
     for name in custom_config["categorical_features"]:
         outputs[name] = tft.compute_and_apply_vocabulary(
             _dense(inputs[name], b""),

@@ -1,0 +1,113 @@
+"""The three configuration layers and their validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, PipelineConfig, load_config, load_variants, parse_flags
+
+
+@pytest.fixture()
+def variants_file(tmp_path: Path) -> Path:
+    path = tmp_path / "variants.yaml"
+    path.write_text(
+        "default: {}\n"
+        "deep:\n  architecture: deep\n  hidden_units: [16, 8]\n  learning_rate: 0.01\n"
+        "broken:\n  epochs: many\n"
+    )
+    return path
+
+
+def test_defaults_are_valid() -> None:
+    config = load_config([], environ={})
+    assert config == PipelineConfig().validate()
+    assert config.variant == "default"
+
+
+def test_repository_variants_are_all_valid() -> None:
+    for name in load_variants():
+        config = load_config([f"--variant={name}"], environ={})
+        assert config.variant == name
+
+
+def test_variant_overrides_only_its_keys(variants_file: Path) -> None:
+    config = load_config(["--variant=deep"], environ={}, variants_file=variants_file)
+    assert config.architecture == "deep"
+    assert config.hidden_units == (16, 8)
+    assert config.learning_rate == 0.01
+    assert config.batch_size == PipelineConfig().batch_size
+
+
+def test_layers_apply_in_order_defaults_variant_environment_flags(variants_file: Path) -> None:
+    environ = {"TFX_PIPELINE_VARIANT": "deep", "TFX_PIPELINE_LEARNING_RATE": "0.02",
+               "TFX_PIPELINE_EPOCHS": "3"}
+    config = load_config(["--epochs=7"], environ=environ, variants_file=variants_file)
+    assert config.variant == "deep"
+    assert config.learning_rate == 0.02  # environment beats the variant
+    assert config.epochs == 7  # the flag beats the environment
+
+
+def test_list_and_mapping_values_parse_from_strings() -> None:
+    config = load_config(
+        ["--hidden_units=32,16", "--slice_features", "payment_type",
+         '--bigquery_derived_columns={"trip_start_hour": "EXTRACT(HOUR FROM ts)"}'],
+        environ={})
+    assert config.hidden_units == (32, 16)
+    assert config.slice_features == ("payment_type",)
+    assert config.bigquery_derived_columns == {"trip_start_hour": "EXTRACT(HOUR FROM ts)"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--learning_rat=0.1"], "unknown setting 'learning_rat'"),
+        (["--epochs=ten"], "command line: epochs='ten' is not int"),
+        (["--epochs=2.5"], "epochs='2.5' is not int"),
+        (["--hidden_units=a,b"], "is not a list of int"),
+        (["--architecture=resnet"], "architecture='resnet' is not allowed; choose one of: deep"),
+        (["--data_source=s3"], "data_source='s3' is not allowed"),
+        (["--slice_features=fare"], "slice_features: 'fare' is not one of categorical_features"),
+        (["--label_rule=tips >"], "label_rule 'tips >' is not a valid expression"),
+        (["--eval_percent=0"], "eval_percent must be between 1 and 99"),
+        (["--variant=nope"], "Unknown variant 'nope'"),
+        (["positional"], "Unexpected argument 'positional'"),
+        (["--epochs"], "Flag --epochs needs a value"),
+        (["--data_path=package://no_such_package/data.csv"], "is not installed"),
+    ],
+)
+def test_bad_settings_fail_naming_the_key(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=None) as raised:
+        load_config(argv, environ={})
+    assert message in str(raised.value)
+
+
+def test_unknown_environment_setting_is_refused() -> None:
+    with pytest.raises(ConfigError, match="environment: unknown setting 'epoch'"):
+        load_config([], environ={"TFX_PIPELINE_EPOCH": "3"})
+
+
+def test_variant_with_wrong_type_names_the_variant(variants_file: Path) -> None:
+    with pytest.raises(ConfigError, match="variants.yaml variant 'broken': epochs='many'"):
+        load_config(["--variant=broken"], environ={}, variants_file=variants_file)
+
+
+def test_bool_is_not_an_int() -> None:
+    with pytest.raises(ConfigError, match="is not int"):
+        PipelineConfig.from_dict({"epochs": True})
+
+
+def test_round_trip_through_dict() -> None:
+    config = PipelineConfig(hidden_units=(3, 2), architecture="deep")
+    assert PipelineConfig.from_dict(config.to_dict()) == config
+
+
+def test_package_data_path_resolves_inside_the_installed_package() -> None:
+    config = load_config(["--variant=full_sample"], environ={})
+    path = Path(config.resolved_data_path())
+    assert path.name == "data.csv" and path.exists()
+
+
+def test_parse_flags_accepts_dashes() -> None:
+    assert parse_flags(["--batch-size=3"]) == {"batch_size": "3"}

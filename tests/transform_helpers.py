@@ -1,0 +1,56 @@
+"""Runs `preprocessing_fn` through tf.Transform's Beam implementation on rows in memory."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import apache_beam as beam
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import schema_utils
+from tfx_bsl.public import tfxio
+
+from pipeline.config import PipelineConfig
+from pipeline.example_gen import RowConverter, ingestion_spec
+from preprocessing import preprocessing_fn, preprocessing_spec
+
+
+def raw_feature_spec(config: PipelineConfig) -> dict:
+    """The spec SchemaGen produces with infer_feature_shape=False: every feature VarLen."""
+    spec = {name: tf.io.VarLenFeature(tf.float32)
+            for name in config.numeric_features + config.bucketized_features}
+    spec.update({name: tf.io.VarLenFeature(tf.string) for name in config.categorical_features})
+    spec[config.label_name] = tf.io.VarLenFeature(tf.int64)
+    return spec
+
+
+def serialized_examples(config: PipelineConfig, rows: list[dict]) -> list[bytes]:
+    """Rows converted exactly as the pipeline's ExampleGen converts them."""
+    converter = RowConverter(ingestion_spec(config))
+    return [converter.convert(row, f"row {i}").SerializeToString() for i, row in enumerate(rows)]
+
+
+def fit_transform(config: PipelineConfig, rows: list[dict], output_dir: Path) -> None:
+    """Analyzes `rows` with tf.Transform on Beam and writes the transform_fn to `output_dir`."""
+    schema = schema_utils.schema_from_feature_spec(raw_feature_spec(config))
+    source = tfxio.TFExampleBeamRecord(physical_format="inmem", schema=schema,
+                                       telemetry_descriptors=["tests"])
+    custom_config = preprocessing_spec(config)
+    with tempfile.TemporaryDirectory() as temp_dir, \
+            tft_beam.Context(temp_dir=temp_dir):
+        with beam.Pipeline() as beam_pipeline:
+            raw = beam_pipeline | beam.Create(serialized_examples(config, rows)) \
+                | source.BeamSource()
+            transform_fn = (raw, source.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(
+                lambda inputs: preprocessing_fn(inputs, custom_config))
+            _ = transform_fn | tft_beam.WriteTransformFn(str(output_dir))
+
+
+def transform_rows(output_dir: Path, config: PipelineConfig, rows: list[dict]
+                   ) -> dict[str, tf.Tensor]:
+    """Applies a written transform_fn to rows, the way serving does."""
+    transform_output = tft.TFTransformOutput(str(output_dir))
+    parsed = tf.io.parse_example(serialized_examples(config, rows), raw_feature_spec(config))
+    return transform_output.transform_raw_features(parsed)
