@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
 import traceback
 from pathlib import Path
 
@@ -79,7 +78,7 @@ def failure_reason(error: BaseException) -> str:
     return text.splitlines()[-1] if text else type(error).__name__
 
 
-def run_local_pipeline(config: PipelineConfig, quiet: bool = False) -> LocalRunResult:
+def run_local_pipeline(config: PipelineConfig) -> LocalRunResult:
     """Runs the whole pipeline with LocalDagRunner and a SQLite ML Metadata store."""
     from tfx.orchestration import metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
@@ -102,8 +101,7 @@ def run_local_pipeline(config: PipelineConfig, quiet: bool = False) -> LocalRunR
         beam_pipeline_args=beam_pipeline_args(config),
     )
     component_ids = [component.id for component in pipeline.components]
-    with reporting_progress(component_ids, str(log_path),
-                            stream=open(os.devnull, "w") if quiet else None) as progress:
+    with reporting_progress(component_ids, str(log_path)) as progress:
         try:
             LocalDagRunner().run(pipeline)
         except Exception as error:  # noqa: BLE001 - reported to the user, then re-judged

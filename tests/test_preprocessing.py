@@ -9,8 +9,7 @@ import tensorflow_transform as tft
 
 from pipeline.config import PipelineConfig
 from preprocessing import feature_shapes
-from tests.conftest import sample_rows
-from tests.transform_helpers import transform_rows
+from tests.helpers import sample_rows, transform_rows
 
 
 def test_numeric_features_are_z_scored_with_missing_values_imputed(

@@ -1,7 +1,8 @@
-"""Runs `preprocessing_fn` through tf.Transform's Beam implementation on rows in memory."""
+"""Test helpers: testdata rows, their serialized examples, and tf.Transform on them."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -9,12 +10,25 @@ import apache_beam as beam
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import schema_utils
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx_bsl.public import tfxio
 
-from pipeline.config import PipelineConfig
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 from pipeline.example_gen import RowConverter, ingestion_spec
 from preprocessing import preprocessing_fn, preprocessing_spec
+
+TESTDATA = REPOSITORY_ROOT / "testdata" / "taxi_trips.jsonl"
+
+
+def sample_rows(count: int | None = None) -> list[dict]:
+    """The first `count` rows of the sanity dataset, as dicts."""
+    rows = []
+    with TESTDATA.open() as handle:
+        for line in handle:
+            rows.append(json.loads(line))
+            if count is not None and len(rows) == count:
+                break
+    return rows
 
 
 def raw_feature_spec(config: PipelineConfig) -> dict:
@@ -46,6 +60,9 @@ def fit_transform(config: PipelineConfig, rows: list[dict], output_dir: Path) ->
             transform_fn = (raw, source.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(
                 lambda inputs: preprocessing_fn(inputs, custom_config))
             _ = transform_fn | tft_beam.WriteTransformFn(str(output_dir))
+    # The raw schema, as TFX's Transform writes it, for TFTransformOutput.raw_feature_spec().
+    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema),
+                               str(output_dir / tft.TFTransformOutput.RAW_METADATA_DIR))
 
 
 def transform_rows(output_dir: Path, config: PipelineConfig, rows: list[dict]

@@ -1,0 +1,116 @@
+"""The JSON-lines/CSV reader: types, the label, and errors that name file and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import PipelineConfig, resolve_data_path
+from pipeline.example_gen import InputDataError, RowConverter, ingestion_spec, read_examples
+from tests.helpers import TESTDATA, sample_rows
+
+
+@pytest.fixture(scope="module")
+def converter() -> RowConverter:
+    return RowConverter(ingestion_spec(PipelineConfig()))
+
+
+def _features(example) -> dict:
+    values = {}
+    for name, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        values[name] = list(getattr(feature, kind).value) if kind else []
+    return values
+
+
+def test_row_types_follow_the_feature_configuration(converter: RowConverter) -> None:
+    row = dict(sample_rows(1)[0], fare=14.45, tips=3.0, company=None, trip_start_hour=7)
+    features = _features(converter.convert(row, "row"))
+    assert features["fare"] == [pytest.approx(14.45)]
+    assert features["trip_start_hour"] == [b"7"]  # categorical: a string, as BigQuery casts it
+    assert features["company"] == []  # null: present but empty, i.e. missing
+    assert features["big_tipper"] == [1]
+    assert "tips" not in features  # the label's source column is not a feature
+
+
+def test_label_zero_is_kept_not_dropped(converter: RowConverter) -> None:
+    row = dict(sample_rows(1)[0], fare=10.0, tips=0.0)
+    assert _features(converter.convert(row, "row"))["big_tipper"] == [0]
+
+
+def test_jsonl_file_reads_every_row(converter: RowConverter) -> None:
+    examples = list(read_examples(str(TESTDATA), converter))
+    assert len(examples) == sum(1 for _ in TESTDATA.open())
+    positives = sum(_features(example)["big_tipper"][0] for example in examples)
+    assert 0.1 < positives / len(examples) < 0.5
+
+
+def test_the_full_csv_sample_reads_with_the_same_types(converter: RowConverter) -> None:
+    csv_path = resolve_data_path(
+        "package://tfx/examples/chicago_taxi_pipeline/data/simple/data.csv")
+    examples = list(read_examples(csv_path, converter))
+    assert len(examples) == 15002
+    first = _features(examples[0])
+    assert first["payment_type"] == [b"Credit Card"] and first["pickup_community_area"] == []
+
+
+def _write(tmp_path: Path, name: str, lines: list[str]) -> str:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_malformed_json_names_file_and_line(tmp_path: Path, converter: RowConverter) -> None:
+    good = [json.dumps(row) for row in sample_rows(3)]
+    path = _write(tmp_path, "bad.jsonl", good[:2] + ['{"fare": 3.5, "tips": '] + good[2:])
+    with pytest.raises(InputDataError, match=rf"{path}:3: malformed JSON"):
+        list(read_examples(path, converter))
+
+
+def test_missing_column_names_file_line_and_column(tmp_path: Path,
+                                                    converter: RowConverter) -> None:
+    rows = sample_rows(3)
+    del rows[1]["payment_type"]
+    path = _write(tmp_path, "missing.jsonl", [json.dumps(row) for row in rows])
+    with pytest.raises(InputDataError,
+                       match=rf"{path}:2: missing required column 'payment_type'"):
+        list(read_examples(path, converter))
+
+
+def test_csv_header_without_a_required_column(tmp_path: Path, converter: RowConverter) -> None:
+    path = _write(tmp_path, "short.csv", ["fare,tips", "1.0,0.5"])
+    with pytest.raises(InputDataError, match=rf"{path}:1: header lacks required column"):
+        list(read_examples(path, converter))
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ('"abc"', "column 'fare' should be a number, got 'abc'"),
+    ("NaN", "column 'fare' is nan, not a finite number"),
+    ("true", "column 'fare' should be a number, got True"),
+])
+def test_bad_values_name_the_column(tmp_path: Path, converter: RowConverter, value: str,
+                                    message: str) -> None:
+    line = json.dumps(dict(sample_rows(1)[0], fare=0)).replace('"fare": 0', f'"fare": {value}')
+    path = _write(tmp_path, "values.jsonl", [line])
+    with pytest.raises(InputDataError, match=rf"{path}:1: "):
+        try:
+            list(read_examples(path, converter))
+        except InputDataError as error:
+            assert message in str(error)
+            raise
+
+
+def test_empty_file_is_an_error(tmp_path: Path, converter: RowConverter) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    with pytest.raises(InputDataError, match="holds no rows"):
+        list(read_examples(str(path), converter))
+
+
+def test_invalid_utf8_names_the_line(tmp_path: Path, converter: RowConverter) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(json.dumps(sample_rows(1)[0]).encode() + b"\n" + b'{"company": "\xe9"}\n')
+    with pytest.raises(InputDataError, match=rf"{path}:2: not valid UTF-8"):
+        list(read_examples(str(path), converter))

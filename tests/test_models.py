@@ -1,0 +1,77 @@
+"""Every registered architecture builds from Transform's shapes, trains, exports and serves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from models.export import EXTRA_ASSETS_DIRECTORY, export_serving_model
+from models.registry import architecture_names, build_model
+from pipeline.config import PipelineConfig
+from preprocessing import feature_shapes
+from tests.helpers import sample_rows, serialized_examples, transform_rows
+
+
+def test_registry_lists_at_least_two_architectures() -> None:
+    assert {"deep", "wide_and_deep"} <= set(architecture_names())
+
+
+def test_unknown_architecture_is_refused(transform_output_dir: Path,
+                                         default_config: PipelineConfig) -> None:
+    shapes = feature_shapes(tft.TFTransformOutput(str(transform_output_dir)), default_config)
+    with pytest.raises(KeyError, match="Unknown architecture 'resnet'"):
+        build_model("resnet", shapes, default_config)
+
+
+@pytest.mark.parametrize("architecture", architecture_names())
+def test_architecture_trains_exports_and_serves(architecture: str, transform_output_dir: Path,
+                                                tmp_path: Path) -> None:
+    config = PipelineConfig(architecture=architecture, hidden_units=(8,), embedding_dim=4)
+    transform_output = tft.TFTransformOutput(str(transform_output_dir))
+    shapes = feature_shapes(transform_output, config)
+    model = build_model(architecture, shapes, config)
+    for name, cardinality in shapes.categorical_cardinalities.items():
+        embedding_layers = [layer for layer in model.layers if layer.name.endswith(f"_{name}")]
+        assert embedding_layers and all(layer.input_dim == cardinality
+                                        for layer in embedding_layers)
+
+    rows = sample_rows(256)
+    transformed = transform_rows(transform_output_dir, config, rows)
+    labels = transformed.pop(config.label_name)
+    before = [weight.numpy().copy() for weight in model.trainable_weights]
+    model.fit(dict(transformed), labels, batch_size=64, epochs=1, verbose=0)
+    assert any(not np.allclose(old, new.numpy())
+               for old, new in zip(before, model.trainable_weights))
+
+    export_directory = tmp_path / "serving"
+    export_serving_model(model, transform_output, config.label_name, str(export_directory),
+                         extra_assets={"pipeline_config": config.to_dict()})
+    loaded = tf.saved_model.load(str(export_directory))
+    serialized = serialized_examples(config, rows[:32])
+    # Serving sees raw examples without the label; the signature must not need it.
+    unlabeled = []
+    for record in serialized:
+        example = tf.train.Example.FromString(record)
+        del example.features.feature[config.label_name]
+        unlabeled.append(example.SerializeToString())
+    probabilities = loaded.signatures["serving_default"](
+        examples=tf.constant(unlabeled))["probabilities"].numpy()
+    assert probabilities.shape == (32, 1)
+    assert np.all((probabilities > 0) & (probabilities < 1))
+    features = transform_rows(transform_output_dir, config, rows[:32])
+    features.pop(config.label_name)
+    expected = model(dict(features), training=False)
+    np.testing.assert_allclose(probabilities, np.asarray(expected), rtol=1e-4, atol=1e-5)
+
+    transformed_by_signature = loaded.signatures["transform_features"](
+        examples=tf.constant(serialized))
+    assert set(transformed_by_signature) >= set(shapes.categorical_cardinalities) | {"fare"}
+
+    stored = json.loads((export_directory / EXTRA_ASSETS_DIRECTORY /
+                         "pipeline_config.json").read_text())
+    assert stored["architecture"] == architecture
