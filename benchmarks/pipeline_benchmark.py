@@ -1,0 +1,221 @@
+"""Side-by-side benchmark: this pipeline and TFX's Chicago taxi native-Keras example.
+
+    .venv/bin/python benchmarks/pipeline_benchmark.py [--skip-reference] [--variant=full_sample]
+
+Both run on the same 15,000-trip sample from a cold start in fresh directories, each in
+its own process, so imports and start-up count. Printed, never asserted:
+- wall time and peak memory (the summed RSS of the whole process tree, sampled every
+  0.1 s, so Beam's worker processes count);
+- eval AUC and accuracy from each run's ML Metadata, beside the accuracy of always
+  answering "not a big tipper";
+- the pushed model's scoring speed: serialized tf.Examples per second at batch 4,096 and
+  the median latency of one example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY_ROOT))  # run as a script from anywhere
+
+import pipeline  # noqa: E402,F401 - selects Keras before TensorFlow loads
+
+
+def _tree_rss_bytes(root_pid: int) -> int:
+    """Summed resident memory of `root_pid` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            parent, resident_pages = int(fields[1]), int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+        rss[int(entry)] = resident_pages * os.sysconf("SC_PAGE_SIZE")
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def measure(command: list[str], env: dict[str, str], log_path: Path, cwd: Path
+            ) -> tuple[float, int, int]:
+    """Runs `command`, returning (wall seconds, peak tree RSS bytes, exit code)."""
+    started = time.monotonic()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=cwd)
+        peak = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _tree_rss_bytes(process.pid))
+                time.sleep(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = process.wait()
+        done.set()
+        sampler.join()
+    return time.monotonic() - started, peak, code
+
+
+def latest_evaluation_metrics(metadata_path: Path) -> dict[str, float]:
+    """Overall-slice metrics of the newest ModelEvaluation in an ML Metadata store."""
+    import tensorflow_model_analysis as tfma
+
+    from pipeline.run_summary import open_store
+
+    store = open_store(metadata_path)
+    evaluations = store.get_artifacts_by_type("ModelEvaluation")
+    if not evaluations:
+        return {}
+    newest = max(evaluations, key=lambda artifact: artifact.id)
+    for record in tfma.load_metrics(newest.uri):
+        if not record.slice_key.single_slice_keys:
+            return {entry.key.name: entry.value.double_value.value
+                    for entry in record.metric_keys_and_values
+                    if entry.value.HasField("double_value") and not entry.key.HasField(
+                        "sub_key")}
+    return {}
+
+
+def scoring_speed(model_path: Path, config_flags: list[str]) -> tuple[float, float]:
+    """(examples per second at batch 4,096, median milliseconds for one example)."""
+    import tensorflow as tf
+
+    from pipeline.config import load_config
+    from pipeline.example_gen import RowConverter, ingestion_spec, read_examples
+
+    config = load_config(config_flags, environ={})
+    examples = []
+    for example in read_examples(config.resolved_data_path(),
+                                 RowConverter(ingestion_spec(config))):
+        del example.features.feature[config.label_name]
+        examples.append(example.SerializeToString())
+    batch = tf.constant((examples * (4096 // len(examples) + 1))[:4096])
+    serve = tf.saved_model.load(str(model_path)).signatures["serving_default"]
+    for _ in range(5):
+        serve(examples=batch)
+    rounds, started = 30, time.perf_counter()
+    for _ in range(rounds):
+        serve(examples=batch)
+    throughput = rounds * 4096 / (time.perf_counter() - started)
+    single = tf.constant(examples[:1])
+    for _ in range(50):
+        serve(examples=single)
+    latencies = []
+    for _ in range(1000):
+        started = time.perf_counter()
+        serve(examples=single)
+        latencies.append(time.perf_counter() - started)
+    return throughput, statistics.median(latencies) * 1000
+
+
+def run_ours(work: Path, variant: str) -> dict:
+    output_root = work / "ours"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    command = [sys.executable, "local_runner.py", f"--variant={variant}",
+               f"--output_root={output_root}"]
+    seconds, peak, code = measure(command, env, work / "ours.log", REPOSITORY_ROOT)
+    result = {"name": f"this pipeline ({variant})", "seconds": seconds, "peak": peak,
+              "code": code, "metrics": latest_evaluation_metrics(output_root / "metadata.sqlite")}
+    versions = sorted((output_root / "serving").glob("*"))
+    if code == 0 and versions:
+        result["scoring"] = scoring_speed(versions[-1], [f"--variant={variant}"])
+    return result
+
+
+def run_reference(work: Path) -> dict:
+    """TFX's taxi_pipeline_native_keras as shipped, in the $HOME layout it expects."""
+    import tfx
+
+    home = work / "home"
+    example_directory = Path(tfx.__file__).parent / "examples" / "chicago_taxi_pipeline"
+    data = home / "taxi" / "data" / "simple"
+    data.mkdir(parents=True)
+    shutil.copy(example_directory / "data" / "simple" / "data.csv", data / "data.csv")
+    shutil.copy(example_directory / "taxi_utils_native_keras.py", home / "taxi")
+    env = {**os.environ, "HOME": str(home), "TF_USE_LEGACY_KERAS": "1",
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [sys.executable, "-m",
+               "tfx.examples.chicago_taxi_pipeline.taxi_pipeline_native_keras"]
+    seconds, peak, code = measure(command, env, work / "reference.log", work)
+    metadata = home / "tfx" / "metadata" / "chicago_taxi_native_keras" / "metadata.db"
+    return {"name": "TFX taxi native-Keras example", "seconds": seconds, "peak": peak,
+            "code": code,
+            "metrics": latest_evaluation_metrics(metadata) if metadata.exists() else {}}
+
+
+def _auc(metrics: dict[str, float]) -> str:
+    for key in ("auc", "AUC", "auc_1"):
+        if key in metrics:
+            return f"{metrics[key]:.3f}"
+    return "-"
+
+
+def _accuracy(metrics: dict[str, float]) -> str:
+    for key in ("accuracy", "binary_accuracy", "BinaryAccuracy"):
+        if key in metrics:
+            return f"{metrics[key]:.3f}"
+    return "-"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variant", default="full_sample")
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    arguments = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="pipeline-benchmark-"))
+    results = [run_ours(work, arguments.variant)]
+    if not arguments.skip_reference:
+        results.append(run_reference(work))
+
+    print(f"\n{'pipeline':<34}{'exit':>5}{'wall s':>9}{'peak MB':>9}{'eval AUC':>10}"
+          f"{'accuracy':>10}")
+    for result in results:
+        print(f"{result['name']:<34}{result['code']:>5}{result['seconds']:>9.1f}"
+              f"{result['peak'] / 2**20:>9.0f}{_auc(result['metrics']):>10}"
+              f"{_accuracy(result['metrics']):>10}")
+    ours = results[0]
+    mean_label = ours["metrics"].get("mean_label")
+    if mean_label is not None:
+        print(f"\nAlways answering 'not a big tipper' would score accuracy {1 - mean_label:.3f}.")
+    if "scoring" in ours:
+        throughput, latency = ours["scoring"]
+        print(f"Pushed model: {throughput:,.0f} serialized examples/s at batch 4,096; "
+              f"one example in {latency:.3f} ms (median of 1,000).")
+    if len(results) == 2 and results[1]["code"] == 0:
+        reference = results[1]
+        print(f"Wall time: {ours['seconds'] / reference['seconds']:.2f} x the reference; "
+              f"peak memory: {ours['peak'] / max(reference['peak'], 1):.2f} x.")
+    if arguments.keep:
+        print(f"Working directory kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(result["code"] == 0 for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

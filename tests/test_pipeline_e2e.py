@@ -1,0 +1,143 @@
+"""The whole local pipeline on testdata/, checked through ML Metadata and the pushed model.
+
+Modelled on TFX's penguin end-to-end test: a real LocalDagRunner run in a temporary
+directory, then assertions on what ML Metadata recorded, a second run served from cache,
+and bad input files that must fail loudly without touching the pushed model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.anomaly_gate import anomaly_lines
+from pipeline.config import PipelineConfig, load_config
+from pipeline.local import LocalLayout, run_local_pipeline
+from pipeline.run_summary import collect_run_summary, open_store
+from tests.helpers import TESTDATA, sample_rows, serialized_examples
+
+pytestmark = pytest.mark.e2e
+
+COMPONENTS = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataAnomalyGate",
+              "Transform", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher"}
+AUC_FLOOR = 0.9
+
+
+def _config(output_root: Path, *flags: str) -> PipelineConfig:
+    return load_config([f"--output_root={output_root}", *flags], environ={})
+
+
+def _pushed_versions(layout: LocalLayout) -> list[str]:
+    directory = layout.serving_directory
+    return sorted(path.name for path in directory.iterdir()) if directory.exists() else []
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    config = _config(tmp_path_factory.mktemp("e2e"))
+    result = run_local_pipeline(config)
+    assert result.succeeded, result.failure
+    layout = LocalLayout.for_config(config)
+    return {"config": config, "layout": layout,
+            "summary": collect_run_summary(config, layout)}
+
+
+def test_every_component_executed(first_run: dict) -> None:
+    states = {c["component"]: c["state"] for c in first_run["summary"]["components"]}
+    assert states == {name: "ran" for name in COMPONENTS}
+
+
+def test_no_anomalies_in_testdata(first_run: dict) -> None:
+    from tfx.types import artifact_utils, standard_artifacts
+
+    store = open_store(first_run["layout"].metadata_path)
+    (record,) = store.get_artifacts_by_type("ExampleAnomalies")
+    artifact = artifact_utils.deserialize_artifact(
+        store.get_artifact_types_by_id([record.type_id])[0], record)
+    assert isinstance(artifact, standard_artifacts.ExampleAnomalies)
+    assert anomaly_lines(artifact) == []
+
+
+def test_model_is_blessed_with_auc_above_the_floor(first_run: dict) -> None:
+    summary = first_run["summary"]
+    assert summary["blessed"] is True
+    assert summary["metrics"]["Overall"]["auc"] >= AUC_FLOOR
+    assert summary["metrics"]["Overall"]["example_count"] > 200
+    assert any(name.startswith("payment_type:") for name in summary["metrics"])
+
+
+def test_pushed_model_loads_and_scores_testdata_rows(first_run: dict) -> None:
+    summary, config = first_run["summary"], first_run["config"]
+    assert summary["pushed"] is True
+    pushed = Path(summary["pushed_model"])
+    assert pushed.parent == first_run["layout"].serving_directory
+    stored_config = json.loads((pushed / "assets.extra" / "pipeline_config.json").read_text())
+    assert stored_config == config.to_dict()
+
+    rows = sample_rows(500)
+    labels = np.array([int((r["tips"] or 0) > 0.2 * (r["fare"] or 0)) for r in rows])
+    unlabeled = []
+    for record in serialized_examples(config, rows):
+        example = tf.train.Example.FromString(record)
+        del example.features.feature[config.label_name]
+        unlabeled.append(example.SerializeToString())
+    serve = tf.saved_model.load(str(pushed)).signatures["serving_default"]
+    probabilities = serve(examples=tf.constant(unlabeled))["probabilities"].numpy()[:, 0]
+    assert np.all((probabilities > 0) & (probabilities < 1))
+    assert probabilities.std() > 0.1  # it discriminates, not a constant
+    assert abs(probabilities.mean() - labels.mean()) < 0.1  # roughly calibrated
+    assert probabilities[labels == 1].mean() > probabilities[labels == 0].mean() + 0.3
+
+
+def _states_of_latest_run(first_run: dict) -> dict[str, str]:
+    summary = collect_run_summary(first_run["config"], first_run["layout"])
+    return {c["component"]: c["state"] for c in summary["components"]}
+
+
+def test_later_runs_are_served_from_cache(first_run: dict) -> None:
+    # Second run: the first model is now the blessed baseline, a new input of the
+    # Evaluator, so (as in TFX's penguin test) only Evaluator and Pusher run again.
+    assert run_local_pipeline(first_run["config"]).succeeded
+    states = _states_of_latest_run(first_run)
+    assert states.pop("LatestBlessedModelResolver") == "ran"  # resolvers have no cache
+    assert states == {name: ("ran" if name in ("Evaluator", "Pusher") else "cached")
+                      for name in COMPONENTS - {"LatestBlessedModelResolver"}}
+    # Third run: nothing changed at all, so every component comes from cache.
+    versions_before = _pushed_versions(first_run["layout"])
+    assert run_local_pipeline(first_run["config"]).succeeded
+    states = _states_of_latest_run(first_run)
+    assert states.pop("LatestBlessedModelResolver") == "ran"
+    assert states == {name: "cached" for name in COMPONENTS - {"LatestBlessedModelResolver"}}
+    assert _pushed_versions(first_run["layout"]) == versions_before
+
+
+def _run_with_bad_file(first_run: dict, tmp_path: Path, lines: list[str]) -> tuple:
+    path = tmp_path / "trips.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    versions_before = _pushed_versions(first_run["layout"])
+    config = _config(first_run["layout"].root, f"--data_path={path}")
+    result = run_local_pipeline(config)
+    assert not result.succeeded
+    assert _pushed_versions(first_run["layout"]) == versions_before  # nothing pushed
+    for version in versions_before:  # and earlier pushes intact
+        assert (first_run["layout"].serving_directory / version / "saved_model.pb").exists()
+    return path, result
+
+
+def test_malformed_line_fails_naming_file_and_line(first_run: dict, tmp_path: Path) -> None:
+    lines = TESTDATA.read_text().splitlines()[:200]
+    lines[41] = lines[41][:-10]  # truncate line 42 mid-object
+    path, result = _run_with_bad_file(first_run, tmp_path, lines)
+    assert result.failure.startswith(f"{path}:42: malformed JSON")
+
+
+def test_missing_column_fails_naming_the_column(first_run: dict, tmp_path: Path) -> None:
+    rows = sample_rows(200)
+    for row in rows:
+        del row["trip_miles"]
+    path, result = _run_with_bad_file(first_run, tmp_path, [json.dumps(r) for r in rows])
+    assert result.failure == f"{path}:1: missing required column 'trip_miles'"
