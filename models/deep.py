@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import keras
 
-from models.layers import (compile_binary_classifier, dense_tower, embeddings, feature_inputs,
-                           numeric_block)
+from models.layers import (
+    compile_binary_classifier,
+    dense_tower,
+    embeddings,
+    feature_inputs,
+    numeric_block,
+)
 from pipeline.config import PipelineConfig
 from preprocessing import FeatureShapes
 

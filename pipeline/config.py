@@ -302,7 +302,8 @@ def parse_flags(argv: Iterable[str]) -> dict[str, str]:
     while index < len(arguments):
         argument = arguments[index]
         if not argument.startswith("--") or argument == "--":
-            raise ConfigError(f"Unexpected argument {argument!r}; settings are given as --key=value.")
+            raise ConfigError(
+                f"Unexpected argument {argument!r}; settings are given as --key=value.")
         key, equals, value = argument[2:].partition("=")
         if not equals:
             if index + 1 >= len(arguments):

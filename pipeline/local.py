@@ -63,18 +63,21 @@ def failure_reason(error: BaseException) -> str:
     from pipeline.anomaly_gate import DataAnomaliesError
     from pipeline.example_gen import InputDataError
 
+    def without_beam_suffix(text: str) -> str:
+        # Beam re-raises errors from a DoFn with " [while running 'Step']" appended.
+        return text.split(" [while running", 1)[0].strip()
+
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, (InputDataError, DataAnomaliesError)):
-            return str(current)
+            return without_beam_suffix(str(current))
         current = current.__cause__ or current.__context__
     text = "".join(traceback.format_exception_only(type(error), error)).strip()
-    # Beam wraps errors raised in a DoFn; our messages survive inside the text.
     for marker in ("InputDataError: ", "DataAnomaliesError: "):
         if marker in text:
-            return text.split(marker, 1)[1].split(" [while running", 1)[0].strip()
+            return without_beam_suffix(text.split(marker, 1)[1])
     return text.splitlines()[-1] if text else type(error).__name__
 
 

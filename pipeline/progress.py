@@ -91,6 +91,6 @@ def reporting_progress(component_ids: list[str], log_path: str, stream: TextIO |
         logging.captureWarnings(False)
         file_handler.close()
         root.handlers, root.level = saved[0], saved[1]
-        for logger, (handlers, propagate, level) in zip(noisy, saved[2]):
+        for logger, (handlers, propagate, level) in zip(noisy, saved[2], strict=False):
             logger.handlers, logger.propagate = handlers, propagate
             logger.setLevel(level)

@@ -88,8 +88,9 @@ def _blessing_failures(evaluation_uri: str) -> list[str]:
     reasons = []
     for failure in result.metric_validations_per_slice:
         for metric in failure.failures:
-            reasons.append(f"{metric.metric_key.name} = {metric.metric_value.double_value.value:.4f}"
-                           f" fails {_threshold_text(metric.metric_threshold)}")
+            value = metric.metric_value.double_value.value
+            reasons.append(f"{metric.metric_key.name} = {value:.4f} fails "
+                           f"{_threshold_text(metric.metric_threshold)}")
     return reasons
 
 

@@ -42,9 +42,9 @@ def main() -> None:
     header = next(csv.reader(lines[:1]))
     kept = 0
     with TARGET.open("w") as out:
-        for raw_line, cells in zip(lines[1:], csv.reader(lines[1:])):
+        for raw_line, cells in zip(lines[1:], csv.reader(lines[1:]), strict=False):
             if _kept(raw_line):
-                row = {name: _typed(cell) for name, cell in zip(header, cells)}
+                row = {name: _typed(cell) for name, cell in zip(header, cells, strict=False)}
                 out.write(json.dumps(row, sort_keys=False) + "\n")
                 kept += 1
     print(f"wrote {kept} of {len(lines) - 1} trips to {TARGET}")

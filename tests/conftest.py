@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pipeline  # noqa: F401 - must precede TensorFlow imports
 import pytest
 
+import pipeline  # noqa: F401 - must precede TensorFlow imports
 from pipeline.config import PipelineConfig
 
 

@@ -46,7 +46,7 @@ def test_architecture_trains_exports_and_serves(architecture: str, transform_out
     before = [weight.numpy().copy() for weight in model.trainable_weights]
     model.fit(dict(transformed), labels, batch_size=64, epochs=1, verbose=0)
     assert any(not np.allclose(old, new.numpy())
-               for old, new in zip(before, model.trainable_weights))
+               for old, new in zip(before, model.trainable_weights, strict=False))
 
     export_directory = tmp_path / "serving"
     export_serving_model(model, transform_output, config.label_name, str(export_directory),

@@ -27,8 +27,8 @@ def test_metrics_cover_quality_and_calibration() -> None:
 def test_auc_gate_has_value_and_change_thresholds_on_the_overall_slice() -> None:
     config = PipelineConfig(min_auc=0.77, max_auc_drop=0.02)
     eval_config = eval_config_from(config)
-    (gate,) = [m for m in eval_config.metrics_specs[0].metrics
-               if m.class_name == "AUC" and json.loads(m.config)["name"] == "auc"]
+    (gate,) = (m for m in eval_config.metrics_specs[0].metrics
+               if m.class_name == "AUC" and json.loads(m.config)["name"] == "auc")
     (per_slice,) = gate.per_slice_thresholds
     assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
     threshold = per_slice.threshold
