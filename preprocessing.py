@@ -72,7 +72,10 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
         buckets = tft.apply_buckets(tf.where(tf.math.is_nan(dense), 0.0, dense), boundaries)
         outputs[name] = tf.where(tf.math.is_nan(dense), tf.cast(bucket_count, tf.int64), buckets)
     for name in custom_config["categorical_features"]:
-        outputs[name] = tft.compute_and_apply_vocabulary(
+        # The approximate vocabulary is a combiner that tf.Transform packs with the other
+        # analyzers into one pass; it is exact whenever a feature has fewer distinct values
+        # than top_k, and the exact version costs several shuffles per feature.
+        outputs[name] = tft.experimental.compute_and_apply_approximate_vocabulary(
             _dense(inputs[name], b""),
             top_k=int(custom_config["vocabulary_top_k"]),
             num_oov_buckets=int(custom_config["oov_buckets"]),

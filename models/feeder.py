@@ -34,8 +34,8 @@ def build_feeder(
         prefetch_buffer_size=tf.data.AUTOTUNE,
         reader_num_threads=tf.data.AUTOTUNE,
         parser_num_threads=tf.data.AUTOTUNE,
-        # Reading files out of order is faster; evaluation keeps a stable order.
-        sloppy_ordering=training,
+        # In-order reads keep a seeded run reproducible, batch for batch.
+        sloppy_ordering=False,
     )
     dataset = data_accessor.tf_dataset_factory(
         file_pattern, options, transform_output.transformed_metadata.schema

@@ -38,12 +38,17 @@ def anomaly_lines(anomalies: ExampleAnomalies) -> list[str]:
     return lines
 
 
-@component
-def DataAnomalyGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:  # noqa: N802
-    """Fails when `anomalies` holds any anomaly, listing them all."""
+def raise_on_anomalies(anomalies: ExampleAnomalies) -> None:
+    """Raises DataAnomaliesError listing every anomaly, if there is any."""
     lines = anomaly_lines(anomalies)
     if lines:
         raise DataAnomaliesError(
             f"ExampleValidator found {len(lines)} data anomalies; the run stops before "
             "Transform:\n  " + "\n  ".join(lines)
         )
+
+
+@component
+def DataAnomalyGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:  # noqa: N802
+    """Fails when `anomalies` holds any anomaly, listing them all."""
+    raise_on_anomalies(anomalies)

@@ -11,6 +11,7 @@ type raises `ConfigError` naming the key and what it accepts, before any compone
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
 import typing
@@ -96,7 +97,7 @@ class PipelineConfig:
     dropout: float = 0.1
     learning_rate: float = 0.003
     batch_size: int = 256
-    epochs: int = 10  # passes over the train split
+    epochs: int = 4  # passes over the train split
     shuffle_buffer: int = 10_000
 
     # --- evaluation ---
@@ -175,7 +176,9 @@ class PipelineConfig:
 
         _one_of("architecture", self.architecture, architecture_names())
         if self.data_source == "file":
-            self.resolved_data_path()
+            path = self.resolved_data_path()
+            if "://" not in path and not glob.glob(path):
+                raise ConfigError(f"data_path={self.data_path!r}: no file matches {path}.")
         return self
 
 

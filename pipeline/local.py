@@ -43,7 +43,14 @@ class LocalLayout:
 
 def beam_pipeline_args(config: PipelineConfig) -> list[str]:
     """Direct-runner settings. In memory is the default: on 2 cores each multi-processing
-    worker starts its own TensorFlow, which costs more than it parallelises."""
+    worker starts its own TensorFlow, which costs more than it parallelises.
+
+    In-memory with one worker is Beam's own default, so no arguments are passed at all:
+    given any, each TFX Beam component builds an sdist of TFX for remote workers (about
+    2 s each) that a local run never uses.
+    """
+    if (config.beam_direct_running_mode, config.beam_direct_num_workers) == ("in_memory", 1):
+        return []
     return [
         f"--direct_running_mode={config.beam_direct_running_mode}",
         f"--direct_num_workers={config.beam_direct_num_workers}",
