@@ -46,6 +46,9 @@ def _present_values(value: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     return value.values if isinstance(value, tf.SparseTensor) else tf.reshape(value, [-1])
 
 
+# Nothing here branches on tensor values, and AutoGraph would otherwise spend seconds
+# converting tf.Transform's own Python source each time Transform traces this function.
+@tf.autograph.experimental.do_not_convert
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
                      ) -> dict[str, tf.Tensor]:
     """tf.Transform entry point: raw features in, model-ready dense features out.

@@ -36,17 +36,20 @@ def auc_threshold_from(config: PipelineConfig) -> tfma.MetricThreshold:
 def eval_config_from(config: PipelineConfig) -> tfma.EvalConfig:
     """The EvalConfig the Evaluator runs: metrics per slice and the AUC gate."""
     at_threshold = json.dumps({"thresholds": [config.decision_threshold]})
+    # 1,000 thresholds put AUC within about 1e-3 of the exact value at a tenth of the
+    # cost of TFMA's default 10,000, which dominated the Evaluator's time over 40 slices.
+    curve_points = 1000
     metrics = [
         tfma.MetricConfig(class_name="ExampleCount"),
         # Gate on the overall slice only: a small slice holding one class has no AUC.
         tfma.MetricConfig(
             class_name="AUC",
-            config=json.dumps({"name": GATING_METRIC}),
+            config=json.dumps({"name": GATING_METRIC, "num_thresholds": curve_points}),
             per_slice_thresholds=[tfma.PerSliceMetricThreshold(
                 slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold_from(config))],
         ),
         tfma.MetricConfig(class_name="AUC", config=json.dumps(
-            {"name": "auc_precision_recall", "curve": "PR"})),
+            {"name": "auc_precision_recall", "curve": "PR", "num_thresholds": curve_points})),
         tfma.MetricConfig(class_name="BinaryAccuracy", config=json.dumps(
             {"name": "accuracy", "threshold": config.decision_threshold})),
         tfma.MetricConfig(class_name="Precision", config=at_threshold),
