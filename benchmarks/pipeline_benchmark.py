@@ -125,9 +125,11 @@ def eval_split_auc(metadata_path: Path, model_path: Path, output_key: str) -> fl
     labels = []
     for record in records:
         feature = tf.train.Example.FromString(record).features.feature
-        value = {name: (feature[name].float_list.value or [0.0])[0] for name in ("tips", "fare")}
-        labels.append(value["tips"] > 0.2 * value["fare"] if "tips" in feature
-                      else feature["big_tipper"].int64_list.value[0] == 1)
+        if "big_tipper" in feature:  # ours: the label is in the examples
+            labels.append(feature["big_tipper"].int64_list.value[0] == 1)
+        else:  # the reference keeps raw tips and fare
+            tips, fare = ((feature[name].float_list.value or [0.0])[0] for name in ("tips", "fare"))
+            labels.append(tips > 0.2 * fare)
     serve = tf.saved_model.load(str(model_path)).signatures["serving_default"]
     scores = np.concatenate([
         serve(examples=tf.constant(records[start:start + 4096]))[output_key].numpy().ravel()
