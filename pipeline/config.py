@@ -11,6 +11,7 @@ type raises `ConfigError` naming the key and what it accepts, before any compone
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import glob
 import json
 import os
@@ -220,8 +221,11 @@ def _describe(hint: Any) -> str:
 def _coerce(key: str, value: Any, source: str) -> Any:
     """Converts `value` (from YAML, JSON or a string) to the type of field `key`."""
     if key not in _FIELDS:
+        close = difflib.get_close_matches(key, _FIELDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
-            f"{source}: unknown setting {key!r}. Known settings: {', '.join(sorted(_FIELDS))}."
+            f"{source}: unknown setting {key!r}.{hint} Known settings: "
+            f"{', '.join(sorted(_FIELDS))}."
         )
     hint = _TYPE_HINTS[key]
     problem = f"{source}: {key}={value!r} is not {_describe(hint)}"

@@ -82,12 +82,14 @@ def reporting_progress(component_ids: list[str], log_path: str, stream: TextIO |
     # TensorFlow's SavedModel code lowers absl's verbosity while saving and does not always
     # restore it, which would silence the runner's "Component X is finished" lines: pin it.
     absl_logger = logging.getLogger("absl")
+    absl_level = absl_logger.level
     absl_logger.setLevel(logging.INFO)
     absl_logger.setLevel = lambda level: None  # type: ignore[method-assign]
     try:
         yield progress
     finally:
         del absl_logger.setLevel
+        absl_logger.setLevel(absl_level)
         logging.captureWarnings(False)
         file_handler.close()
         root.handlers, root.level = saved[0], saved[1]

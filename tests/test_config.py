@@ -62,7 +62,7 @@ def test_list_and_mapping_values_parse_from_strings() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--learning_rat=0.1"], "unknown setting 'learning_rat'"),
+        (["--learning_rat=0.1"], "unknown setting 'learning_rat'. Did you mean 'learning_rate'?"),
         (["--epochs=ten"], "command line: epochs='ten' is not int"),
         (["--epochs=2.5"], "epochs='2.5' is not int"),
         (["--hidden_units=a,b"], "is not a list of int"),
