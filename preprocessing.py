@@ -12,10 +12,15 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+# isort: off
+import pipeline  # noqa: F401 - selects Keras before TensorFlow loads
+# isort: on
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from pipeline.config import PipelineConfig
+
+MISSING_CATEGORY = b"__missing__"
 
 
 def preprocessing_spec(config: PipelineConfig) -> dict[str, Any]:
@@ -75,11 +80,13 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
         buckets = tft.apply_buckets(tf.where(tf.math.is_nan(dense), 0.0, dense), boundaries)
         outputs[name] = tf.where(tf.math.is_nan(dense), tf.cast(bucket_count, tf.int64), buckets)
     for name in custom_config["categorical_features"]:
+        # Missing gets a token of its own (tf.Transform leaves "" out of vocabularies, so it
+        # would share the out-of-vocabulary id with values never seen in training).
         # The approximate vocabulary is a combiner that tf.Transform packs with the other
         # analyzers into one pass; it is exact whenever a feature has fewer distinct values
         # than top_k, and the exact version costs several shuffles per feature.
         outputs[name] = tft.experimental.compute_and_apply_approximate_vocabulary(
-            _dense(inputs[name], b""),
+            _dense(inputs[name], MISSING_CATEGORY),
             top_k=int(custom_config["vocabulary_top_k"]),
             num_oov_buckets=int(custom_config["oov_buckets"]),
             vocab_filename=name,
@@ -97,6 +104,7 @@ class FeatureShapes:
     categorical_cardinalities: dict[str, int]  # id range per categorical/bucketized feature
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for logs and the model's assets."""
         return {"numeric": list(self.numeric),
                 "categorical_cardinalities": dict(self.categorical_cardinalities)}
 

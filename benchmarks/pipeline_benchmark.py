@@ -26,10 +26,8 @@ import threading
 import time
 from pathlib import Path
 
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPOSITORY_ROOT))  # run as a script from anywhere
-
-import pipeline  # noqa: E402,F401 - selects Keras before TensorFlow loads
+import pipeline  # noqa: F401 - selects Keras before TensorFlow loads
+from pipeline.config import REPOSITORY_ROOT
 
 
 def _tree_rss_bytes(root_pid: int) -> tuple[int, int]:
@@ -103,13 +101,18 @@ def latest_evaluation_metrics(metadata_path: Path) -> dict[str, float]:
 
 def _example_gen_output(metadata_path: Path) -> str:
     """The uri of the newest ExampleGen's examples, found through ML Metadata."""
+    from ml_metadata.proto import metadata_store_pb2
+
     from pipeline.run_summary import open_store
 
     store = open_store(metadata_path)
-    nodes = [c for c in store.get_contexts_by_type("node") if c.name.endswith("ExampleGen")]
+    (pipeline_context,) = store.get_contexts_by_type("pipeline")
+    nodes = [c for c in store.get_contexts_by_type("node")
+             if c.name.startswith(f"{pipeline_context.name}.") and c.name.endswith("ExampleGen")]
     executions = store.get_executions_by_context(nodes[0].id)
     events = store.get_events_by_execution_ids([max(e.id for e in executions)])
-    (artifact,) = store.get_artifacts_by_id([e.artifact_id for e in events if e.type == 4])
+    (artifact,) = store.get_artifacts_by_id([
+        e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT])
     return artifact.uri
 
 
@@ -120,16 +123,23 @@ def eval_split_auc(metadata_path: Path, model_path: Path, output_key: str) -> fl
     import tensorflow as tf
     from scipy.stats import rankdata
 
+    from pipeline.config import PipelineConfig
+    from pipeline.label import LabelRule
+
+    defaults = PipelineConfig()
+    label_name, rule = defaults.label_name, LabelRule.parse(defaults.label_rule)
+
     files = tf.io.gfile.glob(f"{_example_gen_output(metadata_path)}/Split-eval/*")
     records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
     labels = []
     for record in records:
         feature = tf.train.Example.FromString(record).features.feature
-        if "big_tipper" in feature:  # ours: the label is in the examples
-            labels.append(feature["big_tipper"].int64_list.value[0] == 1)
-        else:  # the reference keeps raw tips and fare
-            tips, fare = ((feature[name].float_list.value or [0.0])[0] for name in ("tips", "fare"))
-            labels.append(tips > 0.2 * fare)
+        if label_name in feature:  # ours: the label is in the examples
+            labels.append(feature[label_name].int64_list.value[0] == 1)
+        else:  # the reference keeps the raw columns: apply our label rule to them
+            labels.append(rule.evaluate({
+                name: (feature[name].float_list.value or [None])[0] for name in rule.columns
+                if name in feature}) == 1)
     serve = tf.saved_model.load(str(model_path)).signatures["serving_default"]
     scores = np.concatenate([
         serve(examples=tf.constant(records[start:start + 4096]))[output_key].numpy().ravel()

@@ -23,15 +23,19 @@ EXTRA_ASSETS_DIRECTORY = "assets.extra"
 
 
 class ServingModule(tf.Module):
+    """The network and Transform's graph, with the two signatures described above."""
+
     def __init__(self, model: keras.Model, transform_output: tft.TFTransformOutput,
-                 label_name: str):
+                 label_name: str) -> None:
         super().__init__()
+        if not isinstance(model.input, dict):
+            raise TypeError(f"Model {model.name!r} must take a dict of named feature inputs "
+                            "(see models/layers.py: feature_inputs).")
         self.model = model
         self.transform_layer = transform_output.transform_features_layer()
         self._raw_spec = transform_output.raw_feature_spec()
         self._serving_spec = {k: v for k, v in self._raw_spec.items() if k != label_name}
-        self._input_names = list(model.input.keys()) if isinstance(model.input, dict) else None
-        self._label_name = label_name
+        self._input_names = list(model.input)
 
     # autograph=False: nothing here branches on tensors, and AutoGraph would spend most of
     # the export converting Keras's own Python source.

@@ -6,6 +6,9 @@ import logging
 import os
 import time
 
+# isort: off
+import pipeline  # noqa: F401 - selects Keras before TensorFlow loads
+# isort: on
 import keras
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -20,6 +23,19 @@ from preprocessing import feature_shapes
 
 logger = logging.getLogger(__name__)
 
+# The settings that change the trained model. Only these reach the Trainer, so that
+# changing, say, an evaluation threshold re-runs the Evaluator but not the training.
+TRAINING_SETTINGS = (
+    "numeric_features", "bucketized_features", "categorical_features", "bucket_count",
+    "oov_buckets", "label_name", "architecture", "hidden_units", "embedding_dim", "dropout",
+    "learning_rate", "batch_size", "epochs", "shuffle_buffer", "seed",
+)
+
+
+def training_settings(config: PipelineConfig) -> dict:
+    """The part of `config` that `run_fn` reads (the Trainer's custom_config)."""
+    return {key: value for key, value in config.to_dict().items() if key in TRAINING_SETTINGS}
+
 
 class EpochLog(keras.callbacks.Callback):
     """One log line per epoch (the local runner shows it under the Trainer's progress)."""
@@ -31,7 +47,8 @@ class EpochLog(keras.callbacks.Callback):
 
 def run_fn(fn_args: FnArgs) -> None:
     """Trains the configured architecture on Transform's output and exports it for serving."""
-    config = PipelineConfig.from_dict(fn_args.custom_config["pipeline_config"], "Trainer")
+    settings = fn_args.custom_config["training_settings"]
+    config = PipelineConfig.from_dict(settings, "Trainer")
     keras.utils.set_random_seed(config.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     shapes = feature_shapes(transform_output, config)
@@ -61,7 +78,7 @@ def run_fn(fn_args: FnArgs) -> None:
         config.label_name,
         fn_args.serving_model_dir,
         extra_assets={
-            "pipeline_config": config.to_dict(),
+            "training_settings": settings,
             "feature_shapes": shapes.to_dict(),
             "training": {
                 "seconds": round(training_seconds, 2),

@@ -4,8 +4,8 @@ Keras, chosen on purpose: our networks are built with Keras 3 (`import keras`), 
 keras-tuner requires; tf.Transform and TFMA are built on Keras 2 and reach it through
 `tf.keras`. Setting TF_USE_LEGACY_KERAS=1 here, before TensorFlow resolves `tf.keras`,
 gives each library the Keras it was written for, whatever the import order. Every entry
-point (runners, tests, the Trainer inside a container) imports this package first; the
-Dockerfiles set the same variable.
+point (runners, tests, the benchmark) and every module TFX loads by path
+(`preprocessing`, `models.trainer`) imports this package before TensorFlow.
 """
 
 import os

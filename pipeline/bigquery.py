@@ -14,6 +14,7 @@ from pipeline.config import ConfigError, PipelineConfig
 from pipeline.label import LabelRule
 
 _TABLE_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+){1,2}$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _column_source(config: PipelineConfig, name: str) -> str:
@@ -34,6 +35,12 @@ def bigquery_query(config: PipelineConfig) -> str:
                 from None
     if config.bigquery_start_date >= config.bigquery_end_date:
         raise ConfigError("bigquery_start_date must come before bigquery_end_date.")
+    names = (*config.raw_feature_names, config.label_name, config.bigquery_timestamp_column,
+             config.bigquery_row_key)
+    for name in names:
+        if not _IDENTIFIER.match(name):
+            raise ConfigError(f"{name!r} cannot be a BigQuery column name; use letters, "
+                              "digits and underscores.")
 
     numeric = config.numeric_features + config.bucketized_features
     selected = [

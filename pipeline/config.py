@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import glob
 import json
+import math
 import os
 import typing
 from collections.abc import Iterable, Mapping
@@ -64,6 +65,9 @@ class PipelineConfig:
         }
     )
     eval_percent: int = 20  # share of rows hashed into the eval split
+    # The curated schema ExampleValidator checks every run against (relative to the
+    # repository root); empty: SchemaGen infers one from each run's own statistics.
+    schema_path: str = "schemas/taxi_trips.pbtxt"
 
     # --- features and label ---
     numeric_features: tuple[str, ...] = ("fare", "trip_miles", "trip_seconds")
@@ -110,6 +114,7 @@ class PipelineConfig:
     # ------------------------------------------------------------------ derived values
     @property
     def raw_feature_names(self) -> tuple[str, ...]:
+        """Every configured input feature: numeric, then bucketized, then categorical."""
         return self.numeric_features + self.bucketized_features + self.categorical_features
 
     def resolved_data_path(self) -> str:
@@ -121,6 +126,7 @@ class PipelineConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def to_json(self) -> str:
+        """`to_dict()` as indented JSON, for printing and for the run record."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
@@ -172,7 +178,11 @@ class PipelineConfig:
                 )
         from pipeline.label import LabelRule  # local import: label imports this module
 
-        LabelRule.parse(self.label_rule)
+        rule = LabelRule.parse(self.label_rule)
+        categorical_in_rule = [c for c in rule.columns if c in self.categorical_features]
+        if categorical_in_rule:
+            raise ConfigError(f"label_rule reads {categorical_in_rule[0]!r}, a categorical "
+                              "feature; the rule does arithmetic on numeric columns only.")
         from models.registry import architecture_names
 
         _one_of("architecture", self.architecture, architecture_names())
@@ -180,7 +190,35 @@ class PipelineConfig:
             path = self.resolved_data_path()
             if "://" not in path and not glob.glob(path):
                 raise ConfigError(f"data_path={self.data_path!r}: no file matches {path}.")
+        else:
+            from pipeline.bigquery import bigquery_query
+
+            bigquery_query(self)  # checks table, dates and names as SQL identifiers
+        if self.schema_path:
+            self._check_schema()
         return self
+
+    def resolved_schema_path(self) -> str:
+        return str(REPOSITORY_ROOT / self.schema_path)
+
+    def _check_schema(self) -> None:
+        """The curated schema must describe every configured feature and the label."""
+        from google.protobuf import text_format
+        from tensorflow_metadata.proto.v0 import schema_pb2
+
+        path = Path(self.resolved_schema_path())
+        try:
+            schema = text_format.Parse(path.read_text(), schema_pb2.Schema())
+        except FileNotFoundError:
+            raise ConfigError(f"schema_path={self.schema_path!r}: no such file.") from None
+        except text_format.ParseError as error:
+            raise ConfigError(f"schema_path={self.schema_path!r}: not a valid schema "
+                              f"({error}).") from None
+        described = {feature.name for feature in schema.feature}
+        missing = [n for n in (*self.raw_feature_names, self.label_name) if n not in described]
+        if missing:
+            raise ConfigError(f"schema_path={self.schema_path!r} does not describe "
+                              f"{missing[0]!r}; add it or set schema_path= to infer one.")
 
 
 def _one_of(key: str, value: str, allowed: Iterable[str]) -> None:
@@ -222,9 +260,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     """Converts `value` (from YAML, JSON or a string) to the type of field `key`."""
     if key not in _FIELDS:
         close = difflib.get_close_matches(key, _FIELDS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        suggestion = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
-            f"{source}: unknown setting {key!r}.{hint} Known settings: "
+            f"{source}: unknown setting {key!r}.{suggestion} Known settings: "
             f"{', '.join(sorted(_FIELDS))}."
         )
     hint = _TYPE_HINTS[key]
@@ -234,6 +272,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         value = _parse_string(value, hint, problem)
     if origin is tuple:
         item_type = typing.get_args(hint)[0]
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            value = (value,)  # --hidden_units=64 means a list of one
         if not isinstance(value, (list, tuple)):
             raise ConfigError(problem + ".")
         return tuple(_scalar(item, item_type, problem) for item in value)
@@ -249,6 +289,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
 def _scalar(value: Any, hint: Any, problem: str) -> Any:
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(problem.replace(" is not ", " is not a finite ") + ".")
     if isinstance(value, str) and hint is not str:
         value = _parse_string(value, hint, problem)
     if type(value) is not hint:  # noqa: E721 - bool must not pass as int
@@ -351,6 +393,4 @@ def load_config(
     return config.validate()
 
 
-def field_names() -> tuple[str, ...]:
-    return tuple(_FIELDS)
 

@@ -1,4 +1,4 @@
-"""`create_pipeline`: the one pipeline definition, for local runs and for Vertex AI.
+"""`create_pipeline`: the one pipeline definition, for every runner, local or cloud.
 
 It names no dataset: features, label, slices and the data source all come from
 `PipelineConfig`. Everything that depends on where it runs (paths, metadata store, Beam
@@ -32,9 +32,11 @@ from tfx.proto import pusher_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
 from evaluation.slices import eval_config_from
+from models.trainer import training_settings
 from pipeline.anomaly_gate import DataAnomalyGate
 from pipeline.bigquery import bigquery_query
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.curated_schema import ImportCuratedSchema
 from pipeline.example_gen import record_file_example_gen, split_config
 from preprocessing import preprocessing_spec
 
@@ -44,7 +46,7 @@ from preprocessing import preprocessing_spec
 _CODE_FILES = {
     "example_gen": ("pipeline/example_gen.py", "pipeline/label.py"),
     "transform": ("preprocessing.py",),
-    "trainer": ("preprocessing.py", "models"),
+    "trainer": ("preprocessing.py", "models", "pipeline/config.py"),
 }
 
 
@@ -74,7 +76,7 @@ def create_pipeline(
 ) -> tfx_pipeline.Pipeline:
     """Builds the TFX pipeline for `config`.
 
-    `trainer` and `pusher` let the Vertex runner swap in the Google Cloud implementations,
+    `trainer` and `pusher` let a cloud runner swap in the Google Cloud implementations,
     with their `*_custom_config`; `serving_directory` is where blessed models are pushed
     when the default filesystem Pusher is used.
     """
@@ -91,10 +93,14 @@ def create_pipeline(
     example_gen = example_gen.with_id("ExampleGen")
 
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
-    # Feature shapes are not inferred: every raw feature stays optional (a sparse tensor),
-    # so a column that happens to be complete in one sample does not change the graph.
-    schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"],
-                           infer_feature_shape=False)
+    if config.schema_path:
+        schema_gen = ImportCuratedSchema(
+            schema_text=Path(config.resolved_schema_path()).read_text())
+    else:
+        # Feature shapes are not inferred: every raw feature stays optional (a sparse
+        # tensor), so a column that is complete in one sample does not change the graph.
+        schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                               infer_feature_shape=False)
     example_validator = ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                          schema=schema_gen.outputs["schema"])
     anomaly_gate = DataAnomalyGate(anomalies=example_validator.outputs["anomalies"])
@@ -119,7 +125,7 @@ def create_pipeline(
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config={
-            "pipeline_config": config.to_dict(),
+            "training_settings": training_settings(config),
             "code": source_fingerprint(_CODE_FILES["trainer"]),
             **(trainer_custom_config or {}),
         },

@@ -50,7 +50,7 @@ def ingestion_spec(config: PipelineConfig) -> dict[str, Any]:
 class RowConverter:
     """Turns one raw row (a dict of JSON or CSV values) into a `tf.train.Example`."""
 
-    def __init__(self, spec: Mapping[str, Any]):
+    def __init__(self, spec: Mapping[str, Any]) -> None:
         self.label_rule = LabelRule.parse(spec["label_rule"])
         self.label_name: str = spec["label_name"]
         self.categorical_columns: list[str] = list(spec["categorical_columns"])
@@ -60,6 +60,7 @@ class RowConverter:
         self.required_columns = self.numeric_columns + self.categorical_columns
 
     def missing_columns(self, present: set[str]) -> list[str]:
+        """The required columns (features and the label rule's inputs) not in `present`."""
         return [name for name in self.required_columns if name not in present]
 
     def convert(self, row: Mapping[str, Any], where: str) -> tf.train.Example:
@@ -172,6 +173,8 @@ def _csv_rows(lines: Iterator[str], path: str, converter: RowConverter
     for row in reader:
         if None in row:  # more cells than header names
             raise InputDataError(f"{path}:{reader.line_num}: more cells than the header has")
+        if None in row.values():  # fewer cells: DictReader fills them with None
+            raise InputDataError(f"{path}:{reader.line_num}: fewer cells than the header has")
         yield reader.line_num, row
 
 

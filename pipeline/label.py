@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import math
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -56,7 +57,8 @@ class LabelRule:
                        ast.USub, *_ARITHMETIC, *_COMPARISONS)
             if not isinstance(node, allowed) or (
                 isinstance(node, ast.Constant)
-                and (isinstance(node.value, bool) or not isinstance(node.value, (int, float)))
+                and (isinstance(node.value, bool) or not isinstance(node.value, (int, float))
+                     or not math.isfinite(node.value))
             ):
                 raise ConfigError(
                     f"label_rule {text!r}: {ast.unparse(node)!r} is not allowed; use column "

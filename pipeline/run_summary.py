@@ -29,6 +29,7 @@ _STATES = {
 
 
 def open_store(metadata_path: Path, read_only: bool = True) -> metadata_store.MetadataStore:
+    """A store on the local SQLite file; read-only unless asked, so reports never write."""
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = str(metadata_path)
     connection.sqlite.connection_mode = (
@@ -38,7 +39,7 @@ def open_store(metadata_path: Path, read_only: bool = True) -> metadata_store.Me
     return metadata_store.MetadataStore(connection)
 
 
-def _custom(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
+def _custom_property(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
     if key not in artifact.custom_properties:
         return None
     value = artifact.custom_properties[key]
@@ -52,8 +53,6 @@ def latest_run_context(store: metadata_store.MetadataStore, pipeline_name: str
         return None
     runs = [context for context in store.get_children_contexts_by_context(pipeline_context.id)
             if context.type == "pipeline_run"]
-    if not runs:  # older TFX versions do not link runs to the pipeline context
-        runs = [context for context in store.get_contexts_by_type("pipeline_run")]
     return max(runs, key=lambda context: (context.create_time_since_epoch, context.id),
                default=None)
 
@@ -128,10 +127,10 @@ def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str
                 summary["evaluation_uri"] = artifact.uri
                 summary["metrics"] = _metrics_by_slice(artifact.uri)
             elif artifact.type == "ModelBlessing":
-                summary["blessed"] = bool(_custom(artifact, "blessed"))
+                summary["blessed"] = bool(_custom_property(artifact, "blessed"))
             elif artifact.type == "PushedModel":
-                summary["pushed"] = bool(_custom(artifact, "pushed"))
-                summary["pushed_model"] = _custom(artifact, "pushed_destination")
+                summary["pushed"] = bool(_custom_property(artifact, "pushed"))
+                summary["pushed_model"] = _custom_property(artifact, "pushed_destination")
             elif artifact.type == "Model":
                 summary["model_uri"] = artifact.uri
     if summary.get("blessed") is False and "evaluation_uri" in summary:

@@ -49,6 +49,12 @@ def test_layers_apply_in_order_defaults_variant_environment_flags(variants_file:
     assert config.epochs == 7  # the flag beats the environment
 
 
+def test_a_single_value_is_a_list_of_one() -> None:
+    config = load_config(["--hidden_units=64"], environ={"TFX_PIPELINE_SLICE_FEATURES": "company"})
+    assert config.hidden_units == (64,)
+    assert config.slice_features == ("company",)
+
+
 def test_list_and_mapping_values_parse_from_strings() -> None:
     config = load_config(
         ["--hidden_units=32,16", "--slice_features", "payment_type",
@@ -75,6 +81,14 @@ def test_list_and_mapping_values_parse_from_strings() -> None:
         (["positional"], "Unexpected argument 'positional'"),
         (["--epochs"], "Flag --epochs needs a value"),
         (["--data_path=package://no_such_package/data.csv"], "is not installed"),
+        (["--data_path=testdata/nothing_here.jsonl"], "no file matches"),
+        (["--learning_rate=NaN"], "learning_rate='NaN' is not a finite float"),
+        (["--label_rule=payment_type > 1"], "reads 'payment_type', a categorical feature"),
+        (["--label_rule=tips > 1e999"], "label_rule 'tips > 1e999'"),
+        (["--numeric_features=fare,trip_miles,tip-amount"], "does not describe 'tip-amount'"),
+        (["--schema_path=", "--data_source=bigquery", "--numeric_features=fare,tip-amount"],
+         "'tip-amount' cannot be a BigQuery column name"),
+        (["--schema_path=schemas/none.pbtxt"], "schema_path='schemas/none.pbtxt': no such file"),
     ],
 )
 def test_bad_settings_fail_naming_the_key(argv: list[str], message: str) -> None:

@@ -14,8 +14,9 @@ from pipeline.bigquery import bigquery_query
 from pipeline.config import PipelineConfig
 from pipeline.definition import create_pipeline
 
-COMPONENTS = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataAnomalyGate",
-         "Transform", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher"]
+COMPONENTS = ["ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
+              "DataAnomalyGate", "Transform", "Trainer", "LatestBlessedModelResolver",
+              "Evaluator", "Pusher"]
 
 
 def _build(config: PipelineConfig, tmp_path: Path):
@@ -60,19 +61,48 @@ def test_file_source_reads_the_configured_path(tmp_path: Path) -> None:
     assert buckets == {"train": 100 - config.eval_percent, "eval": config.eval_percent}
 
 
-def test_trainer_receives_the_whole_configuration(tmp_path: Path) -> None:
+def _custom_config(pipeline, component_id: str) -> dict:
+    (component,) = (c for c in pipeline.components if c.id == component_id)
+    return json.loads(component.exec_properties["custom_config"])
+
+
+def test_trainer_receives_the_training_settings_only(tmp_path: Path) -> None:
     config = PipelineConfig(architecture="deep", epochs=3)
-    (trainer,) = (c for c in _build(config, tmp_path).components if c.id == "Trainer")
-    custom_config = json.loads(trainer.exec_properties["custom_config"])
-    assert custom_config["pipeline_config"] == config.to_dict()
-    assert custom_config["code"]  # the code fingerprint that invalidates the cache
+    settings = _custom_config(_build(config, tmp_path), "Trainer")["training_settings"]
+    assert settings["architecture"] == "deep" and settings["epochs"] == 3
+    # Evaluation and run-location settings stay out of the Trainer's cache key.
+    other = PipelineConfig(architecture="deep", epochs=3, min_auc=0.5, variant="x",
+                           slice_features=("company",), output_root="/elsewhere")
+    assert _custom_config(_build(other, tmp_path), "Trainer") == _custom_config(
+        _build(config, tmp_path), "Trainer")
 
 
-def test_code_changes_change_the_fingerprints(tmp_path: Path, monkeypatch) -> None:
+def test_editing_model_code_invalidates_the_trainer_but_not_transform(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
     from pipeline import definition
 
-    before = definition.source_fingerprint(["preprocessing.py"])
-    copy = tmp_path / "preprocessing.py"
-    copy.write_text((definition.REPOSITORY_ROOT / "preprocessing.py").read_text() + "\n# edit\n")
+    for relative in ("preprocessing.py", "models", "pipeline"):
+        source = definition.REPOSITORY_ROOT / relative
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        copy(source, tmp_path / relative)
     monkeypatch.setattr(definition, "REPOSITORY_ROOT", tmp_path)
-    assert definition.source_fingerprint(["preprocessing.py"]) != before
+    before = _build(PipelineConfig(), tmp_path)
+    with (tmp_path / "models" / "deep.py").open("a") as handle:
+        handle.write("\n# an edit\n")
+    after = _build(PipelineConfig(), tmp_path)
+    assert (_custom_config(after, "Trainer")["code"]
+            != _custom_config(before, "Trainer")["code"])
+    assert (_custom_config(after, "Transform")["code"]
+            == _custom_config(before, "Transform")["code"])
+
+
+def test_curated_schema_text_is_a_parameter_of_the_pipeline(tmp_path: Path) -> None:
+    config = PipelineConfig()
+    (importer,) = (c for c in _build(config, tmp_path).components
+                   if c.id == "ImportCuratedSchema")
+    assert importer.exec_properties["schema_text"] == Path(
+        config.resolved_schema_path()).read_text()
+    inferred = _build(PipelineConfig(schema_path=""), tmp_path)
+    assert "SchemaGen" in {c.id for c in inferred.components}

@@ -79,6 +79,18 @@ def test_missing_column_names_file_line_and_column(tmp_path: Path,
         list(read_examples(path, converter))
 
 
+def test_csv_row_with_too_few_cells_names_the_line(tmp_path: Path,
+                                                   converter: RowConverter) -> None:
+    csv_path = resolve_data_path(
+        "package://tfx/examples/chicago_taxi_pipeline/data/simple/data.csv")
+    with open(csv_path) as handle:
+        lines = [next(handle).rstrip("\n") for _ in range(4)]
+    lines[2] = lines[2].rsplit(",", 3)[0]  # drop the last three cells of line 3
+    path = _write(tmp_path, "short_row.csv", lines)
+    with pytest.raises(InputDataError, match=rf"{path}:3: fewer cells than the header has"):
+        list(read_examples(path, converter))
+
+
 def test_csv_header_without_a_required_column(tmp_path: Path, converter: RowConverter) -> None:
     path = _write(tmp_path, "short.csv", ["fare,tips", "1.0,0.5"])
     with pytest.raises(InputDataError, match=rf"{path}:1: header lacks required column"):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from models.trainer import training_settings
 from pipeline.anomaly_gate import anomaly_lines
 from pipeline.config import PipelineConfig, load_config
 from pipeline.local import LocalLayout, run_local_pipeline
@@ -22,8 +23,9 @@ from tests.helpers import TESTDATA, sample_rows, serialized_examples
 
 pytestmark = pytest.mark.e2e
 
-COMPONENTS = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataAnomalyGate",
-              "Transform", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher"}
+COMPONENTS = {"ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
+              "DataAnomalyGate", "Transform", "Trainer", "LatestBlessedModelResolver",
+              "Evaluator", "Pusher"}
 AUC_FLOOR = 0.9
 
 
@@ -75,8 +77,8 @@ def test_pushed_model_loads_and_scores_testdata_rows(first_run: dict) -> None:
     assert summary["pushed"] is True
     pushed = Path(summary["pushed_model"])
     assert pushed.parent == first_run["layout"].serving_directory
-    stored_config = json.loads((pushed / "assets.extra" / "pipeline_config.json").read_text())
-    assert stored_config == config.to_dict()
+    stored = json.loads((pushed / "assets.extra" / "training_settings.json").read_text())
+    assert stored == training_settings(config)
 
     rows = sample_rows(500)
     labels = np.array([int((r["tips"] or 0) > 0.2 * (r["fare"] or 0)) for r in rows])
@@ -133,6 +135,19 @@ def test_malformed_line_fails_naming_file_and_line(first_run: dict, tmp_path: Pa
     lines[41] = lines[41][:-10]  # truncate line 42 mid-object
     path, result = _run_with_bad_file(first_run, tmp_path, lines)
     assert result.failure.startswith(f"{path}:42: malformed JSON")
+
+
+def test_data_breaking_the_schema_stops_before_transform(first_run: dict,
+                                                        tmp_path: Path) -> None:
+    rows = sample_rows(300)
+    for row in rows[::10]:
+        row["payment_type"] = "Bitcoin"
+    _, result = _run_with_bad_file(first_run, tmp_path, [json.dumps(r) for r in rows])
+    assert "the run stops before Transform" in result.failure
+    assert "payment_type: Unexpected string values" in result.failure
+    states = {c["component"]: c["state"] for c in
+              collect_run_summary(first_run["config"], first_run["layout"])["components"]}
+    assert states["DataAnomalyGate"] == "failed" and "Transform" not in states
 
 
 def test_missing_column_fails_naming_the_column(first_run: dict, tmp_path: Path) -> None:

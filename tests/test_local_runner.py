@@ -1,0 +1,63 @@
+"""The command line: exit codes, and the reason of a failure in the last lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.config import REPOSITORY_ROOT
+from pipeline.local import failure_reason
+from pipeline.run_summary import metrics_table
+from tests.helpers import TESTDATA
+
+
+def _run(*flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "local_runner.py", *flags], cwd=REPOSITORY_ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_configuration_error_exits_2_naming_the_key() -> None:
+    result = _run("--epoch=3")
+    assert result.returncode == 2
+    assert "unknown setting 'epoch'. Did you mean 'epochs'?" in result.stderr
+
+
+def test_failed_run_exits_1_with_the_reason_last(tmp_path: Path) -> None:
+    bad = tmp_path / "trips.jsonl"
+    bad.write_text(TESTDATA.read_text().splitlines()[0] + "\n{not json\n")
+    result = _run(f"--data_path={bad}", f"--output_root={tmp_path / 'out'}")
+    assert result.returncode == 1
+    last_lines = result.stdout.strip().splitlines()[-2:]
+    assert last_lines[0].startswith("RUN FAILED; nothing was pushed.")
+    assert last_lines[1] == f"Reason: {bad}:2: malformed JSON (Expecting property name " \
+                            "enclosed in double quotes at column 2)"
+    assert not (tmp_path / "out" / "serving").exists()
+
+
+def test_failure_reason_unwraps_beam_errors() -> None:
+    from pipeline.example_gen import InputDataError
+
+    try:
+        try:
+            raise InputDataError("/data/x.jsonl:7: malformed JSON")
+        except InputDataError as inner:
+            raise RuntimeError("InputDataError: /data/x.jsonl:7: malformed JSON "
+                               "[while running 'InputToRecord/ReadAndConvert']") from inner
+    except RuntimeError as error:
+        assert failure_reason(error) == "/data/x.jsonl:7: malformed JSON"
+    assert failure_reason(ValueError("something else\nlast line")) == "last line"
+
+
+def test_metrics_table_puts_overall_first_then_largest_slices() -> None:
+    metrics = {
+        "Overall": {"example_count": 100.0, "auc": 0.9},
+        "company:A": {"example_count": 10.0, "auc": 0.8},
+        "company:B": {"example_count": 60.0, "auc": float("nan")},
+        "payment_type:Cash": {"example_count": 30.0, "auc": 0.7},
+    }
+    lines = metrics_table(metrics, slices_per_feature=1).splitlines()
+    assert lines[1].split()[0] == "Overall"
+    assert [line.split()[0] for line in lines[2:4]] == ["company:B", "payment_type:Cash"]
+    assert lines[2].split()[2] == "-"  # NaN AUC shows as a dash
+    assert lines[-1].strip() == "(1 smaller slices not shown)"
