@@ -24,3 +24,11 @@ def transform_output_dir(tmp_path_factory: pytest.TempPathFactory,
     directory = tmp_path_factory.mktemp("transform_output")
     fit_transform(default_config, sample_rows(300), directory)
     return directory
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Frees TensorFlow functions while their modules still exist: left to interpreter
+    shutdown, TF prints "Exception ignored in AtomicFunction.__del__" after pytest's summary."""
+    import gc
+
+    gc.collect()
