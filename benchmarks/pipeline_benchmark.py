@@ -81,38 +81,25 @@ def measure(command: list[str], env: dict[str, str], log_path: Path, cwd: Path
 
 def latest_evaluation_metrics(metadata_path: Path) -> dict[str, float]:
     """Overall-slice metrics of the newest ModelEvaluation in an ML Metadata store."""
-    import tensorflow_model_analysis as tfma
+    from pipeline.run_summary import metrics_by_slice, open_store
 
-    from pipeline.run_summary import open_store
-
-    store = open_store(metadata_path)
-    evaluations = store.get_artifacts_by_type("ModelEvaluation")
+    evaluations = open_store(metadata_path).get_artifacts_by_type("ModelEvaluation")
     if not evaluations:
         return {}
     newest = max(evaluations, key=lambda artifact: artifact.id)
-    for record in tfma.load_metrics(newest.uri):
-        if not record.slice_key.single_slice_keys:
-            return {entry.key.name: entry.value.double_value.value
-                    for entry in record.metric_keys_and_values
-                    if entry.value.HasField("double_value") and not entry.key.HasField(
-                        "sub_key")}
-    return {}
+    return metrics_by_slice(newest.uri, names=None).get("Overall", {})
 
 
 def _example_gen_output(metadata_path: Path) -> str:
     """The uri of the newest ExampleGen's examples, found through ML Metadata."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    from pipeline.run_summary import open_store
+    from pipeline.run_summary import open_store, outputs_of
 
     store = open_store(metadata_path)
     (pipeline_context,) = store.get_contexts_by_type("pipeline")
     nodes = [c for c in store.get_contexts_by_type("node")
              if c.name.startswith(f"{pipeline_context.name}.") and c.name.endswith("ExampleGen")]
     executions = store.get_executions_by_context(nodes[0].id)
-    events = store.get_events_by_execution_ids([max(e.id for e in executions)])
-    (artifact,) = store.get_artifacts_by_id([
-        e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT])
+    (artifact,) = outputs_of(store, max(execution.id for execution in executions))
     return artifact.uri
 
 

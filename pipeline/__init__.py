@@ -2,8 +2,9 @@
 
 Keras, chosen on purpose: our networks are built with Keras 3 (`import keras`), which
 keras-tuner requires; tf.Transform and TFMA are built on Keras 2 and reach it through
-`tf.keras`. Setting TF_USE_LEGACY_KERAS=1 here, before TensorFlow resolves `tf.keras`,
-gives each library the Keras it was written for, whatever the import order. Every entry
+`tf.keras`. Setting TF_USE_LEGACY_KERAS=1 here, before TensorFlow is imported, gives each
+library the Keras it was written for, whichever library happens to import TensorFlow
+first (tf.Transform sets the variable itself only when it is unset). Every entry
 point (runners, tests, the benchmark) and every module TFX loads by path
 (`preprocessing`, `models.trainer`) imports this package before TensorFlow.
 """

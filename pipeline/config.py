@@ -391,6 +391,3 @@ def load_config(
     config = _apply(config, from_environment, "environment")
     config = _apply(config, from_flags, "command line")
     return config.validate()
-
-
-

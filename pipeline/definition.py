@@ -2,8 +2,7 @@
 
 It names no dataset: features, label, slices and the data source all come from
 `PipelineConfig`. Everything that depends on where it runs (paths, metadata store, Beam
-arguments, the Trainer and Pusher implementations in the cloud) is an argument, so the
-runners only gather those values and call it.
+arguments) is an argument, so the runners only gather those values and call it.
 """
 
 from __future__ import annotations
@@ -68,18 +67,8 @@ def create_pipeline(
     serving_directory: str,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: Sequence[str] = (),
-    trainer: type[Trainer] = Trainer,
-    trainer_custom_config: dict | None = None,
-    pusher: type[Pusher] = Pusher,
-    pusher_custom_config: dict | None = None,
-    enable_cache: bool = True,
 ) -> tfx_pipeline.Pipeline:
-    """Builds the TFX pipeline for `config`.
-
-    `trainer` and `pusher` let a cloud runner swap in the Google Cloud implementations,
-    with their `*_custom_config`; `serving_directory` is where blessed models are pushed
-    when the default filesystem Pusher is used.
-    """
+    """Builds the TFX pipeline for `config`; blessed models go to `serving_directory`."""
     if config.data_source == "bigquery":
         from tfx.extensions.google_cloud_big_query.example_gen.component import (
             BigQueryExampleGen,
@@ -117,7 +106,7 @@ def create_pipeline(
     )
     transform.add_upstream_node(anomaly_gate)
 
-    trainer_component = trainer(
+    trainer_component = Trainer(
         run_fn="models.trainer.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -127,7 +116,6 @@ def create_pipeline(
         custom_config={
             "training_settings": training_settings(config),
             "code": source_fingerprint(_CODE_FILES["trainer"]),
-            **(trainer_custom_config or {}),
         },
     ).with_id("Trainer")
 
@@ -145,27 +133,23 @@ def create_pipeline(
         example_splits=["eval"],
     )
 
-    pusher_arguments: dict = {
-        "model": trainer_component.outputs["model"],
-        "model_blessing": evaluator.outputs["blessing"],
-    }
-    if pusher_custom_config is not None:
-        pusher_arguments["custom_config"] = pusher_custom_config
-    else:
-        pusher_arguments["push_destination"] = pusher_pb2.PushDestination(
+    pusher = Pusher(
+        model=trainer_component.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_directory)
-        )
-    pusher_component = pusher(**pusher_arguments).with_id("Pusher")
+        ),
+    )
 
     components: list[BaseNode] = [
         example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
-        trainer_component, baseline_resolver, evaluator, pusher_component,
+        trainer_component, baseline_resolver, evaluator, pusher,
     ]
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
         components=components,
-        enable_cache=enable_cache,
+        enable_cache=True,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),
     )

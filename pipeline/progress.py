@@ -61,13 +61,13 @@ class ComponentProgress(logging.Handler):
 
 
 @contextmanager
-def reporting_progress(component_ids: list[str], log_path: str, stream: TextIO | None = None
+def reporting_progress(component_ids: list[str], log_path: str
                        ) -> Iterator[ComponentProgress]:
-    """Prints component progress (to stdout by default) and sends all logs to `log_path`."""
+    """Prints component progress to stdout and sends all logs to `log_path`."""
     root = logging.getLogger()
     file_handler = logging.FileHandler(log_path)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    progress = ComponentProgress(component_ids, stream or sys.stdout)
+    progress = ComponentProgress(component_ids)
     # Everything propagates to the root logger; its handlers become the log file and the
     # progress reader, and loggers with their own console handlers (tensorflow) are quieted.
     noisy = [logging.getLogger("tensorflow")]

@@ -57,15 +57,19 @@ def latest_run_context(store: metadata_store.MetadataStore, pipeline_name: str
                default=None)
 
 
-def _outputs_of(store: metadata_store.MetadataStore, execution_id: int
+def outputs_of(store: metadata_store.MetadataStore, execution_id: int
                 ) -> list[metadata_store_pb2.Artifact]:
+    """The artifacts `execution_id` produced."""
     events = store.get_events_by_execution_ids([execution_id])
     ids = [event.artifact_id for event in events
            if event.type == metadata_store_pb2.Event.OUTPUT]
     return store.get_artifacts_by_id(ids) if ids else []
 
 
-def _metrics_by_slice(evaluation_uri: str) -> dict[str, dict[str, float]]:
+def metrics_by_slice(evaluation_uri: str, names: tuple[str, ...] | None = SUMMARY_METRICS
+                     ) -> dict[str, dict[str, float]]:
+    """Metric values per slice ("Overall", "company:X", ...) of a ModelEvaluation: the
+    metrics in `names`, or every scalar metric when `names` is None."""
     import tensorflow_model_analysis as tfma
 
     table: dict[str, dict[str, float]] = {}
@@ -74,7 +78,9 @@ def _metrics_by_slice(evaluation_uri: str) -> dict[str, dict[str, float]]:
             tfma.slicer.deserialize_slice_key(record.slice_key)) or "Overall"
         values: dict[str, float] = {}
         for entry in record.metric_keys_and_values:
-            if entry.key.name in SUMMARY_METRICS and entry.value.HasField("double_value"):
+            if ((names is None or entry.key.name in names)
+                    and entry.value.HasField("double_value")
+                    and not entry.key.HasField("sub_key")):
                 values[entry.key.name] = entry.value.double_value.value
         table[slice_name] = values
     return table
@@ -122,10 +128,10 @@ def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str
             "state": _STATES.get(execution.last_known_state, "unknown"),
             "seconds": round(seconds / 1000, 1),
         })
-        for artifact in _outputs_of(store, execution.id):
+        for artifact in outputs_of(store, execution.id):
             if artifact.type == "ModelEvaluation":
                 summary["evaluation_uri"] = artifact.uri
-                summary["metrics"] = _metrics_by_slice(artifact.uri)
+                summary["metrics"] = metrics_by_slice(artifact.uri)
             elif artifact.type == "ModelBlessing":
                 summary["blessed"] = bool(_custom_property(artifact, "blessed"))
             elif artifact.type == "PushedModel":

@@ -10,6 +10,8 @@ import apache_beam as beam
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx_bsl.public import tfxio
 
@@ -31,13 +33,15 @@ def sample_rows(count: int | None = None) -> list[dict]:
     return rows
 
 
+def curated_schema(config: PipelineConfig) -> schema_pb2.Schema:
+    """The schema the pipeline gives Transform: the curated one in the repository."""
+    return text_format.Parse(Path(config.resolved_schema_path()).read_text(),
+                             schema_pb2.Schema())
+
+
 def raw_feature_spec(config: PipelineConfig) -> dict:
-    """The spec SchemaGen produces with infer_feature_shape=False: every feature VarLen."""
-    spec = {name: tf.io.VarLenFeature(tf.float32)
-            for name in config.numeric_features + config.bucketized_features}
-    spec.update({name: tf.io.VarLenFeature(tf.string) for name in config.categorical_features})
-    spec[config.label_name] = tf.io.VarLenFeature(tf.int64)
-    return spec
+    """How Transform parses raw examples under that schema (every feature VarLen)."""
+    return schema_utils.schema_as_feature_spec(curated_schema(config)).feature_spec
 
 
 def serialized_examples(config: PipelineConfig, rows: list[dict]) -> list[bytes]:
@@ -48,7 +52,7 @@ def serialized_examples(config: PipelineConfig, rows: list[dict]) -> list[bytes]
 
 def fit_transform(config: PipelineConfig, rows: list[dict], output_dir: Path) -> None:
     """Analyzes `rows` with tf.Transform on Beam and writes the transform_fn to `output_dir`."""
-    schema = schema_utils.schema_from_feature_spec(raw_feature_spec(config))
+    schema = curated_schema(config)
     source = tfxio.TFExampleBeamRecord(physical_format="inmem", schema=schema,
                                        telemetry_descriptors=["tests"])
     custom_config = preprocessing_spec(config)

@@ -106,12 +106,9 @@ def test_bad_values_name_the_column(tmp_path: Path, converter: RowConverter, val
                                     message: str) -> None:
     line = json.dumps(dict(sample_rows(1)[0], fare=0)).replace('"fare": 0', f'"fare": {value}')
     path = _write(tmp_path, "values.jsonl", [line])
-    with pytest.raises(InputDataError, match=rf"{path}:1: "):
-        try:
-            list(read_examples(path, converter))
-        except InputDataError as error:
-            assert message in str(error)
-            raise
+    with pytest.raises(InputDataError) as raised:
+        list(read_examples(path, converter))
+    assert str(raised.value) == f"{path}:1: {message}"
 
 
 def test_empty_file_is_an_error(tmp_path: Path, converter: RowConverter) -> None:

@@ -46,6 +46,10 @@ def test_failure_reason_unwraps_beam_errors() -> None:
                                "[while running 'InputToRecord/ReadAndConvert']") from inner
     except RuntimeError as error:
         assert failure_reason(error) == "/data/x.jsonl:7: malformed JSON"
+    # Across a process boundary (multi-processing Beam) only the text survives.
+    relayed = RuntimeError("Traceback ...\nInputDataError: /data/x.jsonl:7: malformed JSON "
+                           "[while running 'InputToRecord/ReadAndConvert']")
+    assert failure_reason(relayed) == "/data/x.jsonl:7: malformed JSON"
     assert failure_reason(ValueError("something else\nlast line")) == "last line"
 
 
