@@ -16,6 +16,7 @@ import glob
 import json
 import math
 import os
+import re
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -38,7 +39,9 @@ class PipelineConfig:
     """Every setting of a run. Field comments are the user documentation of each key."""
 
     # --- run ---
-    pipeline_name: str = "big_tipper"
+    # Names the ML Metadata context, output folders and the Vertex AI pipeline; lowercase
+    # letters, digits and hyphens, as Vertex AI requires.
+    pipeline_name: str = "big-tipper"
     variant: str = "default"  # the name of the variants.yaml entry this config came from
     output_root: str = "output"  # pipeline artifacts, metadata store and pushed models
     seed: int = 42  # shuffling and weight initialisation
@@ -56,6 +59,9 @@ class PipelineConfig:
     bigquery_end_date: str = "2019-02-01"  # exclusive, YYYY-MM-DD
     bigquery_sample_percent: float = 100.0  # share of rows kept, by a hash of the row key
     bigquery_row_key: str = "unique_key"  # column hashed for sampling
+    # When > 0: read the N whole days (UTC) before the day the query runs, instead of the
+    # fixed start/end dates, so each scheduled retraining sees the newest data.
+    bigquery_window_days: int = 0
     # Features that are not plain columns of the table: name -> BigQuery SQL expression.
     bigquery_derived_columns: dict[str, str] = dataclasses.field(
         default_factory=lambda: {
@@ -111,6 +117,36 @@ class PipelineConfig:
     max_auc_drop: float = 0.01  # nor one whose AUC is this much below the last blessed model
     decision_threshold: float = 0.5  # probability above which a trip is called a big tipper
 
+    # --- Google Cloud: read by vertex_runner.py only ---
+    gcp_project: str = ""  # project that runs and pays for the pipeline
+    gcp_region: str = "us-central1"  # Vertex AI Pipelines, Training, Dataflow and endpoints
+    gcs_root: str = ""  # gs://bucket[/prefix]: pipeline root, Beam temp files, GCS pushes
+    service_account: str = ""  # e-mail the pipeline runs as; empty: the project's default
+    vertex_labels: dict[str, str] = dataclasses.field(default_factory=dict)  # on the job
+    vertex_enable_caching: bool = True  # reuse unchanged steps' outputs from earlier runs
+    schedule_cron: str = "0 6 * * 1"  # retraining schedule, cron syntax ("TZ=Area/City ..." ok)
+    # Image every pipeline step runs in (docker/cpu.Dockerfile); empty: derived from the
+    # project, region, pipeline name and a hash of the code and lock file.
+    container_image: str = ""
+    gpu_container_image: str = ""  # training image when an accelerator is set; same default
+    beam_runner: str = "direct"  # direct | dataflow: where the Beam steps of a cloud run go
+    dataflow_machine_type: str = "n1-standard-4"
+    dataflow_max_workers: int = 4
+    dataflow_disk_size_gb: int = 50
+    trainer_machine_type: str = "n1-standard-8"  # Vertex AI Training machine, per replica
+    trainer_accelerator_type: str = ""  # e.g. NVIDIA_TESLA_T4, NVIDIA_L4; empty: no GPU
+    trainer_accelerator_count: int = 0  # accelerators per replica
+    trainer_replica_count: int = 1  # 1: one machine; more: a chief plus workers
+    push_destination: str = "filesystem"  # filesystem (serving dir / gcs_root) | vertex_endpoint
+    serving_endpoint_name: str = "big-tipper"  # Vertex AI endpoint the model is deployed to
+    serving_container_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+    serving_machine_type: str = "n1-standard-2"
+    serving_min_replicas: int = 1
+    serving_max_replicas: int = 2
+    # Share of the endpoint's traffic the new model takes; the models already deployed
+    # keep the rest, so below 100 the new model runs beside the current one (A/B).
+    serving_traffic_percent: int = 100
+
     # ------------------------------------------------------------------ derived values
     @property
     def raw_feature_names(self) -> tuple[str, ...]:
@@ -137,7 +173,13 @@ class PipelineConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> PipelineConfig:
         """Checks the relations between settings; returns self so calls can chain."""
+        if not re.match(r"^[a-z0-9][a-z0-9-]{0,127}$", self.pipeline_name):
+            raise ConfigError(f"pipeline_name={self.pipeline_name!r} must be lowercase letters, "
+                              "digits and hyphens (Vertex AI's rule), starting with a letter "
+                              "or digit.")
         _one_of("data_source", self.data_source, ("file", "bigquery"))
+        _one_of("beam_runner", self.beam_runner, ("direct", "dataflow"))
+        _one_of("push_destination", self.push_destination, ("filesystem", "vertex_endpoint"))
         _one_of(
             "beam_direct_running_mode",
             self.beam_direct_running_mode,

@@ -8,8 +8,9 @@ arguments) is an argument, so the runners only gather those values and call it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.components import (
@@ -67,8 +68,15 @@ def create_pipeline(
     serving_directory: str,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: Sequence[str] = (),
+    vertex_training: Mapping[str, Any] | None = None,
+    vertex_serving: Mapping[str, Any] | None = None,
 ) -> tfx_pipeline.Pipeline:
-    """Builds the TFX pipeline for `config`; blessed models go to `serving_directory`."""
+    """Builds the TFX pipeline for `config`; blessed models go to `serving_directory`.
+
+    `vertex_training` (the Vertex AI Trainer's custom_config) moves training to Vertex AI
+    Training; `vertex_serving` (the Vertex AI Pusher's) deploys to an endpoint instead of
+    copying files. `pipeline/vertex.py` builds both; None keeps everything in the step.
+    """
     if config.data_source == "bigquery":
         from tfx.extensions.google_cloud_big_query.example_gen.component import (
             BigQueryExampleGen,
@@ -106,7 +114,12 @@ def create_pipeline(
     )
     transform.add_upstream_node(anomaly_gate)
 
-    trainer_component = Trainer(
+    trainer_class: type[Trainer] = Trainer
+    if vertex_training is not None:
+        from tfx.extensions.google_cloud_ai_platform.trainer import component as vertex_trainer
+
+        trainer_class = vertex_trainer.Trainer
+    trainer_component = trainer_class(
         run_fn="models.trainer.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -116,6 +129,7 @@ def create_pipeline(
         custom_config={
             "training_settings": training_settings(config),
             "code": source_fingerprint(_CODE_FILES["trainer"]),
+            **(vertex_training or {}),
         },
     ).with_id("Trainer")
 
@@ -133,13 +147,23 @@ def create_pipeline(
         example_splits=["eval"],
     )
 
-    pusher = Pusher(
-        model=trainer_component.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_directory)
-        ),
-    )
+    if vertex_serving is None:
+        pusher = Pusher(
+            model=trainer_component.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            push_destination=pusher_pb2.PushDestination(
+                filesystem=pusher_pb2.PushDestination.Filesystem(
+                    base_directory=serving_directory)),
+        )
+    else:
+        from tfx.extensions.google_cloud_ai_platform.pusher import component as vertex_pusher
+
+        pusher = vertex_pusher.Pusher(
+            model=trainer_component.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            custom_config=dict(vertex_serving),
+        )
+    pusher = pusher.with_id("Pusher")
 
     components: list[BaseNode] = [
         example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,

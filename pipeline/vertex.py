@@ -1,0 +1,401 @@
+"""Running the pipeline on Google Cloud: Vertex AI Pipelines, Dataflow, Training and endpoints.
+
+`create_pipeline` stays the one definition; this module only turns the cloud settings of
+`PipelineConfig` into what it takes (pipeline root, Beam arguments, the Vertex AI Trainer's
+and Pusher's custom_config), compiles it with `KubeflowV2DagRunner`, and submits or
+schedules the compiled JSON through `google-cloud-aiplatform`.
+
+Everything here runs offline except `submit` and `schedule`, which call the Vertex AI API
+with Application Default Credentials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import REPOSITORY_ROOT, ConfigError, PipelineConfig
+
+# The files baked into the images: a change to any of them is a new image tag.
+IMAGE_SOURCES = ("requirements.lock", "requirements-gpu.lock", "pyproject.toml",
+                 "docker", "pipeline", "models", "evaluation", "preprocessing.py",
+                 "schemas", "variants.yaml")
+CPU_DOCKERFILE = "docker/cpu.Dockerfile"
+GPU_DOCKERFILE = "docker/gpu.Dockerfile"
+
+_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$")
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
+
+
+def accelerator_types() -> tuple[str, ...]:
+    """The accelerator names Vertex AI Training accepts, from the API's own enum."""
+    from google.cloud.aiplatform_v1.types import AcceleratorType
+
+    return tuple(a.name for a in AcceleratorType if a.name != "ACCELERATOR_TYPE_UNSPECIFIED")
+
+
+# ---------------------------------------------------------------------- validation
+def validate_cloud(config: PipelineConfig) -> PipelineConfig:
+    """Checks the settings a cloud run needs, each error naming its setting; returns config.
+
+    Runs before anything is compiled, so a typo never reaches a billed job.
+    """
+    if not config.gcp_project:
+        raise ConfigError("gcp_project is not set: pass --gcp_project=PROJECT_ID "
+                          "(or TFX_PIPELINE_GCP_PROJECT).")
+    if not _PROJECT_ID.match(config.gcp_project):
+        raise ConfigError(f"gcp_project={config.gcp_project!r} is not a project id (6-30 "
+                          "lowercase letters, digits and hyphens, starting with a letter).")
+    if not config.gcp_region:
+        raise ConfigError("gcp_region is not set: pass --gcp_region=REGION, e.g. us-central1.")
+    if not _REGION.match(config.gcp_region):
+        raise ConfigError(f"gcp_region={config.gcp_region!r} is not a region such as "
+                          "us-central1 or europe-west4.")
+    if not config.gcs_root:
+        raise ConfigError("gcs_root is not set: pass --gcs_root=gs://BUCKET[/PREFIX] for the "
+                          "pipeline root, Beam temp files and pushed models.")
+    _check_gcs_path("gcs_root", config.gcs_root)
+    if config.data_source == "file":
+        if not config.data_path.startswith("gs://"):
+            raise ConfigError(f"data_path={config.data_path!r} is on this machine, which cloud "
+                              "steps cannot read: use data_source=bigquery or a gs:// path.")
+        _check_gcs_path("data_path", config.data_path)
+    if config.service_account and not re.match(r"^[^@\s]+@[^@\s]+\.[a-z.]+$",
+                                               config.service_account):
+        raise ConfigError(f"service_account={config.service_account!r} is not a service "
+                          "account e-mail (NAME@PROJECT.iam.gserviceaccount.com).")
+    for key, value in config.vertex_labels.items():
+        if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+            raise ConfigError(f"vertex_labels: {key}={value!r} is not a valid label (lowercase "
+                              "letters, digits, _ and -, keys starting with a letter).")
+    for key in ("container_image", "gpu_container_image", "serving_container_image"):
+        value = getattr(config, key)
+        if value and not _IMAGE.match(value):
+            raise ConfigError(f"{key}={value!r} is not an image reference "
+                              "(HOST/PATH:TAG or HOST/PATH@sha256:DIGEST).")
+    accelerator = config.trainer_accelerator_type
+    if accelerator and accelerator not in accelerator_types():
+        raise ConfigError(f"trainer_accelerator_type={accelerator!r} is not a Vertex AI "
+                          f"accelerator; choose one of: {', '.join(accelerator_types())}.")
+    if config.trainer_accelerator_count < 0:
+        raise ConfigError("trainer_accelerator_count cannot be negative, got "
+                          f"{config.trainer_accelerator_count}.")
+    if config.trainer_accelerator_count and not accelerator:
+        raise ConfigError(f"trainer_accelerator_count={config.trainer_accelerator_count} "
+                          "needs trainer_accelerator_type, e.g. NVIDIA_TESLA_T4.")
+    if accelerator and not config.trainer_accelerator_count:
+        raise ConfigError(f"trainer_accelerator_type={accelerator} needs "
+                          "trainer_accelerator_count of at least 1.")
+    for key in ("trainer_replica_count", "dataflow_max_workers", "dataflow_disk_size_gb",
+                "serving_min_replicas"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{key} must be at least 1, got {getattr(config, key)}.")
+    if config.serving_max_replicas < config.serving_min_replicas:
+        raise ConfigError(f"serving_max_replicas={config.serving_max_replicas} is below "
+                          f"serving_min_replicas={config.serving_min_replicas}.")
+    if not 1 <= config.serving_traffic_percent <= 100:
+        raise ConfigError("serving_traffic_percent must be between 1 and 100, got "
+                          f"{config.serving_traffic_percent}.")
+    _check_cron(config.schedule_cron)
+    return config
+
+
+def _check_gcs_path(key: str, path: str) -> None:
+    if not path.startswith("gs://"):
+        raise ConfigError(f"{key}={path!r} is not a gs:// path.")
+    bucket = path[len("gs://"):].split("/", 1)[0]
+    if not _BUCKET.match(bucket):
+        raise ConfigError(f"{key}={path!r}: {bucket!r} is not a valid bucket name.")
+
+
+def _check_cron(cron: str) -> None:
+    fields = cron.split()
+    if fields and fields[0].startswith(("TZ=", "CRON_TZ=")):
+        fields = fields[1:]
+    if len(fields) != 5 or not all(_CRON_FIELD.match(field) for field in fields):
+        raise ConfigError(f"schedule_cron={cron!r} is not a cron expression of five fields "
+                          "(minute hour day-of-month month day-of-week), e.g. '0 6 * * 1'.")
+
+
+# ---------------------------------------------------------------------- where things go
+@dataclasses.dataclass(frozen=True)
+class CloudLayout:
+    """Where a cloud run keeps things, all under `config.gcs_root`."""
+
+    root: str
+    pipeline_name: str
+
+    @classmethod
+    def for_config(cls, config: PipelineConfig) -> CloudLayout:
+        return cls(config.gcs_root.rstrip("/"), config.pipeline_name)
+
+    @property
+    def pipeline_root(self) -> str:
+        return f"{self.root}/pipeline_root/{self.pipeline_name}"
+
+    @property
+    def temp_location(self) -> str:
+        return f"{self.root}/tmp"
+
+    @property
+    def serving_directory(self) -> str:
+        return f"{self.root}/serving/{self.pipeline_name}"
+
+
+def image_tag() -> str:
+    """A tag that changes whenever anything baked into the images changes."""
+    from pipeline.definition import source_fingerprint
+
+    paths = [path for path in IMAGE_SOURCES if (REPOSITORY_ROOT / path).exists()]
+    return source_fingerprint(paths)[:12]
+
+
+def image_uris(config: PipelineConfig) -> dict[str, str]:
+    """The CPU and GPU image URIs: configured, or in the project's Artifact Registry."""
+    if not config.gcp_project and not (config.container_image and config.gpu_container_image):
+        raise ConfigError("gcp_project is not set, and the image URIs are derived from it: "
+                          "pass --gcp_project=PROJECT_ID or set container_image and "
+                          "gpu_container_image.")
+    repository = f"{config.gcp_region}-docker.pkg.dev/{config.gcp_project}/{config.pipeline_name}"
+    tag = image_tag()
+    return {
+        "cpu": config.container_image or f"{repository}/cpu:{tag}",
+        "gpu": config.gpu_container_image or f"{repository}/gpu:{tag}",
+    }
+
+
+def beam_pipeline_args(config: PipelineConfig, layout: CloudLayout) -> list[str]:
+    """Arguments for every Beam step: Dataflow workers, or the direct runner in the step."""
+    common = [f"--project={config.gcp_project}", f"--temp_location={layout.temp_location}"]
+    if config.beam_runner == "direct":
+        # Inside the step's container; BigQuery reads still stage through temp_location.
+        return [*common, f"--direct_running_mode={config.beam_direct_running_mode}",
+                f"--direct_num_workers={config.beam_direct_num_workers}"]
+    return [
+        "--runner=DataflowRunner",
+        *common,
+        f"--region={config.gcp_region}",
+        f"--machine_type={config.dataflow_machine_type}",
+        f"--max_num_workers={config.dataflow_max_workers}",
+        f"--disk_size_gb={config.dataflow_disk_size_gb}",
+        # Dataflow workers run the pipeline's own image, so preprocessing.py and the pinned
+        # libraries are the same on every worker as in the step that launched them.
+        f"--sdk_container_image={image_uris(config)['cpu']}",
+        "--experiments=use_runner_v2",
+        *([f"--service_account_email={config.service_account}"]
+          if config.service_account else []),
+    ]
+
+
+def vertex_training_config(config: PipelineConfig) -> dict[str, Any]:
+    """The Vertex AI Trainer's custom_config: one chief plus (replicas - 1) workers.
+
+    Vertex AI sets TF_CONFIG on each replica; `models.distribution.choose_strategy` turns
+    that (or several GPUs on one machine) into the matching tf.distribute strategy.
+    """
+    from tfx.extensions.google_cloud_ai_platform import constants
+    from tfx.extensions.google_cloud_ai_platform.trainer.executor import TRAINING_ARGS_KEY
+
+    machine_spec: dict[str, Any] = {"machine_type": config.trainer_machine_type}
+    image = image_uris(config)["cpu"]
+    if config.trainer_accelerator_count:
+        machine_spec.update(accelerator_type=config.trainer_accelerator_type,
+                            accelerator_count=config.trainer_accelerator_count)
+        image = image_uris(config)["gpu"]
+    pool = {"machine_spec": machine_spec, "container_spec": {"image_uri": image}}
+    pools = [{**pool, "replica_count": 1}]
+    if config.trainer_replica_count > 1:
+        pools.append({**pool, "replica_count": config.trainer_replica_count - 1})
+    job_spec: dict[str, Any] = {"worker_pool_specs": pools}
+    if config.service_account:
+        job_spec["service_account"] = config.service_account
+    return {
+        constants.ENABLE_VERTEX_KEY: True,
+        constants.VERTEX_REGION_KEY: config.gcp_region,
+        TRAINING_ARGS_KEY: {"project": config.gcp_project, "job_spec": job_spec,
+                            "labels": dict(config.vertex_labels)},
+    }
+
+
+def vertex_serving_config(config: PipelineConfig) -> dict[str, Any] | None:
+    """The Vertex AI Pusher's custom_config, or None to push files under gcs_root."""
+    if config.push_destination != "vertex_endpoint":
+        return None
+    from tfx.extensions.google_cloud_ai_platform import constants
+
+    return {
+        constants.ENABLE_VERTEX_KEY: True,
+        constants.VERTEX_REGION_KEY: config.gcp_region,
+        constants.VERTEX_CONTAINER_IMAGE_URI_KEY: config.serving_container_image,
+        constants.SERVING_ARGS_KEY: {
+            "project_id": config.gcp_project,
+            "endpoint_name": config.serving_endpoint_name,
+            "machine_type": config.serving_machine_type,
+            "min_replica_count": config.serving_min_replicas,
+            "max_replica_count": config.serving_max_replicas,
+            "traffic_percentage": config.serving_traffic_percent,
+        },
+    }
+
+
+# ---------------------------------------------------------------------- compile
+def compile_pipeline(config: PipelineConfig, output_path: Path) -> dict[str, Any]:
+    """Validates the cloud settings, compiles the pipeline to `output_path`, returns the JSON."""
+    validate_cloud(config)
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+    from pipeline.definition import create_pipeline
+
+    layout = CloudLayout.for_config(config)
+    pipeline = create_pipeline(
+        config,
+        pipeline_root=layout.pipeline_root,
+        serving_directory=layout.serving_directory,
+        beam_pipeline_args=beam_pipeline_args(config, layout),
+        vertex_training=vertex_training_config(config),
+        vertex_serving=vertex_serving_config(config),
+    )
+    pipeline.enable_cache = config.vertex_enable_caching
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
+            display_name=config.pipeline_name, default_image=image_uris(config)["cpu"]),
+        output_dir=str(output_path.parent),
+        output_filename=output_path.name,
+    )
+    runner.run(pipeline, write_out=True)
+    spec = json.loads(output_path.read_text())
+    if config.data_source == "bigquery" and config.bigquery_window_days:
+        # The moving window's query text is the same every day, so a cached ExampleGen would
+        # serve last week's rows; it must run each time (its new output then re-runs the rest).
+        spec["pipelineSpec"]["root"]["dag"]["tasks"]["ExampleGen"].pop("cachingOptions", None)
+        output_path.write_text(json.dumps(spec, indent=2, sort_keys=True))
+    return spec
+
+
+def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
+    """A plain summary of what will run where, for a person about to submit."""
+    layout = CloudLayout.for_config(config)
+    images = image_uris(config)
+    pipeline_spec = spec["pipelineSpec"]
+    executors = pipeline_spec["deploymentSpec"]["executors"]
+    components = pipeline_spec["components"]
+    tasks = pipeline_spec["root"]["dag"]["tasks"]
+    beam_components = {"ExampleGen", "StatisticsGen", "Transform", "Evaluator"}
+    lines = [
+        f"Pipeline {config.pipeline_name!r} (variant {config.variant}) on Vertex AI Pipelines",
+        f"  project {config.gcp_project}, region {config.gcp_region}",
+        f"  pipeline root {layout.pipeline_root}",
+        f"  runs as {config.service_account or 'the project default service account'}; "
+        f"caching {'on' if config.vertex_enable_caching else 'off'}",
+        f"  data: {_data_description(config)}",
+        f"  steps run in {images['cpu']}",
+        "  steps, in order:",
+    ]
+    width = max(len(name) for name in tasks)
+    for name in _in_dependency_order(tasks):
+        executor = executors[components[tasks[name]["componentRef"]["name"]]["executorLabel"]]
+        if "container" not in executor:
+            where = "resolved by Vertex AI Pipelines from its metadata, no container"
+        elif executor["container"]["image"] != images["cpu"]:
+            where = f"step in {executor['container']['image']}"
+        else:
+            where = "step"
+        if name in beam_components:
+            where += (f"; Beam on Dataflow ({config.dataflow_machine_type}, up to "
+                      f"{config.dataflow_max_workers} workers)" if config.beam_runner == "dataflow"
+                      else "; Beam direct runner inside the step")
+        if name == "Trainer":
+            where = _training_description(config, images)
+        if name == "Pusher":
+            where = (f"Vertex AI endpoint {config.serving_endpoint_name!r} "
+                     f"({config.serving_machine_type}, {config.serving_min_replicas}-"
+                     f"{config.serving_max_replicas} replicas, "
+                     f"{config.serving_traffic_percent}% of traffic), blessed models only"
+                     if config.push_destination == "vertex_endpoint"
+                     else f"files under {layout.serving_directory}, blessed models only")
+        lines.append(f"    {name:<{width}}  {where}")
+    return "\n".join(lines)
+
+
+def _in_dependency_order(tasks: Mapping[str, Any]) -> list[str]:
+    """Task names, each after the tasks it depends on (alphabetical among equals)."""
+    remaining = {name: set(task.get("dependentTasks", [])) for name, task in tasks.items()}
+    ordered: list[str] = []
+    while remaining:
+        ready = sorted(name for name, needs in remaining.items() if needs <= set(ordered))
+        ordered.extend(ready)
+        for name in ready:
+            del remaining[name]
+    return ordered
+
+
+def _data_description(config: PipelineConfig) -> str:
+    if config.data_source == "file":
+        return f"files {config.data_path}"
+    window = (f"the {config.bigquery_window_days} days before each run"
+              if config.bigquery_window_days
+              else f"{config.bigquery_start_date} to {config.bigquery_end_date}")
+    return (f"BigQuery {config.bigquery_table}, {window}, "
+            f"{config.bigquery_sample_percent:g}% sample")
+
+
+def _training_description(config: PipelineConfig, images: Mapping[str, str]) -> str:
+    accelerator = (f" + {config.trainer_accelerator_count}x {config.trainer_accelerator_type}"
+                   if config.trainer_accelerator_count else "")
+    replicas = ("1 replica" if config.trainer_replica_count == 1
+                else f"a chief + {config.trainer_replica_count - 1} workers")
+    image = images["gpu"] if config.trainer_accelerator_count else images["cpu"]
+    return (f"Vertex AI Training: {replicas}, each {config.trainer_machine_type}{accelerator}; "
+            f"image {image}")
+
+
+# ---------------------------------------------------------------------- submit, schedule
+def pipeline_job(config: PipelineConfig, template_path: Path, credentials: Any = None) -> Any:
+    """The `aiplatform.PipelineJob` for a compiled template (built offline, not yet sent)."""
+    from google.cloud import aiplatform
+
+    layout = CloudLayout.for_config(config)
+    return aiplatform.PipelineJob(
+        display_name=config.pipeline_name,
+        template_path=str(template_path),
+        pipeline_root=layout.pipeline_root,
+        enable_caching=config.vertex_enable_caching,
+        labels={"pipeline": config.pipeline_name,
+                "variant": config.variant.replace("_", "-"), **config.vertex_labels},
+        project=config.gcp_project,
+        location=config.gcp_region,
+        credentials=credentials,
+    )
+
+
+def submit(config: PipelineConfig, job: Any) -> None:
+    """Starts one run of `job` on Vertex AI Pipelines."""
+    job.submit(service_account=config.service_account or None)
+
+
+def check_schedulable(config: PipelineConfig) -> None:
+    """A schedule over a fixed BigQuery window would retrain on the same rows every time."""
+    if config.data_source == "bigquery" and not config.bigquery_window_days:
+        raise ConfigError("A schedule needs a moving data window: set bigquery_window_days "
+                          "(e.g. 30), or every scheduled run trains on the same dates.")
+
+
+def schedule(config: PipelineConfig, job: Any) -> Any:
+    """Creates the retraining schedule: a run of `job` at each `schedule_cron` time."""
+    check_schedulable(config)
+    return job.create_schedule(
+        cron=config.schedule_cron,
+        display_name=f"{config.pipeline_name}-retraining",
+        max_concurrent_run_count=1,
+        service_account=config.service_account or None,
+    )
