@@ -19,3 +19,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Google's client libraries warn on every import that Python 3.10 nears end of support;
 # the pin to 3.10 is deliberate (TFX 1.16), so the warning tells the user nothing.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core")
+# aiplatform warns on import that it will soon need google-cloud-storage 3, which the
+# pinned Beam 2.59 does not allow; nothing for a user to act on.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.cloud\.aiplatform")

@@ -1,0 +1,97 @@
+"""The container images, checked as far as a machine without a Docker engine can: each
+installs exactly its lock file, carries the code TFX loads by module path, and makes the
+same Keras choice as the local entry points."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from pipeline.config import REPOSITORY_ROOT
+from pipeline.definition import _CODE_FILES
+from pipeline.vertex import CPU_DOCKERFILE, GPU_DOCKERFILE, IMAGE_SOURCES
+
+LOCKS = {CPU_DOCKERFILE: "requirements.lock", GPU_DOCKERFILE: "requirements-gpu.lock"}
+
+
+def instructions(dockerfile: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    text = (REPOSITORY_ROOT / dockerfile).read_text()
+    joined = re.sub(r"\\\n\s*", " ", text)
+    pairs = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, arguments = line.partition(" ")
+            pairs.append((keyword.upper(), arguments.strip()))
+    return pairs
+
+
+def pins(lock: str) -> dict[str, str]:
+    lines = (REPOSITORY_ROOT / lock).read_text().splitlines()
+    return dict(line.split("==", 1) for line in lines if re.match(r"^[A-Za-z0-9]", line))
+
+
+def copied_paths(dockerfile: str) -> set[str]:
+    paths: set[str] = set()
+    for keyword, arguments in instructions(dockerfile):
+        if keyword == "COPY":
+            paths.update(part.rstrip("/") for part in arguments.split()[:-1])
+    return paths
+
+
+@pytest.mark.parametrize("dockerfile", sorted(LOCKS))
+def test_image_installs_exactly_its_lock_file(dockerfile: str) -> None:
+    lock = LOCKS[dockerfile]
+    steps = instructions(dockerfile)
+    copy_lock = steps.index(("COPY", f"{lock} ./"))
+    install = steps.index(("RUN", f"pip install --no-deps -r {lock}"))
+    assert copy_lock < install
+    # Nothing else resolves packages: every other pip call installs the project alone.
+    other_pip = [args for keyword, args in steps
+                 if keyword == "RUN" and "pip install" in args and lock not in args]
+    assert other_pip == ["pip install --no-deps -e ."]
+
+
+@pytest.mark.parametrize("dockerfile", sorted(LOCKS))
+def test_image_uses_python_310_and_the_projects_keras_choice(dockerfile: str) -> None:
+    steps = instructions(dockerfile)
+    [base] = [args for keyword, args in steps if keyword == "FROM"]
+    assert "python3.10" in base or "python:3.10" in base
+    environment = " ".join(args for keyword, args in steps if keyword == "ENV")
+    assert "TF_USE_LEGACY_KERAS=1" in environment
+    assert os.environ["TF_USE_LEGACY_KERAS"] == "1"  # what `import pipeline` set for the tests
+
+
+def test_cpu_image_is_the_beam_sdk_image_of_the_locked_beam() -> None:
+    # Dataflow workers boot from this image, so its Beam must be the one the lock pins.
+    [base] = [args for keyword, args in instructions(CPU_DOCKERFILE) if keyword == "FROM"]
+    assert base == f"apache/beam_python3.10_sdk:{pins('requirements.lock')['apache-beam']}"
+
+
+@pytest.mark.parametrize("dockerfile", sorted(LOCKS))
+def test_image_carries_the_code_components_load_by_module_path(dockerfile: str) -> None:
+    copied = copied_paths(dockerfile)
+    needed = {path.split("/")[0] for files in _CODE_FILES.values() for path in files}
+    needed |= {"evaluation", "schemas", "variants.yaml", "pyproject.toml"}
+    assert needed <= copied, needed - copied
+    for path in copied - {LOCKS[dockerfile]}:
+        assert (REPOSITORY_ROOT / path).exists(), path
+        assert path in IMAGE_SOURCES or path.endswith("_runner.py"), (
+            f"{path} is baked into the image but does not change the image tag")
+
+
+def test_gpu_lock_is_the_cpu_lock_plus_cuda_wheels() -> None:
+    cpu, gpu = pins("requirements.lock"), pins("requirements-gpu.lock")
+    assert {name: cpu[name] for name in gpu.keys() & cpu.keys()} == \
+        {name: gpu[name] for name in gpu.keys() & cpu.keys()}
+    assert {name for name in gpu.keys() - cpu.keys() if not name.startswith("nvidia-")} == set()
+    assert {"nvidia-cudnn-cu12", "nvidia-cublas-cu12"} <= gpu.keys()
+    assert cpu.keys() - gpu.keys() <= {"pytest", "ruff", "iniconfig", "pluggy"}
+
+
+def test_build_context_leaves_out_local_state() -> None:
+    ignored = (REPOSITORY_ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "output"} <= set(ignored)
