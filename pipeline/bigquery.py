@@ -3,6 +3,12 @@
 Columns come out with the same names and types the local ExampleGen writes: numeric and
 bucketized features as FLOAT64, categorical features as STRING, the label as INT64 from
 the same `label_rule`, so a model trained on either source sees identical examples.
+
+The functions used here (CAST, EXTRACT, IF, SAFE_DIVIDE, TIMESTAMP, TIMESTAMP_TRUNC to
+DAY, TIMESTAMP_SUB, CURRENT_TIMESTAMP, FARM_FINGERPRINT on STRING, MOD, ABS) are run
+against bqemulator by tests/test_bigquery_emulator.py. Keep to them or test a new one
+there: the emulator differs from BigQuery on e.g. CAST(FLOAT64 AS INT64) (half to even),
+TIMESTAMP_TRUNC(.., WEEK) (weeks start on Monday) and FARM_FINGERPRINT of BYTES (fails).
 """
 
 from __future__ import annotations
@@ -21,20 +27,28 @@ def _column_source(config: PipelineConfig, name: str) -> str:
     return config.bigquery_derived_columns.get(name, name)
 
 
-def bigquery_query(config: PipelineConfig) -> str:
-    """Renders the SELECT for `config`; raises ConfigError for malformed table or dates."""
+def bigquery_query(config: PipelineConfig, window_end: datetime.date | None = None) -> str:
+    """Renders the SELECT for `config`; raises ConfigError for a malformed table or window.
+
+    A moving window (`bigquery_window_days`) ends at the start of `window_end` (UTC), or,
+    when None, of the day the query runs.
+    """
     if not _TABLE_PATTERN.match(config.bigquery_table):
         raise ConfigError(
             f"bigquery_table={config.bigquery_table!r} is not of the form project.dataset.table."
         )
-    for key in ("bigquery_start_date", "bigquery_end_date"):
-        try:
-            datetime.date.fromisoformat(getattr(config, key))
-        except ValueError:
-            raise ConfigError(f"{key}={getattr(config, key)!r} is not a YYYY-MM-DD date.") \
-                from None
-    if config.bigquery_start_date >= config.bigquery_end_date:
-        raise ConfigError("bigquery_start_date must come before bigquery_end_date.")
+    if config.bigquery_window_days < 0:
+        raise ConfigError(f"bigquery_window_days={config.bigquery_window_days} is negative; "
+                          "use 0 for the fixed dates or a number of days.")
+    if not config.bigquery_window_days:
+        for key in ("bigquery_start_date", "bigquery_end_date"):
+            try:
+                datetime.date.fromisoformat(getattr(config, key))
+            except ValueError:
+                raise ConfigError(f"{key}={getattr(config, key)!r} is not a YYYY-MM-DD "
+                                  "date.") from None
+        if config.bigquery_start_date >= config.bigquery_end_date:
+            raise ConfigError("bigquery_start_date must come before bigquery_end_date.")
     names = (*config.raw_feature_names, config.label_name, config.bigquery_timestamp_column,
              config.bigquery_row_key)
     for name in names:
@@ -52,11 +66,7 @@ def bigquery_query(config: PipelineConfig) -> str:
     label_rule = LabelRule.parse(config.label_rule)
     selected.append(f"{label_rule.to_sql()} AS {config.label_name}")
 
-    timestamp = config.bigquery_timestamp_column
-    conditions = [
-        f"{timestamp} >= TIMESTAMP('{config.bigquery_start_date}')",
-        f"{timestamp} < TIMESTAMP('{config.bigquery_end_date}')",
-    ]
+    conditions = list(_date_window(config, window_end))
     if config.bigquery_sample_percent < 100:
         # A hash of the row key, not RAND(), so the sample is the same on every run.
         basis_points = round(config.bigquery_sample_percent * 100)
@@ -67,3 +77,23 @@ def bigquery_query(config: PipelineConfig) -> str:
     select_list = ",\n  ".join(selected)
     where = "\n  AND ".join(conditions)
     return f"SELECT\n  {select_list}\nFROM `{config.bigquery_table}`\nWHERE {where}"
+
+
+def _date_window(config: PipelineConfig, window_end: datetime.date | None
+                 ) -> tuple[str, str]:
+    """The two conditions on the timestamp column: fixed dates, or the last whole days."""
+    timestamp = config.bigquery_timestamp_column
+    if config.bigquery_window_days and window_end is not None:
+        # Fixed for one run: the query text (and so the cache key) changes with the day.
+        start = window_end - datetime.timedelta(days=config.bigquery_window_days)
+        return (f"{timestamp} >= TIMESTAMP('{start.isoformat()}')",
+                f"{timestamp} < TIMESTAMP('{window_end.isoformat()}')")
+    if config.bigquery_window_days:
+        # Evaluated when the query runs, not when the pipeline is compiled, so a schedule
+        # compiled once still reads the newest days. Without a zone, TRUNC to DAY is UTC.
+        today = "TIMESTAMP_TRUNC(CURRENT_TIMESTAMP(), DAY)"
+        return (f"{timestamp} >= TIMESTAMP_SUB({today}, "
+                f"INTERVAL {config.bigquery_window_days} DAY)",
+                f"{timestamp} < {today}")
+    return (f"{timestamp} >= TIMESTAMP('{config.bigquery_start_date}')",
+            f"{timestamp} < TIMESTAMP('{config.bigquery_end_date}')")

@@ -7,6 +7,7 @@ arguments) is an argument, so the runners only gather those values and call it.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -70,19 +71,22 @@ def create_pipeline(
     beam_pipeline_args: Sequence[str] = (),
     vertex_training: Mapping[str, Any] | None = None,
     vertex_serving: Mapping[str, Any] | None = None,
+    window_end: datetime.date | None = None,
 ) -> tfx_pipeline.Pipeline:
     """Builds the TFX pipeline for `config`; blessed models go to `serving_directory`.
 
     `vertex_training` (the Vertex AI Trainer's custom_config) moves training to Vertex AI
     Training; `vertex_serving` (the Vertex AI Pusher's) deploys to an endpoint instead of
     copying files. `pipeline/vertex.py` builds both; None keeps everything in the step.
+    `window_end` fixes the day a moving BigQuery window ends (a run built for one day);
+    None leaves it to the query's run time (a compiled template that serves a schedule).
     """
     if config.data_source == "bigquery":
         from tfx.extensions.google_cloud_big_query.example_gen.component import (
             BigQueryExampleGen,
         )
 
-        example_gen = BigQueryExampleGen(query=bigquery_query(config),
+        example_gen = BigQueryExampleGen(query=bigquery_query(config, window_end),
                                          output_config=split_config(config))
     else:
         example_gen = record_file_example_gen(

@@ -230,6 +230,15 @@ def split_config(config: PipelineConfig) -> example_gen_pb2.Output:
     )
 
 
+def packed_custom_config(values: Mapping[str, Any]) -> example_gen_pb2.CustomConfig:
+    """An ExampleGen custom_config holding `values` (JSON-like) as a packed Struct."""
+    spec = struct_pb2.Struct()
+    spec.update(dict(values))
+    packed = any_pb2.Any()
+    packed.Pack(spec)
+    return example_gen_pb2.CustomConfig(custom_config=packed)
+
+
 def record_file_example_gen(config: PipelineConfig, code_fingerprint: str
                             ) -> FileBasedExampleGen:
     """The ExampleGen for `config.data_path` (a file or a glob in one directory).
@@ -238,16 +247,13 @@ def record_file_example_gen(config: PipelineConfig, code_fingerprint: str
     the reader invalidates cached examples.
     """
     data_path = config.resolved_data_path()
-    spec = struct_pb2.Struct()
-    spec.update({**ingestion_spec(config), "code": code_fingerprint})
-    packed = any_pb2.Any()
-    packed.Pack(spec)
     return FileBasedExampleGen(
         input_base=os.path.dirname(data_path),
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="all", pattern=os.path.basename(data_path))]
         ),
         output_config=split_config(config),
-        custom_config=example_gen_pb2.CustomConfig(custom_config=packed),
+        custom_config=packed_custom_config(
+            {**ingestion_spec(config), "code": code_fingerprint}),
         custom_executor_spec=executor_spec.BeamExecutorSpec(RecordFileExampleGenExecutor),
     )

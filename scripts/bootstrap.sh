@@ -1,48 +1,70 @@
 #!/usr/bin/env bash
-# Creates .venv with Python 3.10 and installs exactly requirements.lock plus this project.
-# Idempotent: when the lock and pyproject have not changed since the last install, it
-# checks a stamp file and returns in well under a second without touching the network.
+# Creates .venv with Python 3.10 and installs exactly requirements.lock plus this project;
+# then .venv-bqemulator with Python 3.11 and exactly tests/bqemulator/requirements.lock, the
+# BigQuery emulator that tests/test_bigquery_emulator.py starts (it needs Python >= 3.11).
+# Idempotent: each venv keeps a stamp of the files it was installed from; when they have
+# not changed it returns in well under a second without touching the network.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-STAMP="$VENV/.installed-from"
+EMULATOR_VENV="$ROOT/.venv-bqemulator"
+EMULATOR_DIR="$ROOT/tests/bqemulator"
 UV_VERSION="0.13.8"
 
-find_python310() {
-  local candidate
-  for candidate in python3.10 "${PYENV_ROOT:-}/versions/3.10"*/bin/python3.10; do
+find_python() {  # $1: the wanted major.minor version, e.g. 3.10
+  local version="$1" candidate
+  for candidate in "python$version" "${PYENV_ROOT:-}/versions/$version"*/bin/"python$version"; do
     if command -v "$candidate" >/dev/null 2>&1 \
-        && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then
+        && "$candidate" -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != sys.argv[1])' \
+          "$version" 2>/dev/null; then
       command -v "$candidate"; return 0
     fi
   done
   if command -v pyenv >/dev/null 2>&1; then
-    for candidate in "$(pyenv root)"/versions/3.10*/bin/python3.10; do
+    for candidate in "$(pyenv root)/versions/$version"*/bin/"python$version"; do
       if [ -x "$candidate" ]; then echo "$candidate"; return 0; fi
     done
   fi
+  echo "bootstrap: Python $version not found on PATH or under pyenv; install it (e.g." \
+    "'pyenv install $version')." >&2
   return 1
 }
 
-wanted_stamp() {
-  cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1
+hash_of() {
+  cat "$@" | sha256sum | cut -d' ' -f1
 }
 
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(wanted_stamp)" ] && [ -x "$VENV/bin/python" ]; then
-  exit 0
+up_to_date() {  # $1: a venv, $2: the stamp it should carry
+  [ -f "$1/.installed-from" ] && [ "$(cat "$1/.installed-from")" = "$2" ] \
+    && [ -x "$1/bin/python" ]
+}
+
+WANTED="$(hash_of "$ROOT/requirements.lock" "$ROOT/pyproject.toml")"
+if ! up_to_date "$VENV" "$WANTED"; then
+  PYTHON="$(find_python 3.10)"
+  echo "bootstrap: using $PYTHON" >&2
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  # uv installs the ~250 pinned wheels in parallel, several times faster than pip.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+  VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip sync --quiet --python "$VENV/bin/python" \
+    "$ROOT/requirements.lock"
+  VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" \
+    --no-deps -e "$ROOT"
+  echo "$WANTED" > "$VENV/.installed-from"
+  echo "bootstrap: .venv ready" >&2
 fi
 
-PYTHON="$(find_python310)" || {
-  echo "bootstrap: Python 3.10 not found on PATH or under pyenv; install 3.10 (e.g. 'pyenv install 3.10.13')." >&2
-  exit 1
-}
-echo "bootstrap: using $PYTHON" >&2
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-# uv installs the ~250 pinned wheels in parallel, several times faster than pip.
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
-export VIRTUAL_ENV="$VENV"
-"$VENV/bin/uv" pip sync --quiet --python "$VENV/bin/python" "$ROOT/requirements.lock"
-"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e "$ROOT"
-wanted_stamp > "$STAMP"
-echo "bootstrap: .venv ready" >&2
+WANTED="$(hash_of "$EMULATOR_DIR/requirements.lock" "$EMULATOR_DIR/install_spatial.py")"
+if ! up_to_date "$EMULATOR_VENV" "$WANTED"; then
+  PYTHON="$(find_python 3.11)"
+  echo "bootstrap: using $PYTHON for .venv-bqemulator" >&2
+  "$VENV/bin/uv" venv --quiet --clear --python "$PYTHON" "$EMULATOR_VENV"
+  "$VENV/bin/uv" pip sync --quiet --python "$EMULATOR_VENV/bin/python" \
+    "$EMULATOR_DIR/requirements.lock"
+  # The tests start the server with this HOME, where DuckDB finds the extension offline.
+  mkdir -p "$EMULATOR_VENV/home"
+  HOME="$EMULATOR_VENV/home" "$EMULATOR_VENV/bin/python" "$EMULATOR_DIR/install_spatial.py"
+  echo "$WANTED" > "$EMULATOR_VENV/.installed-from"
+  echo "bootstrap: .venv-bqemulator ready" >&2
+fi

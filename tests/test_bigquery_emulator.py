@@ -1,0 +1,326 @@
+"""The generated BigQuery query, run for real on bqemulator against the testdata rows.
+
+The rows are loaded into a table with the public taxi table's columns and types, and each
+answer is compared with what the local JSON-lines path writes for the same lines, or with
+a Python filter of them. The emulator needs Python 3.11, so it runs as a server from its
+own venv (.venv-bqemulator, made by scripts/bootstrap.sh) on free local ports; neither it
+nor the client reaches the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import io
+import json
+import math
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
+
+from pipeline.bigquery import bigquery_query
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.example_gen import RowConverter, ingestion_spec
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+PROJECT = "test-project"
+TRIPS_TABLE = f"{PROJECT}.taxi.taxi_trips"
+EMULATOR_VENV = REPOSITORY_ROOT / ".venv-bqemulator"
+START_TIMEOUT_S = 60
+UTC = datetime.timezone.utc
+
+# The columns and types of bigquery-public-data.chicago_taxi_trips.taxi_trips.
+TABLE_SCHEMA = [
+    bigquery.SchemaField(name, field_type) for name, field_type in (
+        ("unique_key", "STRING"), ("taxi_id", "STRING"),
+        ("trip_start_timestamp", "TIMESTAMP"), ("trip_end_timestamp", "TIMESTAMP"),
+        ("trip_seconds", "INT64"), ("trip_miles", "FLOAT64"),
+        ("pickup_census_tract", "INT64"), ("dropoff_census_tract", "INT64"),
+        ("pickup_community_area", "INT64"), ("dropoff_community_area", "INT64"),
+        ("fare", "FLOAT64"), ("tips", "FLOAT64"), ("tolls", "FLOAT64"), ("extras", "FLOAT64"),
+        ("trip_total", "FLOAT64"), ("payment_type", "STRING"), ("company", "STRING"),
+        ("pickup_latitude", "FLOAT64"), ("pickup_longitude", "FLOAT64"),
+        ("pickup_location", "GEOGRAPHY"),
+        ("dropoff_latitude", "FLOAT64"), ("dropoff_longitude", "FLOAT64"),
+        ("dropoff_location", "GEOGRAPHY"),
+    )
+]
+TABLE_COLUMNS = {field.name for field in TABLE_SCHEMA}
+# A query result's schema names FLOAT64 and INT64 the API's way.
+RESULT_TYPE_OF_EXAMPLE_KIND = {"float_list": "FLOAT", "bytes_list": "STRING",
+                               "int64_list": "INTEGER"}
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports free at this moment, held open together so that they differ."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def _wait_until_ready(endpoint: str, server: subprocess.Popen, log_path: Path) -> None:
+    url = f"{endpoint}/bigquery/v2/projects/{PROJECT}/datasets"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while server.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                pytest.fail(f"bqemulator did not answer {url} within {START_TIMEOUT_S} s; "
+                            f"its log: {log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+    pytest.fail(f"bqemulator exited with code {server.returncode} while starting; its log: "
+                f"{log_path.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def emulator_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Starts the emulator on free ports of 127.0.0.1 and stops it after this module."""
+    if not (EMULATOR_VENV / ".installed-from").is_file():
+        pytest.fail(f"The BigQuery emulator's venv {EMULATOR_VENV} is missing or incomplete; "
+                    "run scripts/bootstrap.sh.")
+    rest_port, grpc_port = _free_ports(2)
+    work_dir = tmp_path_factory.mktemp("bqemulator")
+    log_path = work_dir / "server.log"
+    environment = {
+        "PATH": os.environ["PATH"],
+        # bootstrap.sh registered the spatial extension under this HOME, so DuckDB loads it
+        # from disk instead of downloading it.
+        "HOME": str(EMULATOR_VENV / "home"),
+        "TMPDIR": str(work_dir),
+        # Avro is the one extension bqemulator would otherwise try to download at start;
+        # these tests load JSON.
+        "BQEMU_ENABLE_FORMAT_EXTENSIONS": "false",
+    }
+    command = [str(EMULATOR_VENV / "bin" / "bqemulator"), "start",
+               "--rest-host", "127.0.0.1", "--rest-port", str(rest_port),
+               "--grpc-host", "127.0.0.1", "--grpc-port", str(grpc_port),
+               "--project", PROJECT, "--ephemeral", "--log-level", "warning"]
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, env=environment, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    try:
+        endpoint = f"http://127.0.0.1:{rest_port}"
+        _wait_until_ready(endpoint, server, log_path)
+        yield endpoint
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def client(emulator_endpoint: str) -> bigquery.Client:
+    return bigquery.Client(project=PROJECT, credentials=AnonymousCredentials(),
+                           client_options={"api_endpoint": emulator_endpoint})
+
+
+@pytest.fixture(scope="module")
+def trips() -> list[dict[str, Any]]:
+    """The rows the local pipeline reads, each with a unique_key made from its line."""
+    rows = []
+    with open(PipelineConfig().resolved_data_path()) as handle:
+        for line in handle:
+            row = json.loads(line)
+            # 40 hex digits, like the public table's keys.
+            row["unique_key"] = hashlib.sha1(line.encode()).hexdigest()
+            rows.append(row)
+    return rows
+
+
+def _load_table(client: bigquery.Client, table_id: str, rows: list[dict[str, Any]]) -> None:
+    """Creates `table_id` like the public table and loads `rows`; absent columns stay NULL."""
+    records = []
+    for row in rows:
+        record = {name: value for name, value in row.items() if name in TABLE_COLUMNS}
+        start = datetime.datetime.fromtimestamp(row["trip_start_timestamp"], UTC)
+        record["trip_start_timestamp"] = start.isoformat()
+        records.append(record)
+    client.create_table(bigquery.Table(table_id, schema=TABLE_SCHEMA))
+    data = "".join(json.dumps(record) + "\n" for record in records).encode()
+    # No size given, so the client uploads resumably: its multipart upload (used when the
+    # size is known) labels the data '*/*', which bqemulator refuses.
+    job = client.load_table_from_file(
+        io.BytesIO(data), table_id,
+        job_config=bigquery.LoadJobConfig(source_format="NEWLINE_DELIMITED_JSON",
+                                          schema=TABLE_SCHEMA))
+    job.result(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def dataset(client: bigquery.Client) -> str:
+    return client.create_dataset(f"{PROJECT}.taxi").dataset_id
+
+
+@pytest.fixture(scope="module")
+def trips_table(client: bigquery.Client, dataset: str, trips: list[dict[str, Any]]) -> str:
+    _load_table(client, TRIPS_TABLE, trips)
+    return TRIPS_TABLE
+
+
+def _config(**overrides: Any) -> PipelineConfig:
+    """The default configuration on the loaded table, selecting the row key as well.
+
+    The key comes back as one more categorical column, so that each result row can be
+    compared with its own JSON line.
+    """
+    categorical = (*PipelineConfig().categorical_features, "unique_key")
+    return PipelineConfig(**{"bigquery_table": TRIPS_TABLE,
+                             "categorical_features": categorical, **overrides})
+
+
+def _whole_testdata_window(trips: list[dict[str, Any]]) -> dict[str, str]:
+    days = [datetime.datetime.fromtimestamp(trip["trip_start_timestamp"], UTC).date()
+            for trip in trips]
+    return {"bigquery_start_date": min(days).isoformat(),
+            "bigquery_end_date": (max(days) + datetime.timedelta(days=1)).isoformat()}
+
+
+def _run(client: bigquery.Client, config: PipelineConfig
+         ) -> tuple[list[bigquery.SchemaField], list[dict[str, Any]]]:
+    # Uncached, so that a repeated query is run again rather than answered from the cache.
+    job = client.query(bigquery_query(config),
+                       job_config=bigquery.QueryJobConfig(use_query_cache=False))
+    rows = job.result(timeout=60)  # pages over REST; never the BigQuery Storage API
+    return list(rows.schema), [dict(row) for row in rows]
+
+
+def _keys(rows: list[dict[str, Any]]) -> list[str]:
+    return sorted(row["unique_key"] for row in rows)
+
+
+def _example_values(example: tf.train.Example) -> dict[str, tuple[str, Any]]:
+    """Each feature of a tf.Example as (kind, its value or None when absent)."""
+    values = {}
+    for name, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        listed = list(getattr(feature, kind).value)
+        value = listed[0] if listed else None
+        values[name] = (kind, value.decode() if isinstance(value, bytes) else value)
+    return values
+
+
+def _same(kind: str, local: Any, queried: Any) -> bool:
+    if local is None or queried is None:
+        return local is None and queried is None
+    if kind == "float_list":
+        # A tf.Example holds float32, whichever source wrote it: compare at that precision.
+        return float(np.float32(queried)) == local
+    return local == queried
+
+
+# The second rule divides by a fare that is 0 on one line: 0 there on both paths.
+@pytest.mark.parametrize("label_rule", ["tips > 0.2 * fare", "tips / fare < 0.25"])
+def test_query_returns_what_the_local_path_writes_for_every_row(
+        client: bigquery.Client, trips_table: str, trips: list[dict[str, Any]],
+        label_rule: str) -> None:
+    config = _config(label_rule=label_rule, **_whole_testdata_window(trips))
+    # The hour, day and month columns of the testdata are the query's derived columns.
+    assert {name for trip in trips for name in trip} - TABLE_COLUMNS \
+        == set(config.bigquery_derived_columns)
+    schema, result = _run(client, config)
+    assert _keys(result) == _keys(trips)
+
+    converter = RowConverter(ingestion_spec(config))
+    queried_by_key = {row["unique_key"]: row for row in result}
+    kinds: dict[str, str] = {}
+    differences = []
+    for line_number, trip in enumerate(trips, start=1):
+        queried = queried_by_key[trip["unique_key"]]
+        local = _example_values(converter.convert(trip, f"line {line_number}"))
+        assert set(local) == set(queried)
+        for name, (kind, value) in local.items():
+            kinds[name] = kind
+            if not _same(kind, value, queried[name]):
+                differences.append(f"line {line_number} {name}: local {value!r}, "
+                                   f"BigQuery {queried[name]!r}")
+    assert not differences, f"{len(differences)} differences, e.g. {differences[:5]}"
+    intended = {**dict.fromkeys(config.numeric_features + config.bucketized_features, "FLOAT"),
+                **dict.fromkeys(config.categorical_features, "STRING"),
+                config.label_name: "INTEGER"}
+    assert [(field.name, field.field_type) for field in schema] == list(intended.items())
+    assert {name: RESULT_TYPE_OF_EXAMPLE_KIND[kind] for name, kind in kinds.items()} == intended
+    assert 0 < sum(row[config.label_name] for row in result) < len(result)  # both labels
+
+
+def test_date_window_selects_exactly_the_trips_in_it(
+        client: bigquery.Client, trips_table: str, trips: list[dict[str, Any]]) -> None:
+    start = datetime.datetime(2014, 3, 6, tzinfo=UTC)
+    end = datetime.datetime(2014, 9, 13, tzinfo=UTC)
+    started = {trip["unique_key"]: datetime.datetime.fromtimestamp(
+        trip["trip_start_timestamp"], UTC) for trip in trips}
+    assert {start, end} <= set(started.values())  # trips on both bounds: inclusive, exclusive
+    _, result = _run(client, _config(bigquery_start_date=start.date().isoformat(),
+                                     bigquery_end_date=end.date().isoformat()))
+    assert _keys(result) == sorted(key for key, at in started.items() if start <= at < end)
+
+
+def test_emulator_fingerprints_as_bigquery_documents(client: bigquery.Client) -> None:
+    # The examples of FARM_FINGERPRINT in BigQuery's reference: with the same hash, the
+    # emulator samples exactly the rows BigQuery would.
+    query = ("SELECT FARM_FINGERPRINT('1footrue'), FARM_FINGERPRINT('2applefalse'), "
+             "FARM_FINGERPRINT('3true')")
+    (row,) = client.query(query).result(timeout=60)
+    assert tuple(row) == (-1541654101129638711, 2794438866806483259, -4880158226897771312)
+
+
+def test_sampling_keeps_the_share_asked_for_and_the_same_rows_every_run(
+        client: bigquery.Client, trips_table: str, trips: list[dict[str, Any]]) -> None:
+    window = _whole_testdata_window(trips)
+    sample = _keys(_run(client, _config(bigquery_sample_percent=30, **window))[1])
+    assert _keys(_run(client, _config(bigquery_sample_percent=30, **window))[1]) == sample
+    expected, spread = 0.3 * len(trips), math.sqrt(len(trips) * 0.3 * 0.7)
+    assert abs(len(sample) - expected) < 5 * spread, (len(sample), expected)
+    # A larger share keeps every row of a smaller one.
+    larger = _keys(_run(client, _config(bigquery_sample_percent=60, **window))[1])
+    assert set(sample) < set(larger)
+
+
+def test_window_days_reads_the_whole_days_before_today(
+        client: bigquery.Client, dataset: str, trips: list[dict[str, Any]]) -> None:
+    window_days = 7
+    for _ in range(2):  # a second time only if the UTC day changed during the first
+        today = datetime.datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        day = datetime.timedelta(days=1)
+        second = datetime.timedelta(seconds=1)
+        starts = {  # trip name: start, and whether a 7-day window holds it
+            "today_at_midnight": (today, False),
+            "today_at_noon": (today + day / 2, False),
+            "yesterday_last_second": (today - second, True),
+            "three_days_ago": (today - 3 * day + day / 2, True),
+            "seven_days_ago_at_midnight": (today - window_days * day, True),
+            "just_before_seven_days_ago": (today - window_days * day - second, False),
+            "ten_days_ago": (today - 10 * day, False),
+            "tomorrow": (today + day, False),
+        }
+        table = f"{PROJECT}.{dataset}.recent_trips_{today:%Y%m%d}"
+        _load_table(client, table, [
+            {**trips[0], "unique_key": name, "trip_start_timestamp": int(start.timestamp())}
+            for name, (start, _) in starts.items()
+        ])
+        # The fixed dates (January 2019) would hold none of these trips.
+        _, result = _run(client, _config(bigquery_table=table,
+                                         bigquery_window_days=window_days))
+        if datetime.datetime.now(UTC) < today + day:
+            break
+    assert _keys(result) == sorted(name for name, (_, kept) in starts.items() if kept)
