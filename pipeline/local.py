@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
+import time
 import traceback
 from pathlib import Path
 
 from pipeline.config import PipelineConfig
+from pipeline.run_record import RunRecord, attach_run_record, now, start_run_record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +104,8 @@ def run_local_pipeline(config: PipelineConfig) -> LocalRunResult:
     run_directory.mkdir(parents=True, exist_ok=True)
     (run_directory / "config.json").write_text(config.to_json() + "\n")
     log_path = run_directory / "pipeline.log"
+    record = start_run_record(config)
+    started = time.time()
 
     pipeline = create_pipeline(
         config,
@@ -109,6 +114,8 @@ def run_local_pipeline(config: PipelineConfig) -> LocalRunResult:
         metadata_connection_config=metadata.sqlite_metadata_connection_config(
             str(layout.metadata_path)),
         beam_pipeline_args=beam_pipeline_args(config),
+        # A moving BigQuery window ends today, so each day's run reads (and caches) its own rows.
+        window_end=datetime.datetime.now(datetime.timezone.utc).date(),
     )
     component_ids = [component.id for component in pipeline.components]
     with reporting_progress(component_ids, str(log_path)) as progress:
@@ -119,5 +126,26 @@ def run_local_pipeline(config: PipelineConfig) -> LocalRunResult:
             import logging
 
             logging.getLogger(__name__).exception("Pipeline run failed")
-            return LocalRunResult(False, run_directory, log_path, failure_reason(error))
-    return LocalRunResult(True, run_directory, log_path)
+            result = LocalRunResult(False, run_directory, log_path, failure_reason(error))
+        else:
+            result = LocalRunResult(True, run_directory, log_path)
+    record.ended_at = now()
+    record.status = "succeeded" if result.succeeded else "failed"
+    _record_run(layout, config, record, started, run_directory)
+    return result
+
+
+def _record_run(layout: LocalLayout, config: PipelineConfig, record: RunRecord,
+                started: float, run_directory: Path) -> None:
+    """Attaches the run record to this run's context in ML Metadata (and saves a copy in
+    the run directory). A run that failed before any component started has no context."""
+    (run_directory / "run_record.json").write_text(
+        json.dumps(dataclasses.asdict(record), indent=2, sort_keys=True) + "\n")
+    if not layout.metadata_path.exists():
+        return
+    from pipeline.run_summary import latest_run_context, open_store
+
+    store = open_store(layout.metadata_path, read_only=False)
+    run = latest_run_context(store, config.pipeline_name)
+    if run is not None and run.create_time_since_epoch >= (started - 1) * 1000:
+        attach_run_record(store, run.id, record)

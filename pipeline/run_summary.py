@@ -78,9 +78,12 @@ def metrics_by_slice(evaluation_uri: str, names: tuple[str, ...] | None = SUMMAR
             tfma.slicer.deserialize_slice_key(record.slice_key)) or "Overall"
         values: dict[str, float] = {}
         for entry in record.metric_keys_and_values:
+            # With a baseline, TFMA also stores the baseline's values and the differences;
+            # only the candidate's own values belong here.
             if ((names is None or entry.key.name in names)
                     and entry.value.HasField("double_value")
-                    and not entry.key.HasField("sub_key")):
+                    and not entry.key.HasField("sub_key")
+                    and not entry.key.is_diff and entry.key.model_name != "baseline"):
                 values[entry.key.name] = entry.value.double_value.value
         table[slice_name] = values
     return table

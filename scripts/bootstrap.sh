@@ -68,3 +68,15 @@ if ! up_to_date "$EMULATOR_VENV" "$WANTED"; then
   echo "$WANTED" > "$EMULATOR_VENV/.installed-from"
   echo "bootstrap: .venv-bqemulator ready" >&2
 fi
+
+# Graphviz renders `lineage.py graph` as SVG or PNG (Debian's package; needs root).
+if ! command -v dot >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing Graphviz" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends graphviz >/dev/null
+  else
+    echo "bootstrap: Graphviz's dot is missing; install it (apt-get install graphviz) for" \
+      "lineage.py graph --format=svg|png." >&2
+  fi
+fi

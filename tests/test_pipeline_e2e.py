@@ -108,6 +108,10 @@ def test_later_runs_are_served_from_cache(first_run: dict) -> None:
     assert states.pop("LatestBlessedModelResolver") == "ran"  # resolvers have no cache
     assert states == {name: ("ran" if name in ("Evaluator", "Pusher") else "cached")
                       for name in COMPONENTS - {"LatestBlessedModelResolver"}}
+    # With a baseline, TFMA also stores baseline values and differences; the summary must
+    # still show the candidate's own.
+    second = collect_run_summary(first_run["config"], first_run["layout"])["metrics"]["Overall"]
+    assert second == first_run["summary"]["metrics"]["Overall"]
     # Third run: nothing changed at all, so every component comes from cache.
     versions_before = _pushed_versions(first_run["layout"])
     assert run_local_pipeline(first_run["config"]).succeeded
