@@ -46,7 +46,8 @@ class PipelineConfig:
     output_root: str = "output"  # pipeline artifacts, metadata store and pushed models
     seed: int = 42  # shuffling and weight initialisation
     # The ML Metadata store lineage.py reads: empty for OUTPUT_ROOT/metadata.sqlite, or
-    # grpc://HOST:PORT, or mysql://USER@HOST:PORT/DATABASE (password in MLMD_MYSQL_PASSWORD).
+    # grpc://HOST:PORT, or mysql://USER@HOST:PORT/DATABASE (password in MLMD_MYSQL_PASSWORD),
+    # or vertex: Vertex AI's metadata in gcp_project/gcp_region (`lineage.py show` only).
     metadata_connection: str = ""
     beam_direct_running_mode: str = "in_memory"  # in_memory | multi_threading | multi_processing
     beam_direct_num_workers: int = 1  # workers for multi_threading / multi_processing

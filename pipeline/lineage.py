@@ -45,25 +45,34 @@ def connect(config: PipelineConfig) -> tuple[metadata_store.MetadataStore, str]:
         from pipeline.run_summary import open_store
 
         return open_store(path), str(path)
+    if target == "vertex":
+        raise LineageError("Vertex AI's metadata service is read by `show` only; the other "
+                           "commands need an ML Metadata store.")
     scheme, _, rest = target.partition("://")
     if scheme == "grpc":
         host, _, port = rest.rpartition(":")
-        client = metadata_store_pb2.MetadataStoreClientConfig(host=host, port=int(port))
-        return metadata_store.MetadataStore(client), target
-    if scheme == "mysql":
+        settings: Any = metadata_store_pb2.MetadataStoreClientConfig(host=host, port=int(port))
+    elif scheme == "mysql":
         user, _, address = rest.partition("@")
         host_port, _, database = address.partition("/")
         host, _, port = host_port.rpartition(":")
-        connection = metadata_store_pb2.ConnectionConfig()
-        connection.mysql.host = host
-        connection.mysql.port = int(port)
-        connection.mysql.database = database
-        connection.mysql.user = user
+        settings = metadata_store_pb2.ConnectionConfig()
+        settings.mysql.host = host
+        settings.mysql.port = int(port)
+        settings.mysql.database = database
+        settings.mysql.user = user
         # The password never sits in configuration or logs: only in the environment.
-        connection.mysql.password = os.environ.get(MYSQL_PASSWORD_VARIABLE, "")
-        return metadata_store.MetadataStore(connection), target
-    raise LineageError(f"metadata_connection={target!r}: use grpc://HOST:PORT or "
-                       "mysql://USER@HOST:PORT/DATABASE.")
+        settings.mysql.password = os.environ.get(MYSQL_PASSWORD_VARIABLE, "")
+    else:
+        raise LineageError(f"metadata_connection={target!r}: use grpc://HOST:PORT, "
+                           "mysql://USER@HOST:PORT/DATABASE or vertex.")
+    try:
+        store = metadata_store.MetadataStore(settings)
+        store.get_context_types()  # a gRPC client connects lazily: fail here, not mid-report
+    except Exception as error:  # noqa: BLE001 - any connection failure, said in one line
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise LineageError(f"Cannot reach the metadata store at {target}: {reason}") from None
+    return store, target
 
 
 # ---------------------------------------------------------------------- runs

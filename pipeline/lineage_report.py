@@ -68,8 +68,13 @@ def _table(header: tuple[str, ...], rows: list[list[str]]) -> str:
 
 # ---------------------------------------------------------------------- show
 def show_command(config: PipelineConfig, options: argparse.Namespace) -> Result:
-    store, runs, _ = _runs(config)
     [reference] = _ids(options, 1, ("latest",))
+    if config.metadata_connection == "vertex":
+        from pipeline.vertex_lineage import render_vertex_report, vertex_model_report
+
+        report = vertex_model_report(config, reference)
+        return Result(report, render_vertex_report(report))
+    store, runs, _ = _runs(config)
     report = lineage.model_report(store, runs, reference)
     return Result(report, render_model_report(report))
 
