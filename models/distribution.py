@@ -1,22 +1,92 @@
-"""Picks the tf.distribute strategy from the devices and cluster this process finds."""
+"""Distributed training: the strategy, which replica keeps the outputs, how data is split.
+
+The same training code runs unchanged on a laptop CPU, one GPU, a multi-GPU machine and
+a Vertex AI worker pool; each replica of a pool runs all of `run_fn`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
+from collections.abc import Iterator
 
 import tensorflow as tf
 
 
 def choose_strategy() -> tf.distribute.Strategy:
-    """Several workers in TF_CONFIG: multi-worker; several GPUs: mirrored; else the default.
+    """Several workers in TF_CONFIG: multi-worker; several GPUs, or with no GPU several
+    logical CPUs: mirrored over them; otherwise the default strategy.
 
-    The same training code runs unchanged on a laptop CPU, one GPU, a multi-GPU machine
-    and a Vertex AI worker pool, which sets TF_CONFIG for each replica.
+    Vertex AI Training sets TF_CONFIG for each replica of a pool. A CPU only shows several
+    logical devices when someone split it on purpose, as the tests do to run the
+    multi-device path without a GPU.
     """
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     if sum(len(cluster.get(role, [])) for role in ("chief", "worker")) > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
+        return _MultiWorkerStrategy()
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    if len(devices) > 1:
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
     return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this replica keeps the training outputs: outside a cluster, always; in one,
+    the "chief" task, or worker 0 when the cluster names no chief (TensorFlow's rule)."""
+    resolver = strategy.cluster_resolver
+    cluster = resolver.cluster_spec().as_dict() if resolver else {}
+    if not cluster:
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster)
+
+
+@contextlib.contextmanager
+def chief_only_directories(strategy: tf.distribute.Strategy, *directories: str
+                           ) -> Iterator[list[str]]:
+    """`directories` on the chief; elsewhere as many throwaway ones, deleted on exit.
+
+    Every worker must run the same training and saving, whose collective ops wait for all
+    workers, but only the chief's copy may land where TFX and TensorBoard look.
+    """
+    if is_chief(strategy):
+        yield list(directories)
+        return
+    with tempfile.TemporaryDirectory(prefix="non_chief_outputs_") as scratch:
+        yield [os.path.join(scratch, str(index)) for index in range(len(directories))]
+
+
+def shard_by_example(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """`dataset`, split across workers batch by batch instead of file by file.
+
+    TensorFlow's default splits by file, and fails outright ("Could not apply FILE based
+    sharding") when there are fewer files than workers, as when Transform writes a single
+    file. Every worker then reads all files and keeps its share of each global batch,
+    in the same seeded order. No effect outside a multi-worker cluster.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return dataset.with_options(options)
+
+
+class _MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """MultiWorkerMirroredStrategy with a `reduce` that Keras 3's `fit` can call.
+
+    Across workers, Keras 3 (3.6 here, and later releases too) reduces a whole input batch,
+    our dict of features (keras-team/keras#20329), and each scalar metric along axis 0
+    (tensorflow/tensorflow#72388); the stock class refuses both. This one reduces each
+    nested value on its own, and a scalar over the replicas alone.
+    """
+
+    def reduce(self, reduce_op: tf.distribute.ReduceOp | str, value: object,
+               axis: int | None) -> object:
+        reduce_stock = super().reduce
+
+        def reduce_one(item: object) -> tf.Tensor:
+            scalar = self.experimental_local_results(item)[0].shape.rank == 0
+            return reduce_stock(reduce_op, item, None if scalar else axis)
+
+        return tf.nest.map_structure(reduce_one, value)

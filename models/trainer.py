@@ -14,7 +14,12 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from models.distribution import choose_strategy
+from models.distribution import (
+    chief_only_directories,
+    choose_strategy,
+    is_chief,
+    shard_by_example,
+)
 from models.export import export_serving_model
 from models.feeder import build_feeder
 from models.registry import build_model
@@ -46,7 +51,11 @@ class EpochLog(keras.callbacks.Callback):
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    """Trains the configured architecture on Transform's output and exports it for serving."""
+    """Trains the configured architecture on Transform's output and exports it for serving.
+
+    Every replica of a multi-worker cluster runs this whole function, since training and
+    saving need all of them; only the chief's model and logs are kept.
+    """
     settings = fn_args.custom_config["training_settings"]
     config = PipelineConfig.from_dict(settings, "Trainer")
     keras.utils.set_random_seed(config.seed)
@@ -56,38 +65,43 @@ def run_fn(fn_args: FnArgs) -> None:
 
     strategy = choose_strategy()
     batch_size = config.batch_size * strategy.num_replicas_in_sync
-    train_data = build_feeder(fn_args.train_files, fn_args.data_accessor, transform_output,
-                              config, batch_size, training=True)
-    eval_data = build_feeder(fn_args.eval_files, fn_args.data_accessor, transform_output,
-                             config, batch_size, training=False)
+    train_data = shard_by_example(build_feeder(
+        fn_args.train_files, fn_args.data_accessor, transform_output, config, batch_size,
+        training=True))
+    eval_data = shard_by_example(build_feeder(
+        fn_args.eval_files, fn_args.data_accessor, transform_output, config, batch_size,
+        training=False))
     with strategy.scope():
         model = build_model(config.architecture, shapes, config)
 
-    started = time.monotonic()
-    history = model.fit(
-        train_data,
-        validation_data=eval_data,
-        epochs=config.epochs,
-        callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir), EpochLog()],
-        verbose=0,
-    )
-    training_seconds = time.monotonic() - started
-    export_serving_model(
-        model,
-        transform_output,
-        config.label_name,
-        fn_args.serving_model_dir,
-        extra_assets={
-            "training_settings": settings,
-            "feature_shapes": shapes.to_dict(),
-            "training": {
-                "seconds": round(training_seconds, 2),
-                "epochs": config.epochs,
-                "history": {key: [float(v) for v in values]
-                            for key, values in history.history.items()},
-                "devices": [device.name for device in tf.config.list_logical_devices()],
-                "replicas": strategy.num_replicas_in_sync,
+    with chief_only_directories(strategy, fn_args.serving_model_dir,
+                                fn_args.model_run_dir) as (serving_dir, log_dir):
+        started = time.monotonic()
+        history = model.fit(
+            train_data,
+            validation_data=eval_data,
+            epochs=config.epochs,
+            callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir), EpochLog()],
+            verbose=0,
+        )
+        training_seconds = time.monotonic() - started
+        export_serving_model(
+            model,
+            transform_output,
+            config.label_name,
+            serving_dir,
+            extra_assets={
+                "training_settings": settings,
+                "feature_shapes": shapes.to_dict(),
+                "training": {
+                    "seconds": round(training_seconds, 2),
+                    "epochs": config.epochs,
+                    "history": {key: [float(v) for v in values]
+                                for key, values in history.history.items()},
+                    "devices": [device.name for device in tf.config.list_logical_devices()],
+                    "replicas": strategy.num_replicas_in_sync,
+                },
             },
-        },
-    )
-    logger.info("Exported serving model to %s", os.path.abspath(fn_args.serving_model_dir))
+        )
+    if is_chief(strategy):
+        logger.info("Exported serving model to %s", os.path.abspath(serving_dir))

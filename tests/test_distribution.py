@@ -1,0 +1,258 @@
+"""The strategy follows the devices and cluster found, and `run_fn` trains and exports
+correctly on several devices and on several workers, all on this machine's CPU.
+
+Each case runs in fresh processes (tests/trainer_harness.py): logical devices and a
+cluster are fixed when TensorFlow starts, and a cluster is several processes, here on
+127.0.0.1 joined through TF_CONFIG as on Vertex AI Training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.distribution import choose_strategy, is_chief
+from models.export import EXTRA_ASSETS_DIRECTORY
+from models.trainer import training_settings
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from tests.helpers import sample_rows, serialized_examples, transform_rows
+
+# Importing TensorFlow and TFX takes 10-20 s per process here; training a few seconds.
+REPLICA_TIMEOUT_SECONDS = 300
+# Small and quick; two replicas of 50 make global batches of 100 over 400 train rows.
+TRAINING_CONFIG = PipelineConfig(hidden_units=(8,), embedding_dim=4, batch_size=50, epochs=2)
+TRAIN_ROWS, EVAL_ROWS = 400, 100
+
+
+@dataclasses.dataclass
+class Replica:
+    """One harness process, its output files and its own temporary directory."""
+
+    name: str
+    process: subprocess.Popen
+    stdout: Path
+    stderr: Path
+    temp_dir: Path
+
+
+def start_replica(name: str, arguments: list[str], directory: Path,
+                  tf_config: dict | None = None) -> Replica:
+    """`python -m tests.trainer_harness ARGUMENTS`, output to files (a full pipe would
+    stall the process, and with it every worker waiting on its collective ops)."""
+    temp_dir = directory / f"{name}-tmp"
+    temp_dir.mkdir(parents=True)
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
+    environment.update({
+        "PYTHONPATH": str(REPOSITORY_ROOT),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TMPDIR": str(temp_dir),
+        # The CPU paths are under test; a GPU would change the strategy chosen.
+        "CUDA_VISIBLE_DEVICES": "",
+    })
+    if tf_config is not None:
+        environment["TF_CONFIG"] = json.dumps(tf_config)
+    stdout, stderr = directory / f"{name}.out", directory / f"{name}.err"
+    with stdout.open("w") as out, stderr.open("w") as err:
+        process = subprocess.Popen([sys.executable, "-m", "tests.trainer_harness", *arguments],
+                                   cwd=REPOSITORY_ROOT, env=environment, stdout=out, stderr=err)
+    return Replica(name, process, stdout, stderr, temp_dir)
+
+
+def wait_for(replicas: list[Replica]) -> list[str]:
+    """Each replica's stdout once all exit 0. When one fails or time runs out, kills the
+    rest (a worker waiting on its peers ignores SIGTERM) and fails with every stderr."""
+    deadline = time.monotonic() + REPLICA_TIMEOUT_SECONDS
+    while any(replica.process.poll() is None for replica in replicas):
+        failed = any(replica.process.returncode not in (None, 0) for replica in replicas)
+        if failed or time.monotonic() > deadline:
+            for replica in replicas:
+                replica.process.kill()
+                replica.process.wait()
+            break
+        time.sleep(0.5)
+    if any(replica.process.returncode != 0 for replica in replicas):
+        report = "\n".join(
+            f"--- {replica.name} exited {replica.process.returncode}; stderr ends:\n"
+            + replica.stderr.read_text()[-6000:] for replica in replicas)
+        pytest.fail(f"a replica failed or ran past {REPLICA_TIMEOUT_SECONDS} s\n{report}")
+    return [replica.stdout.read_text() for replica in replicas]
+
+
+def free_addresses(count: int) -> list[str]:
+    """127.0.0.1:port for `count` ports free right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def cluster_configs(form: str) -> list[dict]:
+    """TF_CONFIG for each of two replicas, the chief's first.
+
+    "workers": TensorFlow's own examples, where worker 0 is the chief;
+    "chief_and_worker": what Vertex AI Training sets for a chief pool plus a worker pool.
+    """
+    first, second = free_addresses(2)
+    if form == "workers":
+        cluster, tasks = {"worker": [first, second]}, [("worker", 0), ("worker", 1)]
+    else:
+        cluster, tasks = {"chief": [first], "worker": [second]}, [("chief", 0), ("worker", 0)]
+    return [{"cluster": cluster, "task": {"type": task_type, "index": index}}
+            for task_type, index in tasks]
+
+
+def tf_example(features: dict[str, np.ndarray], row: int) -> tf.train.Example:
+    """Row `row` of transformed features, as the tf.Example Transform would write."""
+    values = {}
+    for name, column in features.items():
+        value = column[row].item()
+        values[name] = (tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+                        if column.dtype.kind == "f"
+                        else tf.train.Feature(int64_list=tf.train.Int64List(value=[value])))
+    return tf.train.Example(features=tf.train.Features(feature=values))
+
+
+@pytest.fixture(scope="module")
+def trainer_inputs(transform_output_dir: Path, default_config: PipelineConfig,
+                   tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Transform's output and an Examples artifact directory of transformed train and eval
+    rows, one gzipped file per split: fewer files than workers, as Transform often writes."""
+    examples_dir = tmp_path_factory.mktemp("transformed_examples")
+    rows = sample_rows(TRAIN_ROWS + EVAL_ROWS)
+    for split, split_rows in (("train", rows[:TRAIN_ROWS]), ("eval", rows[TRAIN_ROWS:])):
+        features = {name: tensor.numpy() for name, tensor in
+                    transform_rows(transform_output_dir, default_config, split_rows).items()}
+        split_dir = examples_dir / f"Split-{split}"
+        split_dir.mkdir()
+        with tf.io.TFRecordWriter(str(split_dir / "transformed_examples-00000-of-00001.gz"),
+                                  "GZIP") as writer:
+            for row in range(len(split_rows)):
+                writer.write(tf_example(features, row).SerializeToString())
+    return {"transform_graph": str(transform_output_dir), "examples": str(examples_dir)}
+
+
+def train_arguments(trainer_inputs: dict[str, str], directory: Path) -> list[str]:
+    """Harness arguments to train into `directory`/model and `directory`/model_run."""
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = {**trainer_inputs, "model": str(directory / "model"),
+            "model_run": str(directory / "model_run"),
+            "training_settings": training_settings(TRAINING_CONFIG)}
+    spec_path = directory / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    return ["train", str(spec_path)]
+
+
+def serving_dir(directory: Path) -> Path:
+    """Where TFX's Trainer asks `run_fn` to export (path_utils.serving_model_dir)."""
+    return directory / "model" / "Format-Serving"
+
+
+def training_record(directory: Path) -> dict:
+    return json.loads((serving_dir(directory) / EXTRA_ASSETS_DIRECTORY /
+                       "training.json").read_text())
+
+
+def score(directory: Path) -> np.ndarray:
+    """The exported model's probabilities for raw, unlabeled serialized examples."""
+    unlabeled = []
+    for record in serialized_examples(TRAINING_CONFIG, sample_rows(32)):
+        example = tf.train.Example.FromString(record)
+        del example.features.feature[TRAINING_CONFIG.label_name]
+        unlabeled.append(example.SerializeToString())
+    loaded = tf.saved_model.load(str(serving_dir(directory)))
+    probabilities = loaded.signatures["serving_default"](
+        examples=tf.constant(unlabeled))["probabilities"].numpy()
+    assert probabilities.shape == (32, 1)
+    assert np.all((probabilities > 0) & (probabilities < 1))
+    return probabilities
+
+
+@pytest.fixture(scope="module")
+def two_device_run(trainer_inputs: dict[str, str],
+                   tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`run_fn` in one process whose CPU is split into two logical devices."""
+    directory = tmp_path_factory.mktemp("two_devices")
+    wait_for([start_replica("two_devices", [*train_arguments(trainer_inputs, directory),
+                                            "--cpu-devices", "2"], directory)])
+    return directory
+
+
+def test_one_cpu_gets_the_default_strategy(monkeypatch: pytest.MonkeyPatch) -> None:
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    strategy = choose_strategy()
+    assert strategy is tf.distribute.get_strategy()
+    assert strategy.num_replicas_in_sync == 1
+    assert is_chief(strategy)
+
+
+def test_logical_cpus_get_a_mirrored_strategy(tmp_path: Path) -> None:
+    (output,) = wait_for([start_replica("split_cpu", ["strategy", "--cpu-devices", "2"],
+                                        tmp_path)])
+    assert json.loads(output) == {"mirrored": True, "multi_worker": False, "default": False,
+                                  "replicas": 2, "chief": True}
+
+
+@pytest.mark.parametrize("form", ["workers", "chief_and_worker"])
+def test_workers_in_tf_config_get_a_multi_worker_strategy(form: str, tmp_path: Path) -> None:
+    replicas = [start_replica(f"replica{index}", ["strategy"], tmp_path, tf_config)
+                for index, tf_config in enumerate(cluster_configs(form))]
+    described = [json.loads(output) for output in wait_for(replicas)]
+    assert described == [
+        {"mirrored": False, "multi_worker": True, "default": False, "replicas": 2,
+         "chief": chief} for chief in (True, False)]
+
+
+def test_run_fn_trains_on_two_logical_devices(two_device_run: Path) -> None:
+    record = training_record(two_device_run)
+    assert record["replicas"] == 2
+    assert record["devices"] == ["/device:CPU:0", "/device:CPU:1"]
+    score(two_device_run)
+    assert list((two_device_run / "model_run").iterdir())  # TensorBoard logs
+
+
+def test_run_fn_trains_on_a_chief_and_a_worker(trainer_inputs: dict[str, str],
+                                               two_device_run: Path, tmp_path: Path) -> None:
+    """Vertex AI's form of cluster, where the non-chief is worker 0; the workers-only form
+    differs only in which task is chief, which the strategy test above covers."""
+    chief_dir, other_dir = tmp_path / "chief", tmp_path / "other"
+    chief_config, other_config = cluster_configs("chief_and_worker")
+    replicas = [
+        start_replica("chief", train_arguments(trainer_inputs, chief_dir), chief_dir,
+                      chief_config),
+        start_replica("other", train_arguments(trainer_inputs, other_dir), other_dir,
+                      other_config),
+    ]
+    wait_for(replicas)
+
+    record = training_record(chief_dir)
+    assert record["replicas"] == 2
+    assert len(record["devices"]) == 2
+    assert list((chief_dir / "model_run").iterdir())
+    # The other worker trained and saved too, but kept nothing, not even temporary files.
+    assert not (other_dir / "model").exists()
+    assert not (other_dir / "model_run").exists()
+    assert not any(replicas[1].temp_dir.iterdir())
+    # Each global batch split between the workers exactly as between two devices of one
+    # machine: same data, same order, so the same training and the same model.
+    two_device_history = training_record(two_device_run)["history"]
+    assert record["history"].keys() == two_device_history.keys()
+    for metric, values in record["history"].items():
+        np.testing.assert_allclose(values, two_device_history[metric], rtol=1e-4,
+                                   err_msg=metric)
+    np.testing.assert_allclose(score(chief_dir), score(two_device_run), rtol=1e-4, atol=1e-6)
