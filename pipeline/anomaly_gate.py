@@ -7,16 +7,32 @@ the anomalies artifact stays recorded in ML Metadata for inspection.
 """
 
 # No `from __future__ import annotations`: TFX reads this module's annotations at runtime.
+import json
 import os
+from typing import Any
 
-from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx.dsl.component.experimental.annotations import InputArtifact
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
+from tfx.dsl.component.experimental.annotations import (
+    InputArtifact,
+    OutputArtifact,
+    Parameter,
+)
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
-from tfx.types.standard_artifacts import ExampleAnomalies
+from tfx.types.artifact import Artifact
+from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from tfx.utils import io_utils
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # the file ExampleValidator writes per split
+STATISTICS_FILE = "FeatureStats.pb"  # the file StatisticsGen writes per split
+
+
+class AcceptedStatistics(Artifact):
+    """Train-split statistics of data that passed every check (one FeatureStats.pb): the
+    baseline the next run's drift is measured against. A type of its own, so that a
+    resolver finds the last accepted data, never that of a run the checks stopped."""
+
+    TYPE_NAME = "pipeline.AcceptedStatistics"  # namespace.Title, as Vertex AI requires
 
 
 class DataAnomaliesError(RuntimeError):
@@ -38,17 +54,91 @@ def anomaly_lines(anomalies: ExampleAnomalies) -> list[str]:
     return lines
 
 
-def raise_on_anomalies(anomalies: ExampleAnomalies) -> None:
-    """Raises DataAnomaliesError listing every anomaly, if there is any."""
-    lines = anomaly_lines(anomalies)
+def distribution_problems(statistics: ExampleStatistics, schema_artifact: Schema,
+                          baseline: AcceptedStatistics | None,
+                          thresholds: dict[str, dict[str, float]]) -> list[str]:
+    """Drift against `baseline` (the previous run's statistics), train/eval skew, and
+    features with no value at all, each as one line naming the feature and the distance.
+
+    TFDV measures both distances; its comparators are set here on a copy of the schema from
+    `thresholds` ({"drift": {feature: threshold}, "skew": {...}}), so the curated schema
+    file stays a description of the data, not of one run's tolerances.
+    """
+    import tensorflow_data_validation as tfdv
+
+    schema = io_utils.SchemaReader().read(
+        io_utils.get_only_uri_in_dir(schema_artifact.uri))
+    features = {feature.name: feature for feature in schema.feature}
+    for kind in ("drift", "skew"):
+        for name, threshold in thresholds.get(kind, {}).items():
+            feature = features[name]
+            comparator = getattr(feature, f"{kind}_comparator")
+            if feature.type == schema_pb2.BYTES:
+                comparator.infinity_norm.threshold = threshold
+            else:
+                comparator.jensen_shannon_divergence.threshold = threshold
+
+    def split_statistics(artifact: ExampleStatistics, split: str) -> Any:
+        path = os.path.join(artifact_utils.get_split_uri([artifact], split), STATISTICS_FILE)
+        return tfdv.load_stats_binary(path)
+
+    lines = []
+    splits = artifact_utils.decode_split_names(statistics.split_names)
+    for split in splits:
+        for dataset in split_statistics(statistics, split).datasets:
+            for feature in dataset.features:
+                common = (feature.num_stats.common_stats if feature.HasField("num_stats")
+                          else feature.string_stats.common_stats)
+                # An empty value list counts as present, so look at the values themselves.
+                if dataset.num_examples and common.tot_num_values == 0:
+                    lines.append(f"{split}: {feature.path.step[-1]}: no value in any "
+                                 "example (the column is empty or all null)")
+    train = split_statistics(statistics, "train")
+    anomalies = tfdv.validate_statistics(
+        train, schema,
+        previous_statistics=(tfdv.load_stats_binary(os.path.join(baseline.uri, STATISTICS_FILE))
+                             if baseline else None),
+        serving_statistics=split_statistics(statistics, "eval") if "eval" in splits else None)
+    for name, info in sorted(anomalies.anomaly_info.items()):
+        for reason in info.reason:
+            if reason.type in _DISTRIBUTION_ANOMALIES:
+                # TFDV says "between current and previous" (drift) or "between training and
+                # serving" (skew; here train against eval).
+                kind = "drift" if "previous" in reason.description else "skew"
+                lines.append(f"{kind}: {name}: {reason.description}")
+    return lines
+
+
+_DISTRIBUTION_ANOMALIES = (
+    anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
+    anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH,
+)
+
+
+def raise_on_anomalies(anomalies: ExampleAnomalies, problems: list[str] = ()) -> None:
+    """Raises DataAnomaliesError listing every anomaly and distribution problem, if any."""
+    lines = anomaly_lines(anomalies) + list(problems)
     if lines:
         raise DataAnomaliesError(
-            f"ExampleValidator found {len(lines)} data anomalies; the run stops before "
+            f"The data checks found {len(lines)} problem(s); the run stops before "
             "Transform:\n  " + "\n  ".join(lines)
         )
 
 
 @component
-def DataAnomalyGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:  # noqa: N802
-    """Fails when `anomalies` holds any anomaly, listing them all."""
-    raise_on_anomalies(anomalies)
+def DataAnomalyGate(  # noqa: N802
+    anomalies: InputArtifact[ExampleAnomalies],
+    statistics: InputArtifact[ExampleStatistics],
+    schema: InputArtifact[Schema],
+    thresholds: Parameter[str],
+    accepted_statistics: OutputArtifact[AcceptedStatistics],
+    baseline_statistics: InputArtifact[AcceptedStatistics] = None,
+) -> None:
+    """Fails when ExampleValidator found anomalies, or a feature drifted from the last
+    accepted data, is skewed between train and eval, or has no value at all, listing them
+    all; otherwise records `statistics` as the accepted baseline for the next run."""
+    raise_on_anomalies(anomalies, distribution_problems(
+        statistics, schema, baseline_statistics, json.loads(thresholds)))
+    io_utils.copy_file(
+        os.path.join(artifact_utils.get_split_uri([statistics], "train"), STATISTICS_FILE),
+        os.path.join(accepted_statistics.uri, STATISTICS_FILE))

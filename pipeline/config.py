@@ -79,6 +79,15 @@ class PipelineConfig:
     # repository root); empty: SchemaGen infers one from each run's own statistics.
     schema_path: str = "schemas/taxi_trips.pbtxt"
 
+    # Distribution checks that stop a run before Transform, per feature: the L-infinity
+    # distance (categorical) or Jensen-Shannon divergence (numeric) allowed between this
+    # run's train split and the previous run's (drift), and between train and eval (skew).
+    drift_thresholds: dict[str, float] = dataclasses.field(default_factory=lambda: {
+        "payment_type": 0.2, "company": 0.3, "trip_start_hour": 0.2, "fare": 0.2,
+        "trip_miles": 0.2})
+    skew_thresholds: dict[str, float] = dataclasses.field(default_factory=lambda: {
+        "payment_type": 0.2, "company": 0.3, "fare": 0.2})
+
     # --- features and label ---
     numeric_features: tuple[str, ...] = ("fare", "trip_miles", "trip_seconds")
     bucketized_features: tuple[str, ...] = (
@@ -216,6 +225,12 @@ class PipelineConfig:
             seen.add(name)
         if self.label_name in seen:
             raise ConfigError(f"label_name {self.label_name!r} is also listed as a feature.")
+        for key in ("drift_thresholds", "skew_thresholds"):
+            for name, threshold in getattr(self, key).items():
+                if name not in seen:
+                    raise ConfigError(f"{key}: {name!r} is not a configured feature.")
+                if not 0 < threshold <= 1:
+                    raise ConfigError(f"{key}: {name}={threshold} must be in (0, 1].")
         for name in self.slice_features:
             if name not in self.categorical_features:
                 raise ConfigError(
@@ -298,7 +313,7 @@ def _describe(hint: Any) -> str:
     if origin is tuple:
         return f"a list of {typing.get_args(hint)[0].__name__}"
     if origin is dict:
-        return "a mapping of str to str"
+        return f"a mapping of str to {typing.get_args(hint)[1].__name__}"
     return hint.__name__
 
 
@@ -324,11 +339,10 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             raise ConfigError(problem + ".")
         return tuple(_scalar(item, item_type, problem) for item in value)
     if origin is dict:
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
             raise ConfigError(problem + ".")
-        return dict(value)
+        value_type = typing.get_args(hint)[1]
+        return {k: _scalar(v, value_type, problem) for k, v in value.items()}
     return _scalar(value, hint, problem)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ from tfx.components import (
     Trainer,
     Transform,
 )
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
@@ -34,7 +37,8 @@ from tfx.types import Channel, standard_artifacts
 
 from evaluation.slices import eval_config_from
 from models.trainer import training_settings
-from pipeline.anomaly_gate import DataAnomalyGate
+from pipeline.anomaly_gate import AcceptedStatistics, DataAnomalyGate
+from pipeline.atomic_pusher import AtomicPushExecutor
 from pipeline.bigquery import bigquery_query
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 from pipeline.curated_schema import ImportCuratedSchema
@@ -63,6 +67,19 @@ def source_fingerprint(paths: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+class LatestOrNothingStrategy(LatestArtifactStrategy):
+    """The latest artifact, or an empty input when there is none yet.
+
+    TFX's LatestArtifactStrategy reports "no inputs" on a first run, which LocalDagRunner
+    records as a failed execution; an empty list is the honest answer, and the input it
+    feeds is optional.
+    """
+
+    def resolve_artifacts(self, store: Any, input_dict: dict[str, list[Any]]
+                          ) -> dict[str, list[Any]]:
+        return self._resolve(input_dict)
+
+
 def create_pipeline(
     config: PipelineConfig,
     pipeline_root: str,
@@ -72,6 +89,7 @@ def create_pipeline(
     vertex_training: Mapping[str, Any] | None = None,
     vertex_serving: Mapping[str, Any] | None = None,
     window_end: datetime.date | None = None,
+    kubeflow_v2: bool = False,
 ) -> tfx_pipeline.Pipeline:
     """Builds the TFX pipeline for `config`; blessed models go to `serving_directory`.
 
@@ -80,6 +98,8 @@ def create_pipeline(
     copying files. `pipeline/vertex.py` builds both; None keeps everything in the step.
     `window_end` fixes the day a moving BigQuery window ends (a run built for one day);
     None leaves it to the query's run time (a compiled template that serves a schedule).
+    `kubeflow_v2` builds for KubeflowV2DagRunner, whose resolvers take only TFX's own
+    strategies.
     """
     if config.data_source == "bigquery":
         from tfx.extensions.google_cloud_big_query.example_gen.component import (
@@ -104,7 +124,19 @@ def create_pipeline(
                                infer_feature_shape=False)
     example_validator = ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                          schema=schema_gen.outputs["schema"])
-    anomaly_gate = DataAnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    # Drift is measured against the last data that passed every check (none on a first run).
+    last_accepted_statistics = Resolver(
+        strategy_class=LatestArtifactStrategy if kubeflow_v2 else LatestOrNothingStrategy,
+        statistics=Channel(type=AcceptedStatistics),
+    ).with_id("LastAcceptedStatisticsResolver")
+    anomaly_gate = DataAnomalyGate(
+        anomalies=example_validator.outputs["anomalies"],
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        thresholds=json.dumps({"drift": config.drift_thresholds,
+                               "skew": config.skew_thresholds}, sort_keys=True),
+        baseline_statistics=last_accepted_statistics.outputs["statistics"],
+    )
 
     transform = Transform(
         examples=example_gen.outputs["examples"],
@@ -158,6 +190,11 @@ def create_pipeline(
             push_destination=pusher_pb2.PushDestination(
                 filesystem=pusher_pb2.PushDestination.Filesystem(
                     base_directory=serving_directory)),
+            # A local push is staged and renamed into place, so it appears whole or not at
+            # all; object stores have no atomic rename, and there TFX's own Pusher writes
+            # saved_model.pb last, the file model servers wait for.
+            custom_executor_spec=(None if "://" in serving_directory else
+                                  executor_spec.ExecutorClassSpec(AtomicPushExecutor)),
         )
     else:
         from tfx.extensions.google_cloud_ai_platform.pusher import component as vertex_pusher
@@ -170,7 +207,8 @@ def create_pipeline(
     pusher = pusher.with_id("Pusher")
 
     components: list[BaseNode] = [
-        example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
+        example_gen, statistics_gen, schema_gen, example_validator, last_accepted_statistics,
+        anomaly_gate, transform,
         trainer_component, baseline_resolver, evaluator, pusher,
     ]
     return tfx_pipeline.Pipeline(

@@ -6,11 +6,16 @@ pipeline exactly the same way.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import fcntl
 import json
+import os
+import socket
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.config import PipelineConfig
@@ -63,8 +68,8 @@ def beam_pipeline_args(config: PipelineConfig) -> list[str]:
 @dataclasses.dataclass
 class LocalRunResult:
     succeeded: bool
-    run_directory: Path
-    log_path: Path
+    run_directory: Path | None  # None: the run never started (another run held the root)
+    log_path: Path | None
     failure: str | None = None  # the user-facing reason, when the run failed
 
 
@@ -91,15 +96,53 @@ def failure_reason(error: BaseException) -> str:
     return text.splitlines()[-1] if text else type(error).__name__
 
 
+class OutputRootBusyError(RuntimeError):
+    """Another run holds the output root (its store, artifacts and serving directory)."""
+
+
+@contextlib.contextmanager
+def exclusive_output_root(layout: LocalLayout) -> Iterator[None]:
+    """Holds an exclusive lock on `layout.root` for one run, or raises OutputRootBusyError.
+
+    Two runs on one store and serving directory would race on both; the second one stops
+    at once with a message naming the first. The lock is the kernel's (flock), so a run
+    that is killed releases it with its process.
+    """
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.root / ".run.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise OutputRootBusyError(
+                f"Another run is using {layout.root} ({holder}); wait for it to finish or "
+                "pass another --output_root.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, started "
+                     f"{datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n")
+        handle.flush()
+        yield
+
+
 def run_local_pipeline(config: PipelineConfig) -> LocalRunResult:
     """Runs the whole pipeline with LocalDagRunner and a SQLite ML Metadata store."""
+    layout = LocalLayout.for_config(config)
+    try:
+        with exclusive_output_root(layout):
+            return _run_holding_the_lock(config, layout)
+    except OutputRootBusyError as error:
+        return LocalRunResult(False, None, None, str(error))
+
+
+def _run_holding_the_lock(config: PipelineConfig, layout: LocalLayout) -> LocalRunResult:
     from tfx.orchestration import metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from pipeline.definition import create_pipeline
     from pipeline.progress import reporting_progress
 
-    layout = LocalLayout.for_config(config)
     run_directory = layout.runs_directory / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     run_directory.mkdir(parents=True, exist_ok=True)
     (run_directory / "config.json").write_text(config.to_json() + "\n")

@@ -178,6 +178,9 @@ def metrics_table(metrics: dict[str, dict[str, float]], slices_per_feature: int 
 def print_run_summary(config: PipelineConfig, layout: LocalLayout, result: LocalRunResult
                       ) -> dict[str, Any]:
     """Prints the summary; the failure reason, if any, comes last."""
+    if result.run_directory is None:
+        print(f"\nRUN NOT STARTED; nothing was changed.\nReason: {result.failure}")
+        return {"succeeded": False, "failure": result.failure}
     summary = collect_run_summary(config, layout)
     summary["succeeded"] = result.succeeded
     summary["failure"] = result.failure

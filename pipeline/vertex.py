@@ -263,6 +263,7 @@ def compile_pipeline(config: PipelineConfig, output_path: Path) -> dict[str, Any
         beam_pipeline_args=beam_pipeline_args(config, layout),
         vertex_training=vertex_training_config(config),
         vertex_serving=vertex_serving_config(config),
+        kubeflow_v2=True,
     )
     pipeline.enable_cache = config.vertex_enable_caching
     output_path.parent.mkdir(parents=True, exist_ok=True)

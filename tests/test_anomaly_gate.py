@@ -10,7 +10,14 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tfx.types import artifact_utils, standard_artifacts
 
-from pipeline.anomaly_gate import SCHEMA_DIFF_FILE, DataAnomaliesError, raise_on_anomalies
+from pipeline.anomaly_gate import (
+    SCHEMA_DIFF_FILE,
+    STATISTICS_FILE,
+    AcceptedStatistics,
+    DataAnomaliesError,
+    distribution_problems,
+    raise_on_anomalies,
+)
 
 
 def _anomalies_artifact(tmp_path: Path, frames: dict[str, pd.DataFrame],
@@ -46,3 +53,79 @@ def test_anomalies_stop_the_run_naming_split_and_feature(tmp_path: Path) -> None
     assert "the run stops before Transform" in message
     assert "eval: payment_type: Unexpected string values" in message
     assert "train:" not in message
+
+
+def _statistics_artifact(directory: Path, frames: dict[str, pd.DataFrame]
+                         ) -> standard_artifacts.ExampleStatistics:
+    """Statistics of each split, where StatisticsGen writes them."""
+    artifact = standard_artifacts.ExampleStatistics()
+    artifact.uri = str(directory)
+    artifact.split_names = artifact_utils.encode_split_names(list(frames))
+    for split, frame in frames.items():
+        split_directory = artifact_utils.get_split_uri([artifact], split)
+        os.makedirs(split_directory, exist_ok=True)
+        Path(split_directory, STATISTICS_FILE).write_bytes(
+            tfdv.generate_statistics_from_dataframe(frame).SerializeToString())
+    return artifact
+
+
+def _accepted(directory: Path, frame: pd.DataFrame) -> AcceptedStatistics:
+    """What DataAnomalyGate keeps of data it accepted: the train split's statistics."""
+    directory.mkdir(parents=True)
+    (directory / STATISTICS_FILE).write_bytes(
+        tfdv.generate_statistics_from_dataframe(frame).SerializeToString())
+    artifact = AcceptedStatistics()
+    artifact.uri = str(directory)
+    return artifact
+
+
+def _schema_artifact(directory: Path, frame: pd.DataFrame) -> standard_artifacts.Schema:
+    schema = tfdv.infer_schema(tfdv.generate_statistics_from_dataframe(frame))
+    directory.mkdir(parents=True)
+    tfdv.write_schema_text(schema, str(directory / "schema.pbtxt"))
+    artifact = standard_artifacts.Schema()
+    artifact.uri = str(directory)
+    return artifact
+
+
+def _trips(cash_share: float, count: int = 400) -> pd.DataFrame:
+    cash = round(count * cash_share)
+    return pd.DataFrame({"payment_type": ["Cash"] * cash + ["Credit Card"] * (count - cash),
+                         "fare": [5.0 + (i % 40) for i in range(count)]})
+
+
+THRESHOLDS = {"drift": {"payment_type": 0.1, "fare": 0.1}, "skew": {"payment_type": 0.1}}
+
+
+def test_same_distributions_pass_and_a_first_run_has_no_drift_check(tmp_path: Path) -> None:
+    schema = _schema_artifact(tmp_path / "schema", _trips(0.6))
+    current = _statistics_artifact(tmp_path / "current", {"train": _trips(0.6),
+                                                          "eval": _trips(0.62, 100)})
+    assert distribution_problems(current, schema, None, THRESHOLDS) == []
+    baseline = _accepted(tmp_path / "baseline", _trips(0.58))
+    assert distribution_problems(current, schema, baseline, THRESHOLDS) == []
+
+
+def test_drift_from_the_last_accepted_data_names_feature_and_distance(tmp_path: Path) -> None:
+    schema = _schema_artifact(tmp_path / "schema", _trips(0.6))
+    baseline = _accepted(tmp_path / "baseline", _trips(0.6))
+    current = _statistics_artifact(tmp_path / "current", {"train": _trips(0.2),
+                                                          "eval": _trips(0.2, 100)})
+    [line] = distribution_problems(current, schema, baseline, THRESHOLDS)
+    assert line.startswith("drift: payment_type: The Linfty distance between current and "
+                           "previous")
+    assert "0.4" in line and "0.1" in line  # the distance and the threshold
+
+
+def test_train_eval_skew_and_an_empty_column_are_reported(tmp_path: Path) -> None:
+    schema = _schema_artifact(tmp_path / "schema", _trips(0.6))
+    eval_frame = _trips(0.1, 100)
+    eval_frame["fare"] = [None] * 100
+    current = _statistics_artifact(tmp_path / "current", {"train": _trips(0.6),
+                                                          "eval": eval_frame})
+    problems = distribution_problems(current, schema, None, THRESHOLDS)
+    assert "eval: fare: no value in any example (the column is empty or all null)" in problems
+    assert any(line.startswith("skew: payment_type: ") for line in problems)
+    with pytest.raises(DataAnomaliesError, match="found 2 problem"):
+        raise_on_anomalies(_anomalies_artifact(tmp_path / "anomalies", {
+            "train": _trips(0.6)}, _trips(0.6)), problems)

@@ -89,8 +89,13 @@ def test_list_and_mapping_values_parse_from_strings() -> None:
         (["--label_rule=payment_type > 1"], "reads 'payment_type', a categorical feature"),
         (["--label_rule=tips > 1e999"], "label_rule 'tips > 1e999'"),
         (["--numeric_features=fare,trip_miles,tip-amount"], "does not describe 'tip-amount'"),
-        (["--schema_path=", "--data_source=bigquery", "--numeric_features=fare,tip-amount"],
+        (["--schema_path=", "--data_source=bigquery", "--numeric_features=fare,tip-amount",
+          "--drift_thresholds={}", "--skew_thresholds={}"],
          "'tip-amount' cannot be a BigQuery column name"),
+        (["--numeric_features=fare"], "drift_thresholds: 'trip_miles' is not a configured "
+                                      "feature"),
+        (["--skew_thresholds={\"fare\": 1.5}"], "skew_thresholds: fare=1.5 must be in (0, 1]"),
+        (["--drift_thresholds={\"fare\": \"high\"}"], "is not a mapping of str to float"),
         (["--schema_path=schemas/none.pbtxt"], "schema_path='schemas/none.pbtxt': no such file"),
     ],
 )

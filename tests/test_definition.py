@@ -15,8 +15,8 @@ from pipeline.config import PipelineConfig
 from pipeline.definition import create_pipeline
 
 COMPONENTS = ["ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
-              "DataAnomalyGate", "Transform", "Trainer", "LatestBlessedModelResolver",
-              "Evaluator", "Pusher"]
+              "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
+              "LatestBlessedModelResolver", "Evaluator", "Pusher"]
 
 
 def _build(config: PipelineConfig, tmp_path: Path):

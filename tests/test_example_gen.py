@@ -100,6 +100,8 @@ def test_csv_header_without_a_required_column(tmp_path: Path, converter: RowConv
 @pytest.mark.parametrize(("value", "message"), [
     ('"abc"', "column 'fare' should be a number, got 'abc'"),
     ("NaN", "column 'fare' is nan, not a finite number"),
+    ("Infinity", "column 'fare' is inf, not a finite number"),
+    ("-Infinity", "column 'fare' is -inf, not a finite number"),
     ("true", "column 'fare' should be a number, got True"),
 ])
 def test_bad_values_name_the_column(tmp_path: Path, converter: RowConverter, value: str,
@@ -123,3 +125,13 @@ def test_invalid_utf8_names_the_line(tmp_path: Path, converter: RowConverter) ->
     path.write_bytes(json.dumps(sample_rows(1)[0]).encode() + b"\n" + b'{"company": "\xe9"}\n')
     with pytest.raises(InputDataError, match=rf"{path}:2: not valid UTF-8"):
         list(read_examples(str(path), converter))
+
+
+def test_an_extra_column_is_tolerated_and_ignored(tmp_path: Path,
+                                                  converter: RowConverter) -> None:
+    # Tolerated on purpose: tables grow columns, and the pipeline reads only the columns
+    # its configuration names, so a new one changes nothing the model sees.
+    row = sample_rows(1)[0]
+    path = _write(tmp_path, "extra.jsonl", [json.dumps({**row, "surge_multiplier": 1.5})])
+    plain = _write(tmp_path, "plain.jsonl", [json.dumps(row)])
+    assert list(read_examples(path, converter)) == list(read_examples(plain, converter))

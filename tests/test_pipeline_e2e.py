@@ -24,8 +24,9 @@ from tests.helpers import TESTDATA, sample_rows, serialized_examples
 pytestmark = pytest.mark.e2e
 
 COMPONENTS = {"ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
-              "DataAnomalyGate", "Transform", "Trainer", "LatestBlessedModelResolver",
-              "Evaluator", "Pusher"}
+              "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
+              "LatestBlessedModelResolver", "Evaluator", "Pusher"}
+RESOLVERS = {"LastAcceptedStatisticsResolver", "LatestBlessedModelResolver"}
 AUC_FLOOR = 0.9
 
 
@@ -105,19 +106,24 @@ def test_later_runs_are_served_from_cache(first_run: dict) -> None:
     # Evaluator, so (as in TFX's penguin test) only Evaluator and Pusher run again.
     assert run_local_pipeline(first_run["config"]).succeeded
     states = _states_of_latest_run(first_run)
-    assert states.pop("LatestBlessedModelResolver") == "ran"  # resolvers have no cache
-    assert states == {name: ("ran" if name in ("Evaluator", "Pusher") else "cached")
-                      for name in COMPONENTS - {"LatestBlessedModelResolver"}}
+    assert {name: states.pop(name) for name in RESOLVERS} == dict.fromkeys(RESOLVERS, "ran")
+    # The gate now has a baseline too (the first run's accepted statistics): it re-runs,
+    # finds no drift, and its unchanged verdict lets Transform come from cache.
+    assert states == {name: ("ran" if name in ("Evaluator", "Pusher", "DataAnomalyGate")
+                             else "cached") for name in COMPONENTS - RESOLVERS}
     # With a baseline, TFMA also stores baseline values and differences; the summary must
     # still show the candidate's own.
     second = collect_run_summary(first_run["config"], first_run["layout"])["metrics"]["Overall"]
-    assert second == first_run["summary"]["metrics"]["Overall"]
+    assert second == pytest.approx(first_run["summary"]["metrics"]["Overall"], rel=1e-6)
     # Third run: nothing changed at all, so every component comes from cache.
     versions_before = _pushed_versions(first_run["layout"])
     assert run_local_pipeline(first_run["config"]).succeeded
     states = _states_of_latest_run(first_run)
-    assert states.pop("LatestBlessedModelResolver") == "ran"
-    assert states == {name: "cached" for name in COMPONENTS - {"LatestBlessedModelResolver"}}
+    assert {name: states.pop(name) for name in RESOLVERS} == dict.fromkeys(RESOLVERS, "ran")
+    # The data checks run every time, against the last accepted data (under a second);
+    # everything they guard comes from cache.
+    assert states == {name: ("ran" if name == "DataAnomalyGate" else "cached")
+                      for name in COMPONENTS - RESOLVERS}
     assert _pushed_versions(first_run["layout"]) == versions_before
 
 
@@ -160,3 +166,53 @@ def test_missing_column_fails_naming_the_column(first_run: dict, tmp_path: Path)
         del row["trip_miles"]
     path, result = _run_with_bad_file(first_run, tmp_path, [json.dumps(r) for r in rows])
     assert result.failure == f"{path}:1: missing required column 'trip_miles'"
+
+
+def test_absurd_values_stop_the_run_naming_the_features(first_run: dict,
+                                                        tmp_path: Path) -> None:
+    rows = sample_rows(300)
+    for row in rows[::15]:
+        row["fare"] = -12.5
+    rows[7]["trip_miles"] = 1e9
+    _, result = _run_with_bad_file(first_run, tmp_path, [json.dumps(r) for r in rows])
+    assert "train: fare: Out-of-range values" in result.failure
+    assert "trip_miles: Out-of-range values" in result.failure
+
+
+def test_a_column_that_is_all_null_stops_the_run(first_run: dict, tmp_path: Path) -> None:
+    rows = [dict(row, company=None) for row in sample_rows(300)]
+    _, result = _run_with_bad_file(first_run, tmp_path, [json.dumps(r) for r in rows])
+    assert "train: company: no value in any example (the column is empty or all null)" \
+        in result.failure
+
+
+def test_drift_from_the_last_accepted_data_stops_the_run(first_run: dict,
+                                                         tmp_path: Path) -> None:
+    # Every trip paid by card: a shift in payment_type far beyond its 0.2 threshold, though
+    # each value alone is valid.
+    rows = [dict(row, payment_type="Credit Card") for row in sample_rows(600)]
+    _, result = _run_with_bad_file(first_run, tmp_path, [json.dumps(r) for r in rows])
+    assert "drift: payment_type: The Linfty distance between current and previous" \
+        in result.failure
+
+
+def test_a_worse_candidate_is_not_blessed_against_the_baseline(first_run: dict) -> None:
+    versions_before = _pushed_versions(first_run["layout"])
+    config = _config(first_run["layout"].root, "--epochs=1", "--learning_rate=0.000001")
+    result = run_local_pipeline(config)
+    assert result.succeeded  # a model that is not blessed is a normal outcome, not a failure
+    summary = collect_run_summary(config, first_run["layout"])
+    assert summary["blessed"] is False and summary["pushed"] is False
+    assert any("auc" in reason and "against the last blessed model" in reason
+               for reason in summary["not_blessed_because"])
+    assert _pushed_versions(first_run["layout"]) == versions_before
+
+
+def test_a_first_run_is_held_to_the_absolute_threshold_only(tmp_path: Path) -> None:
+    config = _config(tmp_path, "--min_auc=0.99")
+    assert run_local_pipeline(config).succeeded
+    summary = collect_run_summary(config, LocalLayout.for_config(config))
+    assert summary["blessed"] is False
+    assert summary["not_blessed_because"] == [
+        f"auc = {summary['metrics']['Overall']['auc']:.4f} fails the minimum 0.99"]
+    assert _pushed_versions(LocalLayout.for_config(config)) == []

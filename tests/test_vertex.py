@@ -21,7 +21,8 @@ CLOUD = ("--gcp_project=tipper-project", "--gcs_root=gs://tipper-bucket/tfx",
          "--vertex_labels={\"team\": \"ranking\"}")
 EXPECTED_TASKS = {
     "ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
-    "DataAnomalyGate", "Transform", "Trainer", "LatestBlessedModelResolver-model-resolver",
+    "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
+    "LatestBlessedModelResolver-model-resolver",
     "LatestBlessedModelResolver-model-blessing-resolver", "Evaluator", "Pusher",
 }
 

@@ -1,0 +1,56 @@
+"""A Pusher whose pushes appear whole or not at all.
+
+TFX's Pusher copies the model file by file into `<base>/<version>/` (saved_model.pb last),
+so a run killed mid-copy leaves a half-written version directory behind, which a model
+server scanning `<base>` may try to load and which stays there forever. This executor
+lets TFX's own Pusher write into a hidden staging directory beside the versions, then
+moves the finished version into place with one rename (atomic on a local file system).
+Staging directories left by killed pushes are removed by the next push.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from tfx.components.pusher import executor as tfx_pusher
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+STAGING_PREFIX = ".staging-"
+
+
+class AtomicPushExecutor(tfx_pusher.Executor):
+    """TFX's filesystem push, staged and renamed into place."""
+
+    def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]],
+           exec_properties: dict[str, Any]) -> None:
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
+                                  destination)
+        base = destination.filesystem.base_directory
+        fileio.makedirs(base)
+        for name in fileio.listdir(base):
+            if name.startswith(STAGING_PREFIX):  # left by a push that was killed
+                fileio.rmtree(os.path.join(base, name))
+        staging = os.path.join(base, f"{STAGING_PREFIX}{uuid.uuid4().hex}")
+        destination.filesystem.base_directory = staging
+        staged_properties = {
+            **exec_properties,
+            standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination),
+        }
+        super().Do(input_dict, output_dict, staged_properties)
+
+        pushed = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if pushed.get_int_custom_property("pushed"):
+            version = pushed.get_string_custom_property("pushed_version")
+            final = os.path.join(base, version)
+            fileio.rename(os.path.join(staging, version), final)
+            pushed.set_string_custom_property("pushed_destination", final)
+        if fileio.exists(staging):
+            fileio.rmtree(staging)
+

@@ -1,0 +1,109 @@
+"""The local Pusher: a push appears whole or not at all, even when the process is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.atomic_pusher import STAGING_PREFIX
+from pipeline.config import REPOSITORY_ROOT
+
+# Runs one push in this process: argv = model dir, serving base, pushed-model dir, blessed.
+PUSH = """
+import json, sys
+import pipeline
+from tfx.types import standard_artifacts
+from pipeline.atomic_pusher import AtomicPushExecutor
+
+model_dir, base, pushed_dir, blessed = sys.argv[1:5]
+model = standard_artifacts.Model(); model.uri = model_dir
+blessing = standard_artifacts.ModelBlessing(); blessing.uri = model_dir + "-blessing"
+blessing.set_int_custom_property("blessed", int(blessed))
+pushed = standard_artifacts.PushedModel(); pushed.uri = pushed_dir
+AtomicPushExecutor().Do(
+    {"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]},
+    {"push_destination": json.dumps({"filesystem": {"base_directory": base}})})
+print(json.dumps({key: pushed.get_custom_property(key) for key in
+                  ("pushed", "pushed_version", "pushed_destination")}))
+"""
+
+
+def make_model(root: Path, filler_bytes: int = 1024) -> Path:
+    """A Trainer-shaped model artifact directory: Format-Serving/ with a SavedModel's files."""
+    serving = root / "model" / "Format-Serving"
+    (serving / "variables").mkdir(parents=True)
+    (serving / "saved_model.pb").write_bytes(b"graph")
+    with open(serving / "variables" / "variables.data-00000-of-00001", "wb") as handle:
+        handle.truncate(filler_bytes)  # sparse: costs no disk until copied
+    return root / "model"
+
+
+def push(model: Path, base: Path, pushed: Path, blessed: bool = True,
+         **popen: object) -> subprocess.Popen:
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY_ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", PUSH, str(model), str(base), str(pushed), str(int(blessed))],
+        cwd=REPOSITORY_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, **popen)
+
+
+def finish(process: subprocess.Popen) -> dict:
+    out, err = process.communicate(timeout=180)
+    assert process.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_a_blessed_model_lands_whole_under_its_version(tmp_path: Path) -> None:
+    model, base = make_model(tmp_path), tmp_path / "serving"
+    result = finish(push(model, base, tmp_path / "pushed"))
+    assert result["pushed"] == 1
+    final = base / result["pushed_version"]
+    assert result["pushed_destination"] == str(final)
+    assert sorted(os.listdir(base)) == [result["pushed_version"]]  # no staging left
+    assert (final / "saved_model.pb").read_bytes() == b"graph"
+    assert (final / "variables" / "variables.data-00000-of-00001").stat().st_size == 1024
+
+
+def test_an_unblessed_model_leaves_the_serving_directory_untouched(tmp_path: Path) -> None:
+    model, base = make_model(tmp_path), tmp_path / "serving"
+    (base / "1700000000").mkdir(parents=True)  # an earlier push
+    result = finish(push(model, base, tmp_path / "pushed", blessed=False))
+    assert result["pushed"] == 0
+    assert sorted(os.listdir(base)) == ["1700000000"]
+
+
+def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(
+        tmp_path: Path) -> None:
+    # 1.5 GB of variables takes a few seconds to copy: long enough to kill the copy.
+    model, base = make_model(tmp_path, filler_bytes=1_500_000_000), tmp_path / "serving"
+    (base / "1700000000").mkdir(parents=True)  # an earlier push, which must survive
+    process = push(model, base, tmp_path / "pushed", start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        staging = [name for name in os.listdir(base) if name.startswith(STAGING_PREFIX)]
+        copied = [path for name in staging for path in (base / name).rglob("variables.data*")]
+        if copied and copied[0].stat().st_size > 0:
+            break
+        if process.poll() is not None:
+            pytest.fail("the push finished before it could be killed: "
+                        + process.communicate()[1][-2000:])
+        time.sleep(0.02)
+    else:
+        process.kill()
+        pytest.fail("the push never started copying")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    names = os.listdir(base)
+    # Only the earlier version and a hidden staging directory: nothing a server would load.
+    assert [name for name in names if not name.startswith(STAGING_PREFIX)] == ["1700000000"]
+    assert any(name.startswith(STAGING_PREFIX) for name in names)
+
+    result = finish(push(make_model(tmp_path / "second"), base, tmp_path / "pushed2"))
+    assert sorted(os.listdir(base)) == sorted(["1700000000", result["pushed_version"]])
