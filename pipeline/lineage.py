@@ -20,7 +20,7 @@ from pipeline.local import LocalLayout
 from pipeline.run_record import RunRecord, run_record_of
 from pipeline.run_summary import (
     SUMMARY_METRICS,
-    _custom_property,
+    custom_property,
     metrics_by_slice,
     outputs_of,
 )
@@ -171,9 +171,9 @@ def run_rows(store: metadata_store.MetadataStore, runs: list[Run]) -> list[dict[
             "status": run_status(store, run),
             "auc": metrics.get("auc"),
             "examples": metrics.get("example_count"),
-            "blessed": None if blessing is None else bool(_custom_property(blessing, "blessed")),
-            "pushed": (_custom_property(pushed, "pushed_version")
-                       if pushed is not None and _custom_property(pushed, "pushed") else None),
+            "blessed": None if blessing is None else bool(custom_property(blessing, "blessed")),
+            "pushed": (custom_property(pushed, "pushed_version")
+                       if pushed is not None and custom_property(pushed, "pushed") else None),
         })
     return rows
 
@@ -183,7 +183,7 @@ def find_model(store: metadata_store.MetadataStore, runs: list[Run], reference: 
                ) -> tuple[metadata_store_pb2.Artifact, metadata_store_pb2.Artifact | None]:
     """(Model, PushedModel or None) for a pushed version, an artifact id or "latest"."""
     pushed_models = [artifact for artifact in store.get_artifacts_by_type("PushedModel")
-                     if _custom_property(artifact, "pushed")]
+                     if custom_property(artifact, "pushed")]
     if reference == "latest":
         if not pushed_models:
             raise LineageError("No model has been pushed yet; name one by artifact id "
@@ -191,7 +191,7 @@ def find_model(store: metadata_store.MetadataStore, runs: list[Run], reference: 
         pushed = max(pushed_models, key=lambda a: (a.create_time_since_epoch, a.id))
         return _model_pushed_as(store, pushed), pushed
     for pushed in pushed_models:
-        if str(_custom_property(pushed, "pushed_version")) == reference:
+        if str(custom_property(pushed, "pushed_version")) == reference:
             return _model_pushed_as(store, pushed), pushed
     if reference.isdigit():
         [artifact] = store.get_artifacts_by_id([int(reference)]) or [None]
@@ -199,7 +199,7 @@ def find_model(store: metadata_store.MetadataStore, runs: list[Run], reference: 
             return artifact, _pushed_copy_of(store, artifact.id)
         if artifact is not None and artifact.type == "PushedModel":
             return _model_pushed_as(store, artifact), artifact
-    versions = ", ".join(str(_custom_property(p, "pushed_version")) for p in pushed_models)
+    versions = ", ".join(str(custom_property(p, "pushed_version")) for p in pushed_models)
     raise LineageError(f"Unknown model {reference!r}: give a pushed version "
                        f"({versions or 'none pushed yet'}), a Model artifact id, or latest.")
 
@@ -221,7 +221,7 @@ def _pushed_copy_of(store: metadata_store.MetadataStore, model_id: int
                  if event.type == metadata_store_pb2.Event.INPUT]
     pushed = [artifact for execution_id in consumers
               for artifact in outputs_of(store, execution_id)
-              if artifact.type == "PushedModel" and _custom_property(artifact, "pushed")]
+              if artifact.type == "PushedModel" and custom_property(artifact, "pushed")]
     return max(pushed, key=lambda a: a.id, default=None)
 
 
@@ -321,8 +321,8 @@ def model_report(store: metadata_store.MetadataStore, runs: list[Run], reference
         "model": _artifact_summary(model),
         "pushed": (None if pushed is None else {
             **_artifact_summary(pushed),
-            "version": _custom_property(pushed, "pushed_version"),
-            "destination": _custom_property(pushed, "pushed_destination"),
+            "version": custom_property(pushed, "pushed_version"),
+            "destination": custom_property(pushed, "pushed_destination"),
         }),
         "trained_in_run": trainer["run"] if trainer else None,
         "baseline": [_artifact_summary(artifacts[i]) for i in sorted(set(baselines))],
@@ -331,7 +331,7 @@ def model_report(store: metadata_store.MetadataStore, runs: list[Run], reference
         "statistics": None if statistics is None else _artifact_summary(statistics),
         "anomalies": None if anomalies is None else anomaly_list(store, anomalies),
         "evaluation": None if evaluation is None else metrics_by_slice(evaluation.uri),
-        "blessed": None if blessing is None else bool(_custom_property(blessing, "blessed")),
+        "blessed": None if blessing is None else bool(custom_property(blessing, "blessed")),
         "run_record": (dataclasses.asdict(training_run.record)
                        if training_run and training_run.record else None),
     }

@@ -39,7 +39,8 @@ def open_store(metadata_path: Path, read_only: bool = True) -> metadata_store.Me
     return metadata_store.MetadataStore(connection)
 
 
-def _custom_property(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
+def custom_property(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
+    """The value of an ML Metadata custom property, whatever its type; None when unset."""
     if key not in artifact.custom_properties:
         return None
     value = artifact.custom_properties[key]
@@ -136,10 +137,10 @@ def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str
                 summary["evaluation_uri"] = artifact.uri
                 summary["metrics"] = metrics_by_slice(artifact.uri)
             elif artifact.type == "ModelBlessing":
-                summary["blessed"] = bool(_custom_property(artifact, "blessed"))
+                summary["blessed"] = bool(custom_property(artifact, "blessed"))
             elif artifact.type == "PushedModel":
-                summary["pushed"] = bool(_custom_property(artifact, "pushed"))
-                summary["pushed_model"] = _custom_property(artifact, "pushed_destination")
+                summary["pushed"] = bool(custom_property(artifact, "pushed"))
+                summary["pushed_model"] = custom_property(artifact, "pushed_destination")
             elif artifact.type == "Model":
                 summary["model_uri"] = artifact.uri
     if summary.get("blessed") is False and "evaluation_uri" in summary:

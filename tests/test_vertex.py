@@ -57,11 +57,15 @@ def tasks_of(spec: dict) -> dict[str, dict]:
     return spec["pipelineSpec"]["root"]["dag"]["tasks"]
 
 
-def container_of(spec: dict, task_name: str) -> dict:
+def executor_of(spec: dict, task_name: str) -> dict:
     pipeline_spec = spec["pipelineSpec"]
     component = tasks_of(spec)[task_name]["componentRef"]["name"]
     label = pipeline_spec["components"][component]["executorLabel"]
-    return pipeline_spec["deploymentSpec"]["executors"][label]["container"]
+    return pipeline_spec["deploymentSpec"]["executors"][label]
+
+
+def container_of(spec: dict, task_name: str) -> dict:
+    return executor_of(spec, task_name)["container"]
 
 
 def executor_class(spec: dict, task_name: str) -> str:
@@ -134,17 +138,10 @@ def test_every_step_runs_in_the_image_scripts_build_images_builds(
     for kind in printed:  # scripts/build-images builds docker/<kind>.Dockerfile
         assert (vertex.REPOSITORY_ROOT / "docker" / f"{kind}.Dockerfile").is_file()
     images = {container_of(spec, name)["image"] for name in tasks_of(spec)
-              if "container" in _executor(spec, name)}
+              if "container" in executor_of(spec, name)}
     assert images == {printed["cpu"]}
     assert printed["cpu"].startswith("us-central1-docker.pkg.dev/tipper-project/big-tipper/cpu:")
     assert printed["cpu"].rsplit(":", 1)[1] == vertex.image_tag()
-
-
-def _executor(spec: dict, task_name: str) -> dict:
-    pipeline_spec = spec["pipelineSpec"]
-    component = tasks_of(spec)[task_name]["componentRef"]["name"]
-    return pipeline_spec["deploymentSpec"]["executors"][
-        pipeline_spec["components"][component]["executorLabel"]]
 
 
 def test_trainer_runs_on_vertex_training_with_chief_and_workers(compiled: tuple) -> None:
