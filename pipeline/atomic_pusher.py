@@ -14,7 +14,9 @@ import os
 import uuid
 from typing import Any
 
+from tfx.components import Pusher
 from tfx.components.pusher import executor as tfx_pusher
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
@@ -54,3 +56,9 @@ class AtomicPushExecutor(tfx_pusher.Executor):
         if fileio.exists(staging):
             fileio.rmtree(staging)
 
+
+
+class AtomicPusher(Pusher):
+    """TFX's Pusher with the staged, renamed push above (local file systems only)."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPushExecutor)

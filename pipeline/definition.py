@@ -24,7 +24,6 @@ from tfx.components import (
     Trainer,
     Transform,
 )
-from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
@@ -38,7 +37,7 @@ from tfx.types import Channel, standard_artifacts
 from evaluation.slices import eval_config_from
 from models.trainer import training_settings
 from pipeline.anomaly_gate import AcceptedStatistics, DataAnomalyGate
-from pipeline.atomic_pusher import AtomicPushExecutor
+from pipeline.atomic_pusher import AtomicPusher
 from pipeline.bigquery import bigquery_query
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 from pipeline.curated_schema import ImportCuratedSchema
@@ -184,17 +183,16 @@ def create_pipeline(
     )
 
     if vertex_serving is None:
-        pusher = Pusher(
+        # A local push is staged and renamed into place, so it appears whole or not at all;
+        # object stores have no atomic rename, and there TFX's own Pusher writes
+        # saved_model.pb last, the file model servers wait for.
+        pusher_class = Pusher if "://" in serving_directory else AtomicPusher
+        pusher = pusher_class(
             model=trainer_component.outputs["model"],
             model_blessing=evaluator.outputs["blessing"],
             push_destination=pusher_pb2.PushDestination(
                 filesystem=pusher_pb2.PushDestination.Filesystem(
                     base_directory=serving_directory)),
-            # A local push is staged and renamed into place, so it appears whole or not at
-            # all; object stores have no atomic rename, and there TFX's own Pusher writes
-            # saved_model.pb last, the file model servers wait for.
-            custom_executor_spec=(None if "://" in serving_directory else
-                                  executor_spec.ExecutorClassSpec(AtomicPushExecutor)),
         )
     else:
         from tfx.extensions.google_cloud_ai_platform.pusher import component as vertex_pusher

@@ -106,3 +106,18 @@ def test_curated_schema_text_is_a_parameter_of_the_pipeline(tmp_path: Path) -> N
         config.resolved_schema_path()).read_text()
     inferred = _build(PipelineConfig(schema_path=""), tmp_path)
     assert "SchemaGen" in {c.id for c in inferred.components}
+
+
+def test_local_pushes_are_atomic_and_object_store_pushes_use_tfx(tmp_path: Path) -> None:
+    from tfx.components.pusher.executor import Executor as TfxPushExecutor
+
+    from pipeline.atomic_pusher import AtomicPushExecutor
+
+    def pusher_executor(serving_directory: str) -> type:
+        pipeline = create_pipeline(PipelineConfig(), pipeline_root=str(tmp_path / "root"),
+                                   serving_directory=serving_directory)
+        [pusher] = [c for c in pipeline.components if c.id == "Pusher"]
+        return pusher.executor_spec.executor_class
+
+    assert pusher_executor(str(tmp_path / "serving")) is AtomicPushExecutor
+    assert pusher_executor("gs://bucket/serving") is TfxPushExecutor
