@@ -22,6 +22,8 @@ ModelBuilder = Callable[["FeatureShapes", "PipelineConfig"], "keras.Model"]
 _MODULES: dict[str, str] = {
     "deep": "models.deep",
     "wide_and_deep": "models.wide_and_deep",
+    "deep_and_cross": "models.deep_and_cross",
+    "feature_transformer": "models.feature_transformer",
 }
 
 

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 TRAINING_SETTINGS = (
     "numeric_features", "bucketized_features", "categorical_features", "bucket_count",
     "oov_buckets", "label_name", "architecture", "hidden_units", "embedding_dim", "dropout",
+    "cross_layers", "attention_heads", "transformer_blocks",
     "learning_rate", "batch_size", "epochs", "shuffle_buffer", "seed",
 )
 

@@ -119,6 +119,9 @@ class PipelineConfig:
     hidden_units: tuple[int, ...] = (64, 32)
     embedding_dim: int = 8
     dropout: float = 0.1
+    cross_layers: int = 3  # deep_and_cross: cross layers (interaction degree + 1)
+    attention_heads: int = 2  # feature_transformer: heads per attention layer
+    transformer_blocks: int = 2  # feature_transformer: attention + feed-forward blocks
     learning_rate: float = 0.003
     batch_size: int = 256
     epochs: int = 4  # passes over the train split
@@ -199,7 +202,8 @@ class PipelineConfig:
             ("in_memory", "multi_threading", "multi_processing"),
         )
         for key in ("beam_direct_num_workers", "bucket_count", "batch_size", "epochs",
-                    "embedding_dim", "vocabulary_top_k", "shuffle_buffer", "oov_buckets"):
+                    "embedding_dim", "vocabulary_top_k", "shuffle_buffer", "oov_buckets",
+                    "cross_layers", "attention_heads", "transformer_blocks"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}.")
         if not 0 < self.eval_percent < 100:

@@ -1,0 +1,49 @@
+"""An attention model for tables, in the manner of FT-Transformer (Gorishniy et al., 2021):
+every feature becomes a token (an embedding for a category, a learned per-feature
+projection for a number), transformer blocks let each token attend to the others, and
+the mean token feeds the classifier. Tokens are `embedding_dim` wide."""
+
+from __future__ import annotations
+
+import keras
+
+from models.layers import compile_binary_classifier, embeddings, feature_inputs, numeric_block
+from pipeline.config import PipelineConfig
+from preprocessing import FeatureShapes
+
+
+def transformer_block(tokens: keras.KerasTensor, config: PipelineConfig, index: int
+                      ) -> keras.KerasTensor:
+    """Pre-norm self-attention and a feed-forward layer, each with a residual connection."""
+    width = tokens.shape[-1]
+    normed = keras.layers.LayerNormalization(name=f"attention_norm_{index}")(tokens)
+    attended = keras.layers.MultiHeadAttention(
+        num_heads=config.attention_heads, key_dim=max(1, width // config.attention_heads),
+        dropout=config.dropout, name=f"attention_{index}")(normed, normed)
+    tokens = keras.layers.Add()([tokens, attended])
+    normed = keras.layers.LayerNormalization(name=f"feed_forward_norm_{index}")(tokens)
+    hidden = keras.layers.Dense(2 * width, activation="relu", name=f"feed_forward_{index}")(normed)
+    hidden = keras.layers.Dense(width, name=f"feed_forward_out_{index}")(hidden)
+    return keras.layers.Add()([tokens, hidden])
+
+
+def build(shapes: FeatureShapes, config: PipelineConfig) -> keras.Model:
+    inputs = feature_inputs(shapes)
+    width = config.embedding_dim
+    tokens = [keras.layers.Reshape((1, width))(embedded)
+              for embedded in embeddings(inputs, shapes, width, prefix="token")]
+    numeric = numeric_block(inputs, shapes)
+    if numeric is not None:
+        count = len(shapes.numeric)
+        # One weight vector and one bias vector per numeric feature: token_i = x_i * w_i + b_i.
+        tokens.append(keras.layers.EinsumDense(
+            "bn,nd->bnd", output_shape=(count, width), bias_axes="nd",
+            name="numeric_tokens")(keras.layers.Reshape((count,))(numeric)))
+    sequence = tokens[0] if len(tokens) == 1 else keras.layers.Concatenate(axis=1)(tokens)
+    for index in range(config.transformer_blocks):
+        sequence = transformer_block(sequence, config, index)
+    pooled = keras.layers.GlobalAveragePooling1D()(
+        keras.layers.LayerNormalization(name="final_norm")(sequence))
+    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(pooled)
+    return compile_binary_classifier(
+        keras.Model(inputs, probability, name="feature_transformer"), config)
