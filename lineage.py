@@ -35,7 +35,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--force", action="store_true",
                         help="reproduce even if the code, lock file or data changed")
     parser.add_argument("--format", choices=("svg", "png", "dot"), default="svg")
-    parser.add_argument("--out", help="where graph writes (default: lineage-MODEL.FORMAT)")
+    parser.add_argument("--out", help="where graph writes (default: "
+                        "OUTPUT_ROOT/lineage/model-ID.FORMAT)")
     return parser.parse_known_args(argv)
 
 

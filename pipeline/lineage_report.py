@@ -181,7 +181,11 @@ def graph_command(config: PipelineConfig, options: argparse.Namespace) -> Result
     [reference] = _ids(options, 1, ("latest",))
     report = lineage.model_report(store, runs, reference)
     dot = lineage.lineage_dot(report)
-    out = Path(options.out or f"lineage-{report['model']['id']}.{options.format}")
+    # By default beside the run outputs, so a picture never dirties the source tree that
+    # the next run record hashes.
+    out = Path(options.out or Path(config.output_root) / "lineage" /
+               f"model-{report['model']['id']}.{options.format}")
+    out.parent.mkdir(parents=True, exist_ok=True)
     if options.format == "dot":
         out.write_text(dot)
     else:

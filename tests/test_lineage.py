@@ -162,6 +162,8 @@ def test_graph_exports_dot_and_a_rendered_picture(
     assert cli(two_runs, "graph", "--format=png", f"--out={tmp_path / 'g.png'}",
                capsys=capsys)[0] == 0
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    default = cli_json(two_runs, "graph", "--format=dot", capsys=capsys)["path"]
+    assert Path(default).parent == two_runs / "lineage"  # never into the source tree
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
