@@ -12,6 +12,7 @@ with Application Default Credentials.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -152,11 +153,17 @@ class CloudLayout:
 
 
 def image_tag() -> str:
-    """A tag that changes whenever anything baked into the images changes."""
-    from pipeline.definition import source_fingerprint
-
-    paths = [path for path in IMAGE_SOURCES if (REPOSITORY_ROOT / path).exists()]
-    return source_fingerprint(paths)[:12]
+    """A tag that changes whenever anything baked into the images changes: every file of
+    IMAGE_SOURCES (Dockerfiles, lock files, code, schemas), by path and content."""
+    digest = hashlib.sha256()
+    for source in IMAGE_SOURCES:
+        path = REPOSITORY_ROOT / source
+        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
+            if path.is_dir() else [path] if path.exists() else []
+        for file in files:
+            digest.update(str(file.relative_to(REPOSITORY_ROOT)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def image_uris(config: PipelineConfig) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,27 @@ def test_gpu_lock_is_the_cpu_lock_plus_cuda_wheels() -> None:
 def test_build_context_leaves_out_local_state() -> None:
     ignored = (REPOSITORY_ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "output"} <= set(ignored)
+
+
+def test_image_tag_follows_dockerfiles_and_schemas_not_only_python(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import shutil
+
+    from pipeline import vertex
+
+    for source in IMAGE_SOURCES:
+        path = REPOSITORY_ROOT / source
+        if path.is_dir():
+            shutil.copytree(path, tmp_path / source,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        elif path.exists():
+            shutil.copy(path, tmp_path / source)
+    monkeypatch.setattr(vertex, "REPOSITORY_ROOT", tmp_path)
+    before = vertex.image_tag()
+    assert before == vertex.image_tag()
+    with open(tmp_path / CPU_DOCKERFILE, "a") as handle:
+        handle.write("# a comment changes the image\n")
+    after_dockerfile = vertex.image_tag()
+    with open(tmp_path / "schemas" / "taxi_trips.pbtxt", "a") as handle:
+        handle.write("# so does a schema edit\n")
+    assert len({before, after_dockerfile, vertex.image_tag()}) == 3
