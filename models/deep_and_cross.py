@@ -9,9 +9,8 @@ import keras
 from models.layers import (
     compile_binary_classifier,
     dense_tower,
-    embeddings,
+    embedded_features,
     feature_inputs,
-    numeric_block,
 )
 from pipeline.config import PipelineConfig
 from preprocessing import FeatureShapes
@@ -19,11 +18,7 @@ from preprocessing import FeatureShapes
 
 def build(shapes: FeatureShapes, config: PipelineConfig) -> keras.Model:
     inputs = feature_inputs(shapes)
-    parts = embeddings(inputs, shapes, config.embedding_dim, prefix="embedding")
-    numeric = numeric_block(inputs, shapes)
-    if numeric is not None:
-        parts.append(numeric)
-    x0 = parts[0] if len(parts) == 1 else keras.layers.Concatenate()(parts)
+    x0 = embedded_features(inputs, shapes, config.embedding_dim, prefix="embedding")
     width = x0.shape[-1]
 
     crossed = x0

@@ -36,6 +36,16 @@ def embeddings(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes, dime
     ]
 
 
+def embedded_features(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes,
+                      dimension: int, prefix: str) -> keras.KerasTensor:
+    """Every categorical embedding and the numeric block, concatenated into one vector."""
+    parts = embeddings(inputs, shapes, dimension, prefix)
+    numeric = numeric_block(inputs, shapes)
+    if numeric is not None:
+        parts.append(numeric)
+    return parts[0] if len(parts) == 1 else keras.layers.Concatenate()(parts)
+
+
 def dense_tower(features: keras.KerasTensor, config: PipelineConfig) -> keras.KerasTensor:
     for index, units in enumerate(config.hidden_units):
         features = keras.layers.Dense(units, activation="relu", name=f"hidden_{index}")(features)

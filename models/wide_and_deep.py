@@ -8,6 +8,7 @@ import keras
 from models.layers import (
     compile_binary_classifier,
     dense_tower,
+    embedded_features,
     embeddings,
     feature_inputs,
     numeric_block,
@@ -26,11 +27,7 @@ def build(shapes: FeatureShapes, config: PipelineConfig) -> keras.Model:
         wide_terms.append(keras.layers.Dense(1, use_bias=False, name="wide_numeric")(numeric))
     wide_logit = wide_terms[0] if len(wide_terms) == 1 else keras.layers.Add()(wide_terms)
 
-    deep_parts = embeddings(inputs, shapes, config.embedding_dim, prefix="deep")
-    if numeric is not None:
-        deep_parts.append(numeric)
-    deep_features = (deep_parts[0] if len(deep_parts) == 1
-                     else keras.layers.Concatenate()(deep_parts))
+    deep_features = embedded_features(inputs, shapes, config.embedding_dim, prefix="deep")
     deep_logit = keras.layers.Dense(1, name="deep_logit")(dense_tower(deep_features, config))
 
     logit = keras.layers.Add(name="logit")([wide_logit, deep_logit])
