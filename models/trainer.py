@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -22,8 +23,9 @@ from models.distribution import (
 )
 from models.export import export_serving_model
 from models.feeder import build_feeder
+from models.package import count_and_fingerprint, write_model_package
 from models.registry import build_model
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, TrainingPhase
 from preprocessing import feature_shapes
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ TRAINING_SETTINGS = (
     "oov_buckets", "label_name", "architecture", "hidden_units", "embedding_dim", "dropout",
     "cross_layers", "attention_heads", "transformer_blocks",
     "learning_rate", "batch_size", "epochs", "shuffle_buffer", "seed",
+    "schedule_epochs", "schedule_learning_rate_factors", "schedule_batch_size_factors",
 )
 
 
@@ -43,48 +46,86 @@ def training_settings(config: PipelineConfig) -> dict:
     return {key: value for key, value in config.to_dict().items() if key in TRAINING_SETTINGS}
 
 
-class EpochLog(keras.callbacks.Callback):
-    """One log line per epoch (the local runner shows it under the Trainer's progress)."""
+class EpochRecorder(keras.callbacks.Callback):
+    """Logs one line per epoch (the local runner shows it under the Trainer's progress) and
+    keeps a row per epoch, with the phase's schedule, for the model package."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, float]] = []
+        self.phase: dict[str, float] = {}
+        self._epoch_started = 0.0
+
+    def start_phase(self, number: int, phase: TrainingPhase) -> None:
+        self.phase = {"phase": number, "learning_rate": phase.learning_rate,
+                      "batch_size": phase.batch_size}
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_started = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        metrics = "  ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
-        logger.info("epoch %d/%d  %s", epoch + 1, self.params.get("epochs", 0), metrics)
+        logs = {name: float(value) for name, value in (logs or {}).items()}
+        self.rows.append({"epoch": epoch + 1, **self.phase,
+                          "seconds": round(time.monotonic() - self._epoch_started, 3), **logs})
+        metrics = "  ".join(f"{name} {value:.4f}" for name, value in logs.items())
+        logger.info("epoch %d/%d (phase %d)  %s", epoch + 1, self.params.get("epochs", 0),
+                    self.phase.get("phase", 1), metrics)
+
+
+def effective_settings(fn_args: FnArgs) -> dict:
+    """The training settings, with the Tuner's best hyperparameters (when the pipeline
+    tuned) in place of the configured values: search-space names are setting names."""
+    settings = dict(fn_args.custom_config["training_settings"])
+    if fn_args.hyperparameters:
+        import keras_tuner
+
+        settings.update(keras_tuner.HyperParameters.from_config(fn_args.hyperparameters).values)
+    return settings
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    """Trains the configured architecture on Transform's output and exports it for serving.
+    """Trains the configured architecture on Transform's output, phase by phase, exports it
+    for serving and writes the model package beside it (models/package.py).
 
     Every replica of a multi-worker cluster runs this whole function, since training and
     saving need all of them; only the chief's model and logs are kept.
     """
-    settings = fn_args.custom_config["training_settings"]
-    config = PipelineConfig.from_dict(settings, "Trainer")
+    config = PipelineConfig.from_dict(effective_settings(fn_args), "Trainer")
+    settings = training_settings(config)
     keras.utils.set_random_seed(config.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     shapes = feature_shapes(transform_output, config)
     logger.info("Feature shapes: %s", shapes.to_dict())
 
     strategy = choose_strategy()
-    batch_size = config.batch_size * strategy.num_replicas_in_sync
-    train_data = shard_by_example(build_feeder(
-        fn_args.train_files, fn_args.data_accessor, transform_output, config, batch_size,
-        training=True))
+    replicas = strategy.num_replicas_in_sync
     eval_data = shard_by_example(build_feeder(
-        fn_args.eval_files, fn_args.data_accessor, transform_output, config, batch_size,
-        training=False))
+        fn_args.eval_files, fn_args.data_accessor, transform_output, config,
+        config.batch_size * replicas, training=False))
     with strategy.scope():
         model = build_model(config.architecture, shapes, config)
 
     with chief_only_directories(strategy, fn_args.serving_model_dir,
                                 fn_args.model_run_dir) as (serving_dir, log_dir):
+        recorder = EpochRecorder()
+        callbacks = [keras.callbacks.TensorBoard(log_dir=log_dir), recorder]
+        phases = config.training_phases()
+        history: dict[str, list[float]] = {}
         started = time.monotonic()
-        history = model.fit(
-            train_data,
-            validation_data=eval_data,
-            epochs=config.epochs,
-            callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir), EpochLog()],
-            verbose=0,
-        )
+        epochs_done = 0
+        for number, phase in enumerate(phases, start=1):
+            recorder.start_phase(number, phase)
+            model.optimizer.learning_rate.assign(phase.learning_rate)
+            # The same feeder, rebuilt for the phase's batch size.
+            train_data = shard_by_example(build_feeder(
+                fn_args.train_files, fn_args.data_accessor, transform_output, config,
+                phase.batch_size * replicas, training=True))
+            fitted = model.fit(train_data, validation_data=eval_data, callbacks=callbacks,
+                               initial_epoch=epochs_done, epochs=epochs_done + phase.epochs,
+                               verbose=0)
+            epochs_done += phase.epochs
+            for key, values in fitted.history.items():
+                history.setdefault(key, []).extend(float(value) for value in values)
         training_seconds = time.monotonic() - started
         export_serving_model(
             model,
@@ -96,13 +137,22 @@ def run_fn(fn_args: FnArgs) -> None:
                 "feature_shapes": shapes.to_dict(),
                 "training": {
                     "seconds": round(training_seconds, 2),
-                    "epochs": config.epochs,
-                    "history": {key: [float(v) for v in values]
-                                for key, values in history.history.items()},
+                    "epochs": epochs_done,
+                    "phases": [dataclasses.asdict(phase) for phase in phases],
+                    "history": history,
                     "devices": [device.name for device in tf.config.list_logical_devices()],
-                    "replicas": strategy.num_replicas_in_sync,
+                    "replicas": replicas,
+                    "parameters": model.count_params(),
                 },
             },
         )
-    if is_chief(strategy):
-        logger.info("Exported serving model to %s", os.path.abspath(serving_dir))
+        if is_chief(strategy):
+            dataset = {"feature_shapes": shapes.to_dict(), "splits": {}}
+            for split, files in (("train", fn_args.train_files), ("eval", fn_args.eval_files)):
+                rows, fingerprint = count_and_fingerprint(files)
+                dataset["splits"][split] = {"rows": rows, "sha256": fingerprint}
+            package = write_model_package(
+                os.path.dirname(serving_dir.rstrip("/")), recorder.rows, settings, dataset,
+                log_dir, title=config.architecture)
+            logger.info("Exported serving model to %s; package %s",
+                        os.path.abspath(serving_dir), package)

@@ -35,6 +35,19 @@ class ConfigError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class TrainingPhase:
+    """One phase of the training schedule."""
+
+    epochs: int
+    learning_rate: float
+    batch_size: int
+
+
+_SCHEDULE_KEYS = ("schedule_epochs", "schedule_learning_rate_factors",
+                  "schedule_batch_size_factors")
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """Every setting of a run. Field comments are the user documentation of each key."""
 
@@ -126,6 +139,14 @@ class PipelineConfig:
     batch_size: int = 256
     epochs: int = 4  # passes over the train split
     shuffle_buffer: int = 10_000
+    # Training in phases, one after another on the same feeder and model: phase i trains
+    # schedule_epochs[i] epochs at learning_rate * schedule_learning_rate_factors[i] with
+    # batches of batch_size * schedule_batch_size_factors[i] (raise the batch size as the
+    # learning rate falls). The three lists have one entry per phase. Empty: one phase of
+    # `epochs` epochs at learning_rate and batch_size.
+    schedule_epochs: tuple[int, ...] = ()
+    schedule_learning_rate_factors: tuple[float, ...] = ()
+    schedule_batch_size_factors: tuple[int, ...] = ()
 
     # --- evaluation ---
     slice_features: tuple[str, ...] = ("payment_type", "company", "trip_start_hour")
@@ -164,6 +185,16 @@ class PipelineConfig:
     serving_traffic_percent: int = 100
 
     # ------------------------------------------------------------------ derived values
+    def training_phases(self) -> tuple[TrainingPhase, ...]:
+        """The training schedule, one entry per phase (a single phase unless configured)."""
+        if not self.schedule_epochs:
+            return (TrainingPhase(self.epochs, self.learning_rate, self.batch_size),)
+        return tuple(
+            TrainingPhase(epochs, self.learning_rate * rate_factor, self.batch_size * batch_factor)
+            for epochs, rate_factor, batch_factor in zip(
+                self.schedule_epochs, self.schedule_learning_rate_factors,
+                self.schedule_batch_size_factors, strict=True))
+
     @property
     def raw_feature_names(self) -> tuple[str, ...]:
         """Every configured input feature: numeric, then bucketized, then categorical."""
@@ -206,6 +237,7 @@ class PipelineConfig:
                     "cross_layers", "attention_heads", "transformer_blocks"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}.")
+        self._check_schedule()
         if not 0 < self.eval_percent < 100:
             raise ConfigError(f"eval_percent must be between 1 and 99, got {self.eval_percent}.")
         if not 0 < self.bigquery_sample_percent <= 100:
@@ -262,6 +294,17 @@ class PipelineConfig:
         if self.schema_path:
             self._check_schema()
         return self
+
+    def _check_schedule(self) -> None:
+        lengths = {key: len(getattr(self, key)) for key in _SCHEDULE_KEYS}
+        if len(set(lengths.values())) > 1:
+            raise ConfigError("The training schedule needs one entry per phase in each of "
+                              + ", ".join(f"{key} ({count})" for key, count in lengths.items())
+                              + ".")
+        for key in _SCHEDULE_KEYS:
+            for value in getattr(self, key):
+                if value <= 0:
+                    raise ConfigError(f"{key} entries must be positive, got {value}.")
 
     def resolved_schema_path(self) -> str:
         return str(REPOSITORY_ROOT / self.schema_path)

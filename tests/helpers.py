@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
@@ -75,3 +76,28 @@ def transform_rows(output_dir: Path, config: PipelineConfig, rows: list[dict]
     transform_output = tft.TFTransformOutput(str(output_dir))
     parsed = tf.io.parse_example(serialized_examples(config, rows), raw_feature_spec(config))
     return transform_output.transform_raw_features(parsed)
+
+
+def tf_example(features: dict[str, np.ndarray], row: int) -> tf.train.Example:
+    """Row `row` of transformed features, as the tf.Example Transform would write."""
+    values = {}
+    for name, column in features.items():
+        value = column[row].item()
+        values[name] = (tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+                        if column.dtype.kind == "f"
+                        else tf.train.Feature(int64_list=tf.train.Int64List(value=[value])))
+    return tf.train.Example(features=tf.train.Features(feature=values))
+
+
+def write_transformed_examples(transform_output_dir: Path, config: PipelineConfig,
+                               rows_per_split: dict[str, list[dict]], directory: Path) -> None:
+    """An Examples artifact directory of transformed rows, one gzipped file per split."""
+    for split, split_rows in rows_per_split.items():
+        features = {name: tensor.numpy() for name, tensor in
+                    transform_rows(transform_output_dir, config, split_rows).items()}
+        split_dir = directory / f"Split-{split}"
+        split_dir.mkdir(parents=True)
+        with tf.io.TFRecordWriter(str(split_dir / "transformed_examples-00000-of-00001.gz"),
+                                  "GZIP") as writer:
+            for row in range(len(split_rows)):
+                writer.write(tf_example(features, row).SerializeToString())

@@ -25,13 +25,12 @@ from models.distribution import choose_strategy, is_chief
 from models.export import EXTRA_ASSETS_DIRECTORY
 from models.trainer import training_settings
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
-from tests.helpers import sample_rows, serialized_examples, transform_rows
+from tests.helpers import sample_rows, serialized_examples
 
 # Importing TensorFlow and TFX takes 10-20 s per process here; training a few seconds.
 REPLICA_TIMEOUT_SECONDS = 300
 # Small and quick; two replicas of 50 make global batches of 100 over 400 train rows.
 TRAINING_CONFIG = PipelineConfig(hidden_units=(8,), embedding_dim=4, batch_size=50, epochs=2)
-TRAIN_ROWS, EVAL_ROWS = 400, 100
 
 
 @dataclasses.dataclass
@@ -113,36 +112,6 @@ def cluster_configs(form: str) -> list[dict]:
         cluster, tasks = {"chief": [first], "worker": [second]}, [("chief", 0), ("worker", 0)]
     return [{"cluster": cluster, "task": {"type": task_type, "index": index}}
             for task_type, index in tasks]
-
-
-def tf_example(features: dict[str, np.ndarray], row: int) -> tf.train.Example:
-    """Row `row` of transformed features, as the tf.Example Transform would write."""
-    values = {}
-    for name, column in features.items():
-        value = column[row].item()
-        values[name] = (tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-                        if column.dtype.kind == "f"
-                        else tf.train.Feature(int64_list=tf.train.Int64List(value=[value])))
-    return tf.train.Example(features=tf.train.Features(feature=values))
-
-
-@pytest.fixture(scope="module")
-def trainer_inputs(transform_output_dir: Path, default_config: PipelineConfig,
-                   tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Transform's output and an Examples artifact directory of transformed train and eval
-    rows, one gzipped file per split: fewer files than workers, as Transform often writes."""
-    examples_dir = tmp_path_factory.mktemp("transformed_examples")
-    rows = sample_rows(TRAIN_ROWS + EVAL_ROWS)
-    for split, split_rows in (("train", rows[:TRAIN_ROWS]), ("eval", rows[TRAIN_ROWS:])):
-        features = {name: tensor.numpy() for name, tensor in
-                    transform_rows(transform_output_dir, default_config, split_rows).items()}
-        split_dir = examples_dir / f"Split-{split}"
-        split_dir.mkdir()
-        with tf.io.TFRecordWriter(str(split_dir / "transformed_examples-00000-of-00001.gz"),
-                                  "GZIP") as writer:
-            for row in range(len(split_rows)):
-                writer.write(tf_example(features, row).SerializeToString())
-    return {"transform_graph": str(transform_output_dir), "examples": str(examples_dir)}
 
 
 def train_arguments(trainer_inputs: dict[str, str], directory: Path) -> list[str]:

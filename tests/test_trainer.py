@@ -1,0 +1,112 @@
+"""`run_fn` end to end on real Transform output: the phased schedule, the Tuner's
+hyperparameters, and the model package written beside the SavedModel."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+
+from models.export import EXTRA_ASSETS_DIRECTORY
+from models.package import PACKAGE_DIRECTORY, PACKAGE_ZIP
+from models.trainer import run_fn, training_settings
+from pipeline.config import ConfigError, PipelineConfig, TrainingPhase
+from tests.conftest import EVAL_ROWS, TRAIN_ROWS
+from tests.trainer_harness import trainer_fn_args
+
+PHASED = PipelineConfig(hidden_units=(8,), embedding_dim=4, batch_size=50, learning_rate=0.01,
+                        schedule_epochs=(2, 1), schedule_learning_rate_factors=(1.0, 0.25),
+                        schedule_batch_size_factors=(1, 4))
+
+
+def train(trainer_inputs: dict[str, str], directory: Path, config: PipelineConfig,
+          hyperparameters: dict | None = None) -> Path:
+    """Runs `run_fn` as TFX's Trainer would; returns the Model artifact directory."""
+    fn_args = trainer_fn_args({**trainer_inputs, "model": str(directory / "model"),
+                               "model_run": str(directory / "model_run"),
+                               "training_settings": training_settings(config)})
+    fn_args.hyperparameters = hyperparameters
+    run_fn(fn_args)
+    return directory / "model"
+
+
+@pytest.fixture(scope="module")
+def phased_model(trainer_inputs: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+                 ) -> Path:
+    return train(trainer_inputs, tmp_path_factory.mktemp("phased"), PHASED)
+
+
+def test_schedule_phases_scale_the_base_rate_and_batch() -> None:
+    assert PHASED.training_phases() == (TrainingPhase(2, 0.01, 50), TrainingPhase(1, 0.0025, 200))
+    assert PipelineConfig(epochs=3).training_phases() == (TrainingPhase(3, 0.003, 256),)
+
+
+@pytest.mark.parametrize("overrides, problem", [
+    ({"schedule_epochs": (2, 2), "schedule_learning_rate_factors": (1.0,),
+      "schedule_batch_size_factors": (1, 2)}, "one entry per phase"),
+    ({"schedule_epochs": (2,), "schedule_learning_rate_factors": (0.0,),
+      "schedule_batch_size_factors": (1,)}, "must be positive"),
+])
+def test_inconsistent_schedules_are_refused(overrides: dict, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        PipelineConfig(**overrides).validate()
+
+
+def test_each_phase_trains_with_its_rate_and_batch_size(phased_model: Path) -> None:
+    rows = list(csv.DictReader(io.StringIO(
+        (phased_model / PACKAGE_DIRECTORY / "metrics.csv").read_text())))
+    assert [(row["epoch"], row["phase"], row["batch_size"]) for row in rows] == [
+        ("1", "1", "50"), ("2", "1", "50"), ("3", "2", "200")]
+    assert [float(row["learning_rate"]) for row in rows] == pytest.approx([0.01, 0.01, 0.0025])
+    # Train and eval values of every metric, each epoch.
+    assert {"loss", "auc", "accuracy", "val_loss", "val_auc", "val_accuracy"} <= set(rows[0])
+    assert all(0 < float(row["val_auc"]) <= 1 for row in rows)
+
+    training = json.loads((phased_model / "Format-Serving" / EXTRA_ASSETS_DIRECTORY /
+                           "training.json").read_text())
+    assert training["epochs"] == 3 and len(training["history"]["val_loss"]) == 3
+    assert [phase["batch_size"] for phase in training["phases"]] == [50, 200]
+
+
+def test_the_package_holds_curves_logs_config_and_dataset(phased_model: Path) -> None:
+    package = phased_model / PACKAGE_DIRECTORY
+    assert (package / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list((package / "tensorboard").rglob("events.out.tfevents.*"))
+    config = json.loads((package / "config.json").read_text())
+    assert config["schedule_epochs"] == [2, 1] and config["hidden_units"] == [8]
+    dataset = json.loads((package / "dataset.json").read_text())
+    assert dataset["splits"]["train"]["rows"] == TRAIN_ROWS
+    assert dataset["splits"]["eval"]["rows"] == EVAL_ROWS
+    assert len(dataset["splits"]["train"]["sha256"]) == 64
+    assert dataset["feature_shapes"]["categorical_cardinalities"]["payment_type"] > 1
+
+    with zipfile.ZipFile(phased_model / PACKAGE_ZIP) as bundle:
+        names = set(bundle.namelist())
+        assert {"package/metrics.csv", "package/curves.png", "package/config.json",
+                "package/dataset.json", "Format-Serving/saved_model.pb"} <= names
+        assert any(name.startswith("package/tensorboard/") for name in names)
+        assert bundle.read("package/metrics.csv") == (package / "metrics.csv").read_bytes()
+    # The zipped SavedModel is the one that serves.
+    assert "serving_default" in tf.saved_model.load(
+        str(phased_model / "Format-Serving")).signatures
+
+
+def test_tuned_hyperparameters_replace_configured_values(trainer_inputs: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    import keras_tuner
+
+    hyperparameters = keras_tuner.HyperParameters()
+    hyperparameters.Choice("hidden_units", ["16,8"])
+    hyperparameters.Fixed("learning_rate", 0.02)
+    config = PipelineConfig(hidden_units=(8,), embedding_dim=4, batch_size=100, epochs=1)
+    model = train(trainer_inputs, tmp_path, config, hyperparameters.get_config())
+    used = json.loads((model / PACKAGE_DIRECTORY / "config.json").read_text())
+    assert used["hidden_units"] == [16, 8] and used["learning_rate"] == 0.02
+    rows = list(csv.DictReader(io.StringIO(
+        (model / PACKAGE_DIRECTORY / "metrics.csv").read_text())))
+    assert float(rows[0]["learning_rate"]) == pytest.approx(0.02)
