@@ -50,6 +50,7 @@ def curves_png(rows: Sequence[dict[str, float]], title: str) -> bytes:
 
     matplotlib.use("Agg")  # files only, never a display
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     names = sorted({key for row in rows for key in row
                     if key not in _EPOCH_COLUMNS and not key.startswith("val_")})
@@ -66,6 +67,7 @@ def curves_png(rows: Sequence[dict[str, float]], title: str) -> bytes:
             axis.axvline(start - 0.5, color="grey", linestyle="--", linewidth=1)
         axis.set_title(name)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(title)

@@ -42,6 +42,7 @@ from pipeline.bigquery import bigquery_query
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 from pipeline.curated_schema import ImportCuratedSchema
 from pipeline.example_gen import record_file_example_gen, split_config
+from pipeline.model_report import ModelReportGen, report_settings
 from preprocessing import preprocessing_spec
 
 # Components get user code by module path, which TFX does not fingerprint for caching;
@@ -51,6 +52,7 @@ _CODE_FILES = {
     "example_gen": ("pipeline/example_gen.py", "pipeline/label.py"),
     "transform": ("preprocessing.py",),
     "trainer": ("preprocessing.py", "models", "pipeline/config.py"),
+    "report": ("evaluation/report.py", "pipeline/model_report.py", "models/package.py"),
 }
 
 
@@ -182,6 +184,15 @@ def create_pipeline(
         example_splits=["eval"],
     )
 
+    model_report = ModelReportGen(
+        examples=example_gen.outputs["examples"],
+        model=trainer_component.outputs["model"],
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        settings=report_settings(config),
+        code=source_fingerprint(_CODE_FILES["report"]),
+    )
+
     if vertex_serving is None:
         # A local push is staged and renamed into place, so it appears whole or not at all;
         # object stores have no atomic rename, and there TFX's own Pusher writes
@@ -207,7 +218,7 @@ def create_pipeline(
     components: list[BaseNode] = [
         example_gen, statistics_gen, schema_gen, example_validator, last_accepted_statistics,
         anomaly_gate, transform,
-        trainer_component, baseline_resolver, evaluator, pusher,
+        trainer_component, baseline_resolver, evaluator, model_report, pusher,
     ]
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,

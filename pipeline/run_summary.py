@@ -143,6 +143,9 @@ def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str
                 summary["pushed_model"] = custom_property(artifact, "pushed_destination")
             elif artifact.type == "Model":
                 summary["model_uri"] = artifact.uri
+                summary["model_package"] = f"{artifact.uri}/model_package.zip"
+            elif artifact.type == "pipeline.ModelReport":
+                summary["report"] = f"{artifact.uri}/report.html"
     if summary.get("blessed") is False and "evaluation_uri" in summary:
         summary["not_blessed_because"] = _blessing_failures(summary["evaluation_uri"])
     return summary
@@ -199,6 +202,11 @@ def print_run_summary(config: PipelineConfig, layout: LocalLayout, result: Local
         print(f"\nModel {summary.get('model_uri', '')}: {verdict}")
         for reason in summary.get("not_blessed_because", []):
             print(f"  because {reason}")
+    if "report" in summary:
+        print(f"Report (slices, calibration, errors, feature importance): {summary['report']}")
+    if "model_package" in summary:
+        print(f"Model package (SavedModel, curves, logs, config, dataset): "
+              f"{summary['model_package']}")
     if summary.get("pushed"):
         print(f"Pushed model: {summary['pushed_model']}")
     elif result.succeeded:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -101,3 +102,63 @@ def write_transformed_examples(transform_output_dir: Path, config: PipelineConfi
                                   "GZIP") as writer:
             for row in range(len(split_rows)):
                 writer.write(tf_example(features, row).SerializeToString())
+
+
+@dataclasses.dataclass
+class HtmlReport:
+    """What a test reads from an HTML report: tables by id (rows as dicts keyed by the
+    header), embedded images, and any reference to something outside the file."""
+
+    tables: dict[str, list[dict[str, str]]]
+    images: int
+    external_references: list[str]
+
+
+def read_report(path: Path) -> HtmlReport:
+    from html.parser import HTMLParser
+
+    class Reader(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tables: dict[str, list[list[str]]] = {}
+            self.images = 0
+            self.external: list[str] = []
+            self.table: str | None = None
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            attributes = dict(attrs)
+            for name in ("src", "href"):
+                value = attributes.get(name) or ""
+                if value and not value.startswith("data:image/png;base64,"):
+                    self.external.append(value)
+            if tag == "img" and (attributes.get("src") or "").startswith("data:image/png"):
+                import base64
+
+                data = base64.b64decode(attributes["src"].split(",", 1)[1])
+                assert data[:8] == b"\x89PNG\r\n\x1a\n"
+                self.images += 1
+            if tag == "table":
+                self.table = attributes.get("id") or f"table{len(self.tables)}"
+                self.tables[self.table] = []
+            elif tag == "tr" and self.table:
+                self.tables[self.table].append([])
+            elif tag in ("td", "th") and self.table:
+                self.cell = []
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell.append(data)
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("td", "th") and self.cell is not None and self.table:
+                self.tables[self.table][-1].append("".join(self.cell).strip())
+                self.cell = None
+            elif tag == "table":
+                self.table = None
+
+    reader = Reader()
+    reader.feed(path.read_text())
+    tables = {name: [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+              for name, rows in reader.tables.items() if rows}
+    return HtmlReport(tables, reader.images, reader.external)

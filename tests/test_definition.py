@@ -16,7 +16,7 @@ from pipeline.definition import create_pipeline
 
 COMPONENTS = ["ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
               "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
-              "LatestBlessedModelResolver", "Evaluator", "Pusher"]
+              "LatestBlessedModelResolver", "Evaluator", "ModelReportGen", "Pusher"]
 
 
 def _build(config: PipelineConfig, tmp_path: Path):

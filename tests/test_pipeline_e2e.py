@@ -19,13 +19,13 @@ from pipeline.anomaly_gate import anomaly_lines
 from pipeline.config import PipelineConfig, load_config
 from pipeline.local import LocalLayout, run_local_pipeline
 from pipeline.run_summary import collect_run_summary, open_store
-from tests.helpers import TESTDATA, sample_rows, serialized_examples
+from tests.helpers import TESTDATA, read_report, sample_rows, serialized_examples
 
 pytestmark = pytest.mark.e2e
 
 COMPONENTS = {"ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
               "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
-              "LatestBlessedModelResolver", "Evaluator", "Pusher"}
+              "LatestBlessedModelResolver", "Evaluator", "ModelReportGen", "Pusher"}
 RESOLVERS = {"LastAcceptedStatisticsResolver", "LatestBlessedModelResolver"}
 AUC_FLOOR = 0.9
 
@@ -96,6 +96,45 @@ def test_pushed_model_loads_and_scores_testdata_rows(first_run: dict) -> None:
     assert probabilities[labels == 1].mean() > probabilities[labels == 0].mean() + 0.3
 
 
+def test_the_report_shows_where_the_model_fails(first_run: dict) -> None:
+    summary, config = first_run["summary"], first_run["config"]
+    report = read_report(Path(summary["report"]))
+    assert report.images == 3  # calibration, importance, training curves: all embedded
+    assert report.external_references == []  # opens from disk, no network
+
+    slices = report.tables["slices"]
+    overall = summary["metrics"]["Overall"]
+    assert len(slices) == len(summary["metrics"]) - 1  # every slice but the overall one
+    # Worst first: slices with both classes by AUC, then one-class slices (no AUC).
+    with_auc = [row["auc"] != "-" for row in slices]
+    assert with_auc == sorted(with_auc, reverse=True) and with_auc[0]
+    aucs = [float(row["auc"]) for row in slices if row["auc"] != "-"]
+    assert aucs == sorted(aucs) and aucs[0] < overall["auc"]
+
+    (actual_positive, actual_negative) = report.tables["confusion"]
+    cells = [int(actual_positive["predicted positive"]), int(actual_positive["predicted negative"]),
+             int(actual_negative["predicted positive"]), int(actual_negative["predicted negative"])]
+    assert sum(cells) == overall["example_count"]
+    recall = cells[0] / (cells[0] + cells[1])
+    assert recall == pytest.approx(overall["recall"], abs=0.01)  # TFMA agrees
+
+    wrong = report.tables["most_wrong"]
+    assert len(wrong) == 20
+    losses = [float(row["log loss"]) for row in wrong]
+    assert losses == sorted(losses, reverse=True)
+    assert all(row["label"] in ("0", "1") and row["payment_type"] for row in wrong)
+    # The most wrong example is confidently on the wrong side of the threshold.
+    assert abs(float(wrong[0]["probability"]) - float(wrong[0]["label"])) > 0.5
+
+    importance = report.tables["importance"]
+    assert {row["feature"] for row in importance} == set(config.raw_feature_names)
+    assert float(importance[0]["AUC drop"]) > 0.05  # some feature matters a lot...
+    assert importance[0]["feature"] in ("payment_type", "fare")  # ...and it is a plausible one
+
+    package = Path(summary["model_package"])
+    assert package.exists() and package.parent == Path(summary["model_uri"])
+
+
 def _states_of_latest_run(first_run: dict) -> dict[str, str]:
     summary = collect_run_summary(first_run["config"], first_run["layout"])
     return {c["component"]: c["state"] for c in summary["components"]}
@@ -103,13 +142,15 @@ def _states_of_latest_run(first_run: dict) -> dict[str, str]:
 
 def test_later_runs_are_served_from_cache(first_run: dict) -> None:
     # Second run: the first model is now the blessed baseline, a new input of the
-    # Evaluator, so (as in TFX's penguin test) only Evaluator and Pusher run again.
+    # Evaluator, so (as in TFX's penguin test) only Evaluator, the report on its evaluation
+    # and Pusher run again.
     assert run_local_pipeline(first_run["config"]).succeeded
     states = _states_of_latest_run(first_run)
     assert {name: states.pop(name) for name in RESOLVERS} == dict.fromkeys(RESOLVERS, "ran")
     # The gate now has a baseline too (the first run's accepted statistics): it re-runs,
     # finds no drift, and its unchanged verdict lets Transform come from cache.
-    assert states == {name: ("ran" if name in ("Evaluator", "Pusher", "DataAnomalyGate")
+    assert states == {name: ("ran" if name in ("Evaluator", "ModelReportGen", "Pusher",
+                                               "DataAnomalyGate")
                              else "cached") for name in COMPONENTS - RESOLVERS}
     # With a baseline, TFMA also stores baseline values and differences; the summary must
     # still show the candidate's own.

@@ -1,0 +1,355 @@
+"""The per-run HTML report: where the model fails, not only its AUC.
+
+One self-contained file (images embedded as data URIs, no script, no network) with:
+- metrics per slice from the Evaluator (TFMA), the worst slices first;
+- a calibration plot and the confusion matrix at the operating threshold;
+- the eval examples the model gets most wrong, with their raw features;
+- permutation feature importance: how much eval AUC falls when one feature's values are
+  shuffled across examples;
+- the training curves from the model package, when the model has one.
+
+Calibration, confusion, most-wrong and importance all come from one scoring of the raw
+eval examples by the exported serving signature, so they describe exactly the model that
+would be pushed. Permutation importance is our own loop rather than scikit-learn's, whose
+version needs an estimator over a numeric matrix; ours shuffles whole tf.Example features,
+so it works on what serving receives, whatever the feature's type.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import html
+import io
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+SCORING_BATCH = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportSettings:
+    """What the report needs from the pipeline configuration."""
+
+    label_name: str
+    feature_names: tuple[str, ...]
+    decision_threshold: float
+    seed: int
+    max_examples: int = 5000  # eval examples scored (the first ones, in file order)
+    most_wrong_count: int = 20
+    importance_repeats: int = 3
+    small_slice: int = 30  # slices with fewer examples are flagged as noisy
+
+
+# ---------------------------------------------------------------------- data and scoring
+def read_examples(file_pattern: str, limit: int) -> list[bytes]:
+    """Up to `limit` serialized tf.Examples from gzipped TFRecord files (ExampleGen's)."""
+    files = sorted(tf.io.gfile.glob(file_pattern))
+    if not files:
+        raise FileNotFoundError(f"No examples match {file_pattern}.")
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)
+    return [record.numpy() for record in dataset]
+
+
+def feature_value(example: tf.train.Example, name: str) -> Any:
+    """The first value of feature `name` (None when missing), decoded for display."""
+    feature = example.features.feature.get(name)
+    if feature is None:
+        return None
+    kind = feature.WhichOneof("kind")
+    values = getattr(feature, kind).value if kind else []
+    if not values:
+        return None
+    value = values[0]
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def serving_scorer(model_directory: str) -> Callable[[Sequence[bytes]], np.ndarray]:
+    """Probabilities from the SavedModel's serving signature, in batches."""
+    serve = tf.saved_model.load(model_directory).signatures["serving_default"]
+
+    def score(records: Sequence[bytes]) -> np.ndarray:
+        parts = [serve(examples=tf.constant(list(records[start:start + SCORING_BATCH])))
+                 ["probabilities"].numpy().reshape(-1)
+                 for start in range(0, len(records), SCORING_BATCH)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    return score
+
+
+def auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """ROC AUC, or NaN when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    return float(roc_auc_score(labels, probabilities))
+
+
+# ---------------------------------------------------------------------- the analyses
+def has_one_class(values: dict[str, float]) -> bool:
+    """True for a slice whose examples all share one label: its AUC means nothing (TFMA
+    reports 0 or NaN)."""
+    return (values.get("mean_label", 0.5) in (0.0, 1.0)
+            or np.isnan(values.get("auc", np.nan)))
+
+
+def worst_slices_first(metrics: dict[str, dict[str, float]]) -> list[tuple[str, dict]]:
+    """Slices ordered worst first: by AUC where both classes occur, then the one-class
+    slices by accuracy, their AUC removed. The overall slice is left out."""
+    rows = []
+    for name, values in metrics.items():
+        if name == "Overall":
+            continue
+        if has_one_class(values):
+            values = {key: value for key, value in values.items() if key != "auc"}
+        rows.append((name, values))
+    return sorted(rows, key=lambda item: (
+        "auc" not in item[1], item[1].get("auc", item[1].get("accuracy", 1.0))))
+
+
+def calibration_bins(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10
+                     ) -> list[dict[str, float]]:
+    """Per equal-width probability bin: examples, mean prediction and observed rate."""
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
+    rows = []
+    for bin_number in range(bins):
+        members = index == bin_number
+        if members.any():
+            rows.append({"low": edges[bin_number], "high": edges[bin_number + 1],
+                         "count": int(members.sum()),
+                         "mean_prediction": float(probabilities[members].mean()),
+                         "observed_rate": float(labels[members].mean())})
+    return rows
+
+
+def confusion_at(labels: np.ndarray, probabilities: np.ndarray, threshold: float
+                 ) -> dict[str, int]:
+    predicted = probabilities > threshold
+    positive = labels == 1
+    return {"true_positive": int((predicted & positive).sum()),
+            "false_positive": int((predicted & ~positive).sum()),
+            "false_negative": int((~predicted & positive).sum()),
+            "true_negative": int((~predicted & ~positive).sum())}
+
+
+def most_wrong(examples: Sequence[tf.train.Example], labels: np.ndarray,
+               probabilities: np.ndarray, settings: ReportSettings) -> list[dict[str, Any]]:
+    """The examples with the largest log loss, with their raw features."""
+    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    losses = -(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
+    order = np.argsort(-losses, kind="stable")[:settings.most_wrong_count]
+    return [{"row": int(row), "label": int(labels[row]),
+             "probability": float(probabilities[row]), "log_loss": float(losses[row]),
+             "features": {name: feature_value(examples[row], name)
+                          for name in settings.feature_names}}
+            for row in order]
+
+
+def permutation_importance(examples: Sequence[tf.train.Example], labels: np.ndarray,
+                           score: Callable[[Sequence[bytes]], np.ndarray],
+                           settings: ReportSettings) -> list[dict[str, float]]:
+    """Per feature, the mean and spread of the AUC drop when its values are shuffled
+    across the eval examples (every other feature left as it was); largest drop first."""
+    baseline = auc(labels, score([example.SerializeToString() for example in examples]))
+    random = np.random.default_rng(settings.seed)
+    rows = []
+    for name in settings.feature_names:
+        originals = [tf.train.Feature() for _ in examples]
+        for original, example in zip(originals, examples, strict=True):
+            if name in example.features.feature:
+                original.CopyFrom(example.features.feature[name])
+        drops = []
+        for _ in range(settings.importance_repeats):
+            permutation = random.permutation(len(examples))
+            shuffled = []
+            for example, source in zip(examples, permutation, strict=True):
+                copy = tf.train.Example()
+                copy.CopyFrom(example)
+                copy.features.feature[name].CopyFrom(originals[source])
+                shuffled.append(copy.SerializeToString())
+            drops.append(baseline - auc(labels, score(shuffled)))
+        rows.append({"feature": name, "auc_drop": float(np.mean(drops)),
+                     "spread": float(np.std(drops))})
+    return sorted(rows, key=lambda row: -row["auc_drop"])
+
+
+# ---------------------------------------------------------------------- pictures
+def _png(figure: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=90)
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def calibration_png(bins: list[dict[str, float]]) -> str:
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(4.5, 4.2))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
+    axis.plot([row["mean_prediction"] for row in bins], [row["observed_rate"] for row in bins],
+              marker="o", label="model")
+    axis.set_xlabel("mean predicted probability")
+    axis.set_ylabel("observed rate of positives")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.legend()
+    axis.set_title("Calibration (eval split)")
+    return _png(figure)
+
+
+def importance_png(rows: list[dict[str, float]]) -> str:
+    plt = _pyplot()
+    ordered = rows[::-1]
+    figure, axis = plt.subplots(figsize=(6, 0.32 * len(rows) + 1))
+    axis.barh([row["feature"] for row in ordered], [row["auc_drop"] for row in ordered],
+              xerr=[row["spread"] for row in ordered], color="#4c72b0")
+    axis.set_xlabel("AUC drop when shuffled")
+    axis.set_title("Permutation importance")
+    return _png(figure)
+
+
+# ---------------------------------------------------------------------- HTML
+_STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; max-width: 1200px; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th { background: #f0f0f0; } td.name { text-align: left; }
+tr.noisy td { color: #888; } .note { color: #555; font-size: 0.9em; }
+"""
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], name_columns: int = 1,
+           row_classes: Sequence[str] | None = None, table_id: str = "") -> str:
+    head = "".join(f"<th>{html.escape(title)}</th>" for title in header)
+    body = []
+    for index, row in enumerate(rows):
+        cells = "".join(
+            f'<td class="name">{html.escape(str(cell))}</td>' if column < name_columns
+            else f"<td>{_number(cell)}</td>" for column, cell in enumerate(row))
+        css = f' class="{row_classes[index]}"' if row_classes and row_classes[index] else ""
+        body.append(f"<tr{css}>{cells}</tr>")
+    identifier = f' id="{table_id}"' if table_id else ""
+    return f"<table{identifier}><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _image(data: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+SLICE_COLUMNS = ("example_count", "auc", "accuracy", "precision", "recall", "mean_label",
+                 "mean_prediction")
+
+
+def render_html(title: str, facts: dict[str, str], metrics: dict[str, dict[str, float]],
+                labels: np.ndarray, probabilities: np.ndarray, examples: list[tf.train.Example],
+                score: Callable[[Sequence[bytes]], np.ndarray], settings: ReportSettings,
+                curves_png: bytes | None = None) -> str:
+    """The whole report as one HTML string."""
+    overall = metrics.get("Overall", {})
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+             f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    parts.append(_table(("about", "value"), list(facts.items()), name_columns=2,
+                        table_id="facts"))
+
+    parts.append("<h2>Metrics per slice, worst first</h2>")
+    parts.append(f"<p class='note'>Overall: AUC {_number(overall.get('auc'))} on "
+                 f"{_number(overall.get('example_count'), 0)} eval examples. Slices are "
+                 "ordered by AUC; slices holding one class only (where AUC means nothing) "
+                 f"follow, by accuracy. Grey: fewer than {settings.small_slice} examples."
+                 "</p>")
+    slices = worst_slices_first(metrics)
+    parts.append(_table(
+        ("slice", *SLICE_COLUMNS),
+        [(name, *(values.get(column) for column in SLICE_COLUMNS)) for name, values in slices],
+        row_classes=["noisy" if values.get("example_count", 0) < settings.small_slice else ""
+                     for _, values in slices],
+        table_id="slices"))
+
+    bins = calibration_bins(labels, probabilities)
+    parts.append("<h2>Calibration</h2>")
+    parts.append(_image(calibration_png(bins), "calibration plot"))
+    parts.append(_table(("bin", "examples", "mean prediction", "observed rate"),
+                        [(f"{row['low']:.1f}-{row['high']:.1f}", row["count"],
+                          row["mean_prediction"], row["observed_rate"]) for row in bins],
+                        table_id="calibration"))
+
+    confusion = confusion_at(labels, probabilities, settings.decision_threshold)
+    parts.append(f"<h2>Confusion matrix at threshold {settings.decision_threshold:g}</h2>")
+    parts.append(_table(("", "predicted positive", "predicted negative"),
+                        [("actual positive", confusion["true_positive"],
+                          confusion["false_negative"]),
+                         ("actual negative", confusion["false_positive"],
+                          confusion["true_negative"])], table_id="confusion"))
+
+    wrong = most_wrong(examples, labels, probabilities, settings)
+    parts.append(f"<h2>The {len(wrong)} eval examples the model gets most wrong</h2>")
+    parts.append(_table(
+        ("row", "label", "probability", "log loss", *settings.feature_names),
+        [(row["row"], row["label"], row["probability"], row["log_loss"],
+          *(row["features"][name] for name in settings.feature_names)) for row in wrong],
+        name_columns=0, table_id="most_wrong"))
+
+    importance = permutation_importance(examples, labels, score, settings)
+    parts.append("<h2>Permutation feature importance</h2>")
+    parts.append(f"<p class='note'>AUC drop on the eval split when one feature is shuffled "
+                 f"across examples; mean and spread of {settings.importance_repeats} "
+                 "shuffles.</p>")
+    parts.append(_image(importance_png(importance), "permutation importance"))
+    parts.append(_table(("feature", "AUC drop", "spread"),
+                        [(row["feature"], row["auc_drop"], row["spread"])
+                         for row in importance], table_id="importance"))
+
+    if curves_png:
+        parts.append("<h2>Training curves</h2>")
+        parts.append(_image(base64.b64encode(curves_png).decode(), "training curves"))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_report(settings: ReportSettings, eval_file_pattern: str, model_uri: str,
+                 evaluation_uri: str, facts: dict[str, str]) -> str:
+    """Scores the eval examples with the model at `model_uri` and renders the report."""
+    from models.package import PACKAGE_DIRECTORY, SERVING_DIRECTORY
+    from pipeline.run_summary import metrics_by_slice
+
+    records = read_examples(eval_file_pattern, settings.max_examples)
+    examples = [tf.train.Example.FromString(record) for record in records]
+    labels = np.array([float(feature_value(example, settings.label_name) or 0)
+                       for example in examples])
+    score = serving_scorer(os.path.join(model_uri, SERVING_DIRECTORY))
+    probabilities = score(records)
+    curves_path = os.path.join(model_uri, PACKAGE_DIRECTORY, "curves.png")
+    curves = (tf.io.gfile.GFile(curves_path, "rb").read()
+              if tf.io.gfile.exists(curves_path) else None)
+    metrics = metrics_by_slice(evaluation_uri, SLICE_COLUMNS)
+    facts = {**facts, "eval examples scored": str(len(records)),
+             "written": datetime.datetime.now(datetime.timezone.utc).strftime(
+                 "%Y-%m-%d %H:%M UTC")}
+    return render_html("Model report", facts, metrics, labels, probabilities, examples, score,
+                       settings, curves)

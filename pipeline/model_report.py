@@ -1,0 +1,61 @@
+"""ModelReportGen: the per-run HTML report (evaluation/report.py) as a pipeline step.
+
+A component rather than a script run afterwards, so the report is an artifact in ML
+Metadata with its lineage (which model, which examples, which evaluation), is cached with
+them, and is produced the same way on Vertex AI.
+"""
+
+# No `from __future__ import annotations`: TFX reads this module's annotations at runtime.
+import json
+import os
+
+import tensorflow as tf
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils
+from tfx.types.artifact import Artifact
+from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation
+
+from evaluation.report import ReportSettings, build_report
+from pipeline.config import PipelineConfig
+
+REPORT_FILE = "report.html"
+
+
+class ModelReport(Artifact):
+    """A self-contained HTML report on one trained model (REPORT_FILE in the artifact)."""
+
+    TYPE_NAME = "pipeline.ModelReport"  # namespace.Title, as Vertex AI requires
+
+
+def report_settings(config: PipelineConfig) -> str:
+    """The component's `settings` parameter: what the report needs from `config`."""
+    return json.dumps({"label_name": config.label_name,
+                       "feature_names": list(config.raw_feature_names),
+                       "decision_threshold": config.decision_threshold,
+                       "seed": config.seed}, sort_keys=True)
+
+
+@component
+def ModelReportGen(  # noqa: N802
+    examples: InputArtifact[Examples],
+    model: InputArtifact[Model],
+    evaluation: InputArtifact[ModelEvaluation],
+    blessing: InputArtifact[ModelBlessing],
+    settings: Parameter[str],
+    code: Parameter[str],
+    report: OutputArtifact[ModelReport],
+) -> None:
+    """Writes report.html: slices worst first, calibration, confusion matrix, the most
+    wrong eval examples and permutation importance for the candidate model. `code` is
+    the hash of the report's source, so that editing it re-runs a cached report."""
+    values = json.loads(settings)
+    values["feature_names"] = tuple(values["feature_names"])
+    blessed = blessing.get_int_custom_property("blessed") == 1
+    facts = {"model": model.uri, "evaluation": evaluation.uri,
+             "blessed": "yes" if blessed else "no (it will not be pushed)"}
+    eval_pattern = os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")
+    html_text = build_report(ReportSettings(**values), eval_pattern, model.uri, evaluation.uri,
+                             facts)
+    with tf.io.gfile.GFile(os.path.join(report.uri, REPORT_FILE), "w") as handle:
+        handle.write(html_text)
