@@ -83,7 +83,7 @@ def test_editing_model_code_invalidates_the_trainer_but_not_transform(
 
     from pipeline import definition
 
-    for relative in ("preprocessing.py", "models", "pipeline"):
+    for relative in ("preprocessing.py", "models", "pipeline", "evaluation"):
         source = definition.REPOSITORY_ROOT / relative
         copy = shutil.copytree if source.is_dir() else shutil.copy
         copy(source, tmp_path / relative)
