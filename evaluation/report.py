@@ -6,7 +6,8 @@ One self-contained file (images embedded as data URIs, no script, no network) wi
 - the eval examples the model gets most wrong, with their raw features;
 - permutation feature importance: how much eval AUC falls when one feature's values are
   shuffled across examples;
-- the training curves from the model package, when the model has one.
+- the training curves from the model package, when the model has one;
+- the hyperparameter search's trials, when the pipeline tuned.
 
 Calibration, confusion, most-wrong and importance all come from one scoring of the raw
 eval examples by the exported serving signature, so they describe exactly the model that
@@ -226,6 +227,21 @@ def importance_png(rows: list[dict[str, float]]) -> str:
     return _png(figure)
 
 
+def search_png(trials: list[dict[str, Any]]) -> str:
+    """Each trial's score in the order tried, and the best score so far."""
+    plt = _pyplot()
+    ordered = sorted(trials, key=lambda trial: str(trial["trial_id"]))
+    scores = [trial["score"] for trial in ordered]
+    figure, axis = plt.subplots(figsize=(6, 3.6))
+    axis.plot(range(1, len(scores) + 1), scores, "o", label="trial")
+    axis.plot(range(1, len(scores) + 1), np.maximum.accumulate(scores), label="best so far")
+    axis.set_xlabel("trial")
+    axis.set_ylabel("eval AUC")
+    axis.set_title("Hyperparameter search")
+    axis.legend()
+    return _png(figure)
+
+
 # ---------------------------------------------------------------------- HTML
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; max-width: 1200px; }
@@ -269,7 +285,8 @@ SLICE_COLUMNS = ("example_count", "auc", "accuracy", "precision", "recall", "mea
 def render_html(title: str, facts: dict[str, str], metrics: dict[str, dict[str, float]],
                 labels: np.ndarray, probabilities: np.ndarray, examples: list[tf.train.Example],
                 score: Callable[[Sequence[bytes]], np.ndarray], settings: ReportSettings,
-                curves_png: bytes | None = None) -> str:
+                curves_png: bytes | None = None, trials: list[dict[str, Any]] | None = None
+                ) -> str:
     """The whole report as one HTML string."""
     overall = metrics.get("Overall", {})
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
@@ -325,6 +342,18 @@ def render_html(title: str, facts: dict[str, str], metrics: dict[str, dict[str, 
                         [(row["feature"], row["auc_drop"], row["spread"])
                          for row in importance], table_id="importance"))
 
+    if trials:
+        names = sorted({key for trial in trials for key in trial} - {"trial_id", "score"})
+        best_first = sorted(trials, key=lambda trial: -trial["score"])
+        parts.append(f"<h2>Hyperparameter search: {len(trials)} trials</h2>")
+        parts.append("<p class='note'>The best trial's values were used to train this "
+                     "model.</p>")
+        parts.append(_image(search_png(trials), "hyperparameter search"))
+        parts.append(_table(("trial", "eval AUC", *names),
+                            [(trial["trial_id"], trial["score"],
+                              *(trial.get(name) for name in names)) for trial in best_first],
+                            table_id="search"))
+
     if curves_png:
         parts.append("<h2>Training curves</h2>")
         parts.append(_image(base64.b64encode(curves_png).decode(), "training curves"))
@@ -333,7 +362,8 @@ def render_html(title: str, facts: dict[str, str], metrics: dict[str, dict[str, 
 
 
 def build_report(settings: ReportSettings, eval_file_pattern: str, model_uri: str,
-                 evaluation_uri: str, facts: dict[str, str]) -> str:
+                 evaluation_uri: str, facts: dict[str, str],
+                 trials: list[dict[str, Any]] | None = None) -> str:
     """Scores the eval examples with the model at `model_uri` and renders the report."""
     from models.package import PACKAGE_DIRECTORY, SERVING_DIRECTORY
     from pipeline.run_summary import metrics_by_slice
@@ -352,4 +382,4 @@ def build_report(settings: ReportSettings, eval_file_pattern: str, model_uri: st
              "written": datetime.datetime.now(datetime.timezone.utc).strftime(
                  "%Y-%m-%d %H:%M UTC")}
     return render_html("Model report", facts, metrics, labels, probabilities, examples, score,
-                       settings, curves)
+                       settings, curves, trials)

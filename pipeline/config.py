@@ -148,6 +148,21 @@ class PipelineConfig:
     schedule_learning_rate_factors: tuple[float, ...] = ()
     schedule_batch_size_factors: tuple[int, ...] = ()
 
+    # --- hyperparameter search (the Tuner step, before the Trainer) ---
+    # off | random | bayesian | hyperband: keras-tuner searches search_space, and the best
+    # values found replace the configured ones in the Trainer.
+    hyperparameter_search: str = "off"
+    # setting -> "low..high" (" log" for a log scale) or "a | b | c" choices; see
+    # pipeline/search_space.py for the searchable settings.
+    search_space: dict[str, str] = dataclasses.field(default_factory=lambda: {
+        "learning_rate": "0.0003..0.01 log", "hidden_units": "32 | 64,32 | 128,64",
+        "embedding_dim": "4 | 8 | 16", "dropout": "0.0..0.3"})
+    search_trials: int = 6  # trials tried (random, bayesian); hyperband sizes its own rounds
+    search_epochs: int = 2  # epochs per trial (hyperband: the most a trial gets)
+    # Trials at once, each on its own Vertex AI Training machine (vertex_runner.py). Local
+    # runs try one at a time: on a laptop's few cores, trials would only slow each other.
+    search_parallel_trials: int = 1
+
     # --- evaluation ---
     slice_features: tuple[str, ...] = ("payment_type", "company", "trip_start_hour")
     min_auc: float = 0.8  # a candidate below this AUC is never blessed
@@ -225,6 +240,8 @@ class PipelineConfig:
                               "digits and hyphens (Vertex AI's rule), starting with a letter "
                               "or digit.")
         _one_of("data_source", self.data_source, ("file", "bigquery"))
+        _one_of("hyperparameter_search", self.hyperparameter_search,
+                ("off", "random", "bayesian", "hyperband"))
         _one_of("beam_runner", self.beam_runner, ("direct", "dataflow"))
         _one_of("push_destination", self.push_destination, ("filesystem", "vertex_endpoint"))
         _one_of(
@@ -234,7 +251,8 @@ class PipelineConfig:
         )
         for key in ("beam_direct_num_workers", "bucket_count", "batch_size", "epochs",
                     "embedding_dim", "vocabulary_top_k", "shuffle_buffer", "oov_buckets",
-                    "cross_layers", "attention_heads", "transformer_blocks"):
+                    "cross_layers", "attention_heads", "transformer_blocks", "search_trials",
+                    "search_epochs", "search_parallel_trials"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}.")
         self._check_schedule()
@@ -283,6 +301,12 @@ class PipelineConfig:
         from models.registry import architecture_names
 
         _one_of("architecture", self.architecture, architecture_names())
+        if self.hyperparameter_search != "off":
+            from pipeline.search_space import parse_search_space
+
+            if not parse_search_space(self.search_space):
+                raise ConfigError(f"hyperparameter_search={self.hyperparameter_search!r} "
+                                  "needs a search_space.")
         if self.data_source == "file":
             path = self.resolved_data_path()
             if "://" not in path and not glob.glob(path):
@@ -475,8 +499,12 @@ def load_config(
     argv: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
     variants_file: Path = VARIANTS_FILE,
+    model_variant: str | None = None,
 ) -> PipelineConfig:
-    """Builds the effective configuration: defaults, then variant, env, then flags."""
+    """Builds the effective configuration: defaults, then variant, env, then flags.
+
+    `model_variant` (train-all) layers a second variant's settings over the first, before
+    env and flags; the config is then named after it."""
     environ = os.environ if environ is None else environ
     from_environment = {
         name[len(ENVIRONMENT_PREFIX):].lower(): value
@@ -495,6 +523,11 @@ def load_config(
     if "variant" in variant_settings:
         raise ConfigError(f"{variants_file.name}: variant {variant!r} may not set 'variant'.")
     config = _apply(config, variant_settings, f"{variants_file.name} variant {variant!r}")
+    if model_variant is not None:
+        config = _apply(config, variants[model_variant],
+                        f"{variants_file.name} variant {model_variant!r}")
+        config = dataclasses.replace(config, variant=(
+            model_variant if variant == "default" else f"{variant}+{model_variant}"))
     config = _apply(config, from_environment, "environment")
     config = _apply(config, from_flags, "command line")
     return config.validate()

@@ -7,6 +7,7 @@ arguments) is an argument, so the runners only gather those values and call it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -89,18 +90,23 @@ def create_pipeline(
     beam_pipeline_args: Sequence[str] = (),
     vertex_training: Mapping[str, Any] | None = None,
     vertex_serving: Mapping[str, Any] | None = None,
+    vertex_tuning: Mapping[str, Any] | None = None,
     window_end: datetime.date | None = None,
     kubeflow_v2: bool = False,
+    model_variants: Mapping[str, PipelineConfig] | None = None,
 ) -> tfx_pipeline.Pipeline:
     """Builds the TFX pipeline for `config`; blessed models go to `serving_directory`.
 
     `vertex_training` (the Vertex AI Trainer's custom_config) moves training to Vertex AI
     Training; `vertex_serving` (the Vertex AI Pusher's) deploys to an endpoint instead of
-    copying files. `pipeline/vertex.py` builds both; None keeps everything in the step.
+    copying files; `vertex_tuning` (the Vertex AI Tuner's) runs search trials there, as
+    many at once as `search_parallel_trials`. `pipeline/vertex.py` builds all three; None
+    keeps everything in the step.
     `window_end` fixes the day a moving BigQuery window ends (a run built for one day);
     None leaves it to the query's run time (a compiled template that serves a schedule).
     `kubeflow_v2` builds for KubeflowV2DagRunner, whose resolvers take only TFX's own
-    strategies.
+    strategies. `model_variants` (name -> config) builds the train-all pipeline instead:
+    the same data steps once, then a Trainer, Evaluator and report per variant, no Pusher.
     """
     if config.data_source == "bigquery":
         from tfx.extensions.google_cloud_big_query.example_gen.component import (
@@ -150,48 +156,32 @@ def create_pipeline(
                        "code": source_fingerprint(_CODE_FILES["transform"])},
     )
     transform.add_upstream_node(anomaly_gate)
+    front: list[BaseNode] = [example_gen, statistics_gen, schema_gen, example_validator,
+                             last_accepted_statistics, anomaly_gate, transform]
 
-    trainer_class: type[Trainer] = Trainer
-    if vertex_training is not None:
-        from tfx.extensions.google_cloud_ai_platform.trainer import component as vertex_trainer
-
-        trainer_class = vertex_trainer.Trainer
-    trainer_component = trainer_class(
-        run_fn="models.trainer.run_fn",
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        train_args=trainer_pb2.TrainArgs(splits=["train"]),
-        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
-        custom_config={
-            "training_settings": training_settings(config),
-            "code": source_fingerprint(_CODE_FILES["trainer"]),
-            **(vertex_training or {}),
-        },
-    ).with_id("Trainer")
+    if model_variants:
+        # Train-all: every variant trains on this one Transform output and is judged on the
+        # same eval split; nothing is pushed, and no run becomes a baseline for another.
+        branches = [_model_branch(variant_config, example_gen, schema_gen, transform, None,
+                                  vertex_training, vertex_tuning, suffix=f"_{name}")
+                    for name, variant_config in model_variants.items()]
+        return tfx_pipeline.Pipeline(
+            pipeline_name=comparison_pipeline_name(config),
+            pipeline_root=pipeline_root,
+            components=[*front, *(node for branch in branches for node in branch.nodes)],
+            enable_cache=True,
+            metadata_connection_config=metadata_connection_config,
+            beam_pipeline_args=list(beam_pipeline_args),
+        )
 
     baseline_resolver = Resolver(
         strategy_class=LatestBlessedModelStrategy,
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("LatestBlessedModelResolver")
-
-    evaluator = Evaluator(
-        examples=example_gen.outputs["examples"],
-        model=trainer_component.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
-        eval_config=eval_config_from(config),
-        example_splits=["eval"],
-    )
-
-    model_report = ModelReportGen(
-        examples=example_gen.outputs["examples"],
-        model=trainer_component.outputs["model"],
-        evaluation=evaluator.outputs["evaluation"],
-        blessing=evaluator.outputs["blessing"],
-        settings=report_settings(config),
-        code=source_fingerprint(_CODE_FILES["report"]),
-    )
+    branch = _model_branch(config, example_gen, schema_gen, transform, baseline_resolver,
+                           vertex_training, vertex_tuning)
+    trainer_component, evaluator = branch.trainer, branch.evaluator
 
     if vertex_serving is None:
         # A local push is staged and renamed into place, so it appears whole or not at all;
@@ -215,16 +205,107 @@ def create_pipeline(
         )
     pusher = pusher.with_id("Pusher")
 
-    components: list[BaseNode] = [
-        example_gen, statistics_gen, schema_gen, example_validator, last_accepted_statistics,
-        anomaly_gate, transform,
-        trainer_component, baseline_resolver, evaluator, model_report, pusher,
-    ]
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
-        components=components,
+        components=[*front, baseline_resolver, *branch.nodes, pusher],
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),
     )
+
+
+@dataclasses.dataclass
+class ModelBranch:
+    """The nodes that train, judge and report on one model configuration."""
+
+    tuner: BaseNode | None
+    trainer: BaseNode
+    evaluator: BaseNode
+    report: BaseNode
+
+    @property
+    def nodes(self) -> list[BaseNode]:
+        return [node for node in (self.tuner, self.trainer, self.evaluator, self.report) if node]
+
+
+def comparison_pipeline_name(config: PipelineConfig) -> str:
+    """Train-all runs are a pipeline of their own in ML Metadata: their models are never
+    the production pipeline's baseline, and its run history stays its own."""
+    return f"{config.pipeline_name}-train-all"
+
+
+def _model_branch(config: PipelineConfig, example_gen: BaseNode, schema_gen: BaseNode,
+                  transform: BaseNode, baseline_resolver: BaseNode | None,
+                  vertex_training: Mapping[str, Any] | None,
+                  vertex_tuning: Mapping[str, Any] | None, suffix: str = "") -> ModelBranch:
+    """Tuner (when searching), Trainer, Evaluator and report for `config`'s model; node ids
+    end with `suffix`, so that several branches can share one pipeline."""
+    tuner = None
+    if config.hyperparameter_search != "off":
+        from tfx.components import Tuner
+        from tfx.proto import tuner_pb2
+
+        from models.tuning import search_settings
+
+        tuner_class: type[Tuner] = Tuner
+        if vertex_tuning is not None:
+            from tfx.extensions.google_cloud_ai_platform.tuner import component as vertex_tuner
+
+            tuner_class = vertex_tuner.Tuner
+        tuner = tuner_class(
+            tuner_fn="models.tuning.tuner_fn",
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            train_args=trainer_pb2.TrainArgs(splits=["train"]),
+            eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
+            # TFX's local Tuner refuses TuneArgs; only the Vertex one runs trials at once.
+            tune_args=(tuner_pb2.TuneArgs(num_parallel_trials=config.search_parallel_trials)
+                       if vertex_tuning is not None else None),
+            custom_config={
+                "training_settings": training_settings(config),
+                "search": search_settings(config),
+                "code": source_fingerprint(_CODE_FILES["trainer"]),
+                **(vertex_tuning or {}),
+            },
+        ).with_id(f"Tuner{suffix}")
+
+    trainer_class: type[Trainer] = Trainer
+    if vertex_training is not None:
+        from tfx.extensions.google_cloud_ai_platform.trainer import component as vertex_trainer
+
+        trainer_class = vertex_trainer.Trainer
+    trainer_component = trainer_class(
+        run_fn="models.trainer.run_fn",
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
+        custom_config={
+            "training_settings": training_settings(config),
+            "code": source_fingerprint(_CODE_FILES["trainer"]),
+            **(vertex_training or {}),
+        },
+    ).with_id(f"Trainer{suffix}")
+
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer_component.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"] if baseline_resolver else None,
+        eval_config=eval_config_from(config),
+        example_splits=["eval"],
+    ).with_id(f"Evaluator{suffix}")
+
+    model_report = ModelReportGen(
+        examples=example_gen.outputs["examples"],
+        model=trainer_component.outputs["model"],
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        settings=report_settings(config),
+        code=source_fingerprint(_CODE_FILES["report"]),
+        tuner_results=tuner.outputs["tuner_results"] if tuner else None,
+    ).with_id(f"ModelReportGen{suffix}")
+    return ModelBranch(tuner, trainer_component, evaluator, model_report)

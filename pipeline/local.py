@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from pipeline.config import PipelineConfig
@@ -126,17 +126,22 @@ def exclusive_output_root(layout: LocalLayout) -> Iterator[None]:
         yield
 
 
-def run_local_pipeline(config: PipelineConfig) -> LocalRunResult:
-    """Runs the whole pipeline with LocalDagRunner and a SQLite ML Metadata store."""
+def run_local_pipeline(config: PipelineConfig,
+                       model_variants: Mapping[str, PipelineConfig] | None = None
+                       ) -> LocalRunResult:
+    """Runs the whole pipeline with LocalDagRunner and a SQLite ML Metadata store; with
+    `model_variants`, the train-all pipeline (see `create_pipeline`)."""
     layout = LocalLayout.for_config(config)
     try:
         with exclusive_output_root(layout):
-            return _run_holding_the_lock(config, layout)
+            return _run_holding_the_lock(config, layout, model_variants)
     except OutputRootBusyError as error:
         return LocalRunResult(False, None, None, str(error))
 
 
-def _run_holding_the_lock(config: PipelineConfig, layout: LocalLayout) -> LocalRunResult:
+def _run_holding_the_lock(config: PipelineConfig, layout: LocalLayout,
+                          model_variants: Mapping[str, PipelineConfig] | None
+                          ) -> LocalRunResult:
     from tfx.orchestration import metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
@@ -159,6 +164,7 @@ def _run_holding_the_lock(config: PipelineConfig, layout: LocalLayout) -> LocalR
         beam_pipeline_args=beam_pipeline_args(config),
         # A moving BigQuery window ends today, so each day's run reads (and caches) its own rows.
         window_end=datetime.datetime.now(datetime.timezone.utc).date(),
+        model_variants=model_variants,
     )
     component_ids = [component.id for component in pipeline.components]
     with reporting_progress(component_ids, str(log_path)) as progress:
@@ -174,11 +180,11 @@ def _run_holding_the_lock(config: PipelineConfig, layout: LocalLayout) -> LocalR
             result = LocalRunResult(True, run_directory, log_path)
     record.ended_at = now()
     record.status = "succeeded" if result.succeeded else "failed"
-    _record_run(layout, config, record, started, run_directory)
+    _record_run(layout, pipeline.pipeline_info.pipeline_name, record, started, run_directory)
     return result
 
 
-def _record_run(layout: LocalLayout, config: PipelineConfig, record: RunRecord,
+def _record_run(layout: LocalLayout, pipeline_name: str, record: RunRecord,
                 started: float, run_directory: Path) -> None:
     """Attaches the run record to this run's context in ML Metadata (and saves a copy in
     the run directory). A run that failed before any component started has no context."""
@@ -189,6 +195,6 @@ def _record_run(layout: LocalLayout, config: PipelineConfig, record: RunRecord,
     from pipeline.run_summary import latest_run_context, open_store
 
     store = open_store(layout.metadata_path, read_only=False)
-    run = latest_run_context(store, config.pipeline_name)
+    run = latest_run_context(store, pipeline_name)
     if run is not None and run.create_time_since_epoch >= (started - 1) * 1000:
         attach_run_record(store, run.id, record)

@@ -14,12 +14,19 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
-from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation
+from tfx.types.standard_artifacts import (
+    Examples,
+    Model,
+    ModelBlessing,
+    ModelEvaluation,
+    TunerResults,
+)
 
 from evaluation.report import ReportSettings, build_report
 from pipeline.config import PipelineConfig
 
 REPORT_FILE = "report.html"
+TUNER_RESULTS_FILE = "tuner_results.json"  # what TFX's Tuner writes: one record per trial
 
 
 class ModelReport(Artifact):
@@ -45,9 +52,11 @@ def ModelReportGen(  # noqa: N802
     settings: Parameter[str],
     code: Parameter[str],
     report: OutputArtifact[ModelReport],
+    tuner_results: InputArtifact[TunerResults] = None,
 ) -> None:
     """Writes report.html: slices worst first, calibration, confusion matrix, the most
-    wrong eval examples and permutation importance for the candidate model. `code` is
+    wrong eval examples and permutation importance for the candidate model, and the search
+    trials when the pipeline tuned. `code` is
     the hash of the report's source, so that editing it re-runs a cached report."""
     values = json.loads(settings)
     values["feature_names"] = tuple(values["feature_names"])
@@ -55,7 +64,11 @@ def ModelReportGen(  # noqa: N802
     facts = {"model": model.uri, "evaluation": evaluation.uri,
              "blessed": "yes" if blessed else "no (it will not be pushed)"}
     eval_pattern = os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")
+    trials = None
+    if tuner_results is not None:
+        with tf.io.gfile.GFile(os.path.join(tuner_results.uri, TUNER_RESULTS_FILE)) as handle:
+            trials = json.load(handle)
     html_text = build_report(ReportSettings(**values), eval_pattern, model.uri, evaluation.uri,
-                             facts)
+                             facts, trials)
     with tf.io.gfile.GFile(os.path.join(report.uri, REPORT_FILE), "w") as handle:
         handle.write(html_text)
