@@ -526,8 +526,9 @@ def load_config(
     if model_variant is not None:
         config = _apply(config, variants[model_variant],
                         f"{variants_file.name} variant {model_variant!r}")
-        config = dataclasses.replace(config, variant=(
-            model_variant if variant == "default" else f"{variant}+{model_variant}"))
     config = _apply(config, from_environment, "environment")
     config = _apply(config, from_flags, "command line")
+    if model_variant is not None:
+        config = dataclasses.replace(config, variant=(
+            model_variant if variant == "default" else f"{variant}+{model_variant}"))
     return config.validate()

@@ -233,6 +233,30 @@ def vertex_training_config(config: PipelineConfig) -> dict[str, Any]:
     }
 
 
+def vertex_tuning_config(config: PipelineConfig) -> dict[str, Any] | None:
+    """The Vertex AI Tuner's custom_config, or None when the pipeline does not search.
+
+    One machine per trial, like the Trainer's chief: TFX's Vertex Tuner starts
+    `search_parallel_trials` of them, which share one keras-tuner oracle.
+    """
+    if config.hyperparameter_search == "off":
+        return None
+    from tfx.extensions.google_cloud_ai_platform import constants
+    from tfx.extensions.google_cloud_ai_platform.tuner.executor import TUNING_ARGS_KEY
+
+    training = vertex_training_config(config)
+    job_spec = dict(next(value for key, value in training.items()
+                         if key not in (constants.ENABLE_VERTEX_KEY,
+                                        constants.VERTEX_REGION_KEY))["job_spec"])
+    job_spec["worker_pool_specs"] = [{**job_spec["worker_pool_specs"][0], "replica_count": 1}]
+    return {
+        constants.ENABLE_VERTEX_KEY: True,
+        constants.VERTEX_REGION_KEY: config.gcp_region,
+        TUNING_ARGS_KEY: {"project": config.gcp_project, "job_spec": job_spec,
+                          "labels": dict(config.vertex_labels)},
+    }
+
+
 def vertex_serving_config(config: PipelineConfig) -> dict[str, Any] | None:
     """The Vertex AI Pusher's custom_config, or None to push files under gcs_root."""
     if config.push_destination != "vertex_endpoint":
@@ -270,6 +294,7 @@ def compile_pipeline(config: PipelineConfig, output_path: Path) -> dict[str, Any
         beam_pipeline_args=beam_pipeline_args(config, layout),
         vertex_training=vertex_training_config(config),
         vertex_serving=vertex_serving_config(config),
+        vertex_tuning=vertex_tuning_config(config),
         kubeflow_v2=True,
     )
     pipeline.enable_cache = config.vertex_enable_caching
@@ -324,6 +349,10 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
                       else "; Beam direct runner inside the step")
         if name == "Trainer":
             where = _training_description(config, images)
+        if name == "Tuner":
+            where = (f"Vertex AI Training: {config.hyperparameter_search} search, "
+                     f"{config.search_trials} trials, {config.search_parallel_trials} at once, "
+                     f"each on {config.trainer_machine_type}")
         if name == "Pusher":
             where = (f"Vertex AI endpoint {config.serving_endpoint_name!r} "
                      f"({config.serving_machine_type}, {config.serving_min_replicas}-"

@@ -23,7 +23,8 @@ EXPECTED_TASKS = {
     "ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
     "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
     "LatestBlessedModelResolver-model-resolver",
-    "LatestBlessedModelResolver-model-blessing-resolver", "Evaluator", "Pusher",
+    "LatestBlessedModelResolver-model-blessing-resolver", "Evaluator", "ModelReportGen",
+    "Pusher",
 }
 
 
@@ -97,6 +98,25 @@ def test_example_gen_runs_the_generated_query_and_is_never_cached(compiled: tupl
     # The moving window's query text never changes, so a cache hit would be stale data.
     assert "cachingOptions" not in example_gen
     assert tasks_of(spec)["Transform"]["cachingOptions"] == {"enableCache": True}
+
+
+def test_a_search_runs_parallel_trials_on_vertex_training(tmp_path: Path) -> None:
+    config = cloud_config("--hyperparameter_search=bayesian", "--search_parallel_trials=3",
+                          output_root=tmp_path)
+    spec = vertex.compile_pipeline(config, tmp_path / "pipeline.json")
+    tasks = tasks_of(spec)
+    assert "Tuner" in tasks["Trainer"]["dependentTasks"]
+    assert "Tuner" in tasks["ModelReportGen"]["dependentTasks"]
+    assert executor_class(spec, "Tuner") == \
+        "tfx.extensions.google_cloud_ai_platform.tuner.executor.Executor"
+    assert parameter(tasks["Tuner"], "tune_args") == {"num_parallel_trials": 3}
+    custom_config = parameter(tasks["Tuner"], "custom_config")
+    assert custom_config["search"]["algorithm"] == "bayesian"
+    [pool] = custom_config["ai_platform_tuning_args"]["job_spec"]["worker_pool_specs"]
+    assert pool["replica_count"] == 1
+    assert pool["machine_spec"]["accelerator_type"] == "NVIDIA_TESLA_T4"
+    assert "Tuner" in vertex.describe(config, spec) and "3 at once" in vertex.describe(config,
+                                                                                      spec)
 
 
 def test_fixed_window_keeps_example_gen_cacheable(tmp_path: Path) -> None:
