@@ -302,8 +302,9 @@ def render_html(title: str, facts: dict[str, str], metrics: dict[str, dict[str, 
                  "</p>")
     slices = worst_slices_first(metrics)
     parts.append(_table(
-        ("slice", *SLICE_COLUMNS),
-        [(name, *(values.get(column) for column in SLICE_COLUMNS)) for name, values in slices],
+        ("slice", "examples", *SLICE_COLUMNS[1:]),
+        [(name, int(values.get("example_count", 0)),
+          *(values.get(column) for column in SLICE_COLUMNS[1:])) for name, values in slices],
         row_classes=["noisy" if values.get("example_count", 0) < settings.small_slice else ""
                      for _, values in slices],
         table_id="slices"))

@@ -129,3 +129,20 @@ def test_train_eval_skew_and_an_empty_column_are_reported(tmp_path: Path) -> Non
     with pytest.raises(DataAnomaliesError, match="found 2 problem"):
         raise_on_anomalies(_anomalies_artifact(tmp_path / "anomalies", {
             "train": _trips(0.6)}, _trips(0.6)), problems)
+
+
+def test_numeric_distance_ignores_one_outlier_but_sees_a_shift(tmp_path: Path) -> None:
+    thresholds = {"drift": {"fare": 0.1}, "skew": {"fare": 0.1}}
+    schema = _schema_artifact(tmp_path / "schema", _trips(0.6))
+    train = _trips(0.6)
+    train.loc[7, "fare"] = 700.0  # one long trip, as in the 15,000-trip sample
+    current = _statistics_artifact(tmp_path / "current", {"train": train,
+                                                          "eval": _trips(0.6, 100)})
+    baseline = _accepted(tmp_path / "baseline", _trips(0.6))
+    assert distribution_problems(current, schema, baseline, thresholds) == []
+
+    doubled = _trips(0.6).assign(fare=lambda frame: frame["fare"] * 2)
+    shifted = _statistics_artifact(tmp_path / "shifted", {"train": doubled,
+                                                          "eval": doubled.head(100)})
+    [line] = distribution_problems(shifted, schema, baseline, thresholds)
+    assert line.startswith("drift: fare: The approximate Jensen-Shannon divergence")
