@@ -162,20 +162,27 @@ def permutation_importance(examples: Sequence[tf.train.Example], labels: np.ndar
     random = np.random.default_rng(settings.seed)
     rows = []
     for name in settings.feature_names:
-        originals = [tf.train.Feature() for _ in examples]
-        for original, example in zip(originals, examples, strict=True):
+        originals = []
+        for example in examples:
+            original = tf.train.Feature()
             if name in example.features.feature:
                 original.CopyFrom(example.features.feature[name])
+            originals.append(original)
         drops = []
+        # The examples are edited in place, one feature at a time, and restored after:
+        # copying whole examples per shuffle cost ten times more than scoring them.
         for _ in range(settings.importance_repeats):
             permutation = random.permutation(len(examples))
             shuffled = []
             for example, source in zip(examples, permutation, strict=True):
-                copy = tf.train.Example()
-                copy.CopyFrom(example)
-                copy.features.feature[name].CopyFrom(originals[source])
-                shuffled.append(copy.SerializeToString())
+                example.features.feature[name].CopyFrom(originals[source])
+                shuffled.append(example.SerializeToString())
             drops.append(baseline - auc(labels, score(shuffled)))
+        for example, original in zip(examples, originals, strict=True):
+            if original.WhichOneof("kind"):
+                example.features.feature[name].CopyFrom(original)
+            else:
+                del example.features.feature[name]
         rows.append({"feature": name, "auc_drop": float(np.mean(drops)),
                      "spread": float(np.std(drops))})
     return sorted(rows, key=lambda row: -row["auc_drop"])

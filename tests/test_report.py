@@ -102,3 +102,11 @@ def test_the_html_holds_every_section_and_no_external_reference(tmp_path: Path) 
     assert len(report.tables["most_wrong"]) == 5
     assert report.tables["importance"][0]["feature"] == "signal"
     assert sum(int(row["examples"]) for row in report.tables["calibration"]) == 200
+
+
+def test_permutation_importance_leaves_the_examples_as_they_were() -> None:
+    examples, labels = make_examples(50)
+    del examples[3].features.feature["noise"]  # a missing value stays missing
+    before = [example.SerializeToString() for example in examples]
+    permutation_importance(examples, labels, signal_scorer, SETTINGS)
+    assert [example.SerializeToString() for example in examples] == before
