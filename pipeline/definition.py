@@ -241,6 +241,14 @@ def _model_branch(config: PipelineConfig, example_gen: BaseNode, schema_gen: Bas
                   vertex_tuning: Mapping[str, Any] | None, suffix: str = "") -> ModelBranch:
     """Tuner (when searching), Trainer, Evaluator and report for `config`'s model; node ids
     end with `suffix`, so that several branches can share one pipeline."""
+    # What the Tuner and the Trainer both read: Transform's output, split the same way.
+    training_inputs = {
+        "examples": transform.outputs["transformed_examples"],
+        "transform_graph": transform.outputs["transform_graph"],
+        "schema": schema_gen.outputs["schema"],
+        "train_args": trainer_pb2.TrainArgs(splits=["train"]),
+        "eval_args": trainer_pb2.EvalArgs(splits=["eval"]),
+    }
     tuner = None
     if config.hyperparameter_search != "off":
         from tfx.components import Tuner
@@ -255,11 +263,7 @@ def _model_branch(config: PipelineConfig, example_gen: BaseNode, schema_gen: Bas
             tuner_class = vertex_tuner.Tuner
         tuner = tuner_class(
             tuner_fn="models.tuning.tuner_fn",
-            examples=transform.outputs["transformed_examples"],
-            transform_graph=transform.outputs["transform_graph"],
-            schema=schema_gen.outputs["schema"],
-            train_args=trainer_pb2.TrainArgs(splits=["train"]),
-            eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
+            **training_inputs,
             # TFX's local Tuner refuses TuneArgs; only the Vertex one runs trials at once.
             tune_args=(tuner_pb2.TuneArgs(num_parallel_trials=config.search_parallel_trials)
                        if vertex_tuning is not None else None),
@@ -278,12 +282,8 @@ def _model_branch(config: PipelineConfig, example_gen: BaseNode, schema_gen: Bas
         trainer_class = vertex_trainer.Trainer
     trainer_component = trainer_class(
         run_fn="models.trainer.run_fn",
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
+        **training_inputs,
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-        train_args=trainer_pb2.TrainArgs(splits=["train"]),
-        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config={
             "training_settings": training_settings(config),
             "code": source_fingerprint(_CODE_FILES["trainer"]),
