@@ -9,11 +9,12 @@ One self-contained file (images embedded as data URIs, no script, no network) wi
 - the training curves from the model package, when the model has one;
 - the hyperparameter search's trials, when the pipeline tuned.
 
-Calibration, confusion, most-wrong and importance all come from one scoring of the raw
-eval examples by the exported serving signature, so they describe exactly the model that
-would be pushed. Permutation importance is our own loop rather than scikit-learn's, whose
-version needs an estimator over a numeric matrix; ours shuffles whole tf.Example features,
-so it works on what serving receives, whatever the feature's type.
+Slices, calibration and the confusion matrix are the Evaluator's (TFMA's); the most-wrong
+examples and importance come from one scoring of the raw eval examples by the exported
+serving signature, so they describe exactly the model that would be pushed. Permutation
+importance is our own loop rather than scikit-learn's, whose version needs an estimator
+over a numeric matrix; ours shuffles whole tf.Example features, so it works on what
+serving receives, whatever the feature's type.
 """
 
 from __future__ import annotations
@@ -114,30 +115,38 @@ def worst_slices_first(metrics: dict[str, dict[str, float]]) -> list[tuple[str, 
         "auc" not in item[1], item[1].get("auc", item[1].get("accuracy", 1.0))))
 
 
-def calibration_bins(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10
-                     ) -> list[dict[str, float]]:
-    """Per equal-width probability bin: examples, mean prediction and observed rate."""
-    edges = np.linspace(0, 1, bins + 1)
-    index = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
-    rows = []
-    for bin_number in range(bins):
-        members = index == bin_number
-        if members.any():
-            rows.append({"low": edges[bin_number], "high": edges[bin_number + 1],
-                         "count": int(members.sum()),
-                         "mean_prediction": float(probabilities[members].mean()),
-                         "observed_rate": float(labels[members].mean())})
-    return rows
+def evaluator_views(evaluation_uri: str) -> tuple[list[dict[str, float]], dict[str, int]]:
+    """The overall slice's calibration buckets and confusion matrix at the operating
+    threshold, as the Evaluator computed them (evaluation/slices.py asks TFMA for both)."""
+    import tensorflow_model_analysis as tfma
 
-
-def confusion_at(labels: np.ndarray, probabilities: np.ndarray, threshold: float
-                 ) -> dict[str, int]:
-    predicted = probabilities > threshold
-    positive = labels == 1
-    return {"true_positive": int((predicted & positive).sum()),
-            "false_positive": int((predicted & ~positive).sum()),
-            "false_negative": int((~predicted & positive).sum()),
-            "true_negative": int((~predicted & ~positive).sum())}
+    # The overall slice has no slice keys; with a baseline, TFMA also stores its values.
+    calibration = []
+    for entry in (entry for record in tfma.load_plots(evaluation_uri)
+                  if not record.slice_key.single_slice_keys
+                  for entry in record.plot_keys_and_values
+                  if entry.key.model_name != "baseline"):
+        for bucket in entry.value.calibration_histogram_buckets.buckets:
+            count = bucket.num_weighted_examples.value
+            if count > 0:
+                calibration.append({
+                    "low": max(0.0, bucket.lower_threshold_inclusive),
+                    "high": min(1.0, bucket.upper_threshold_exclusive),
+                    "count": int(round(count)),
+                    "mean_prediction": bucket.total_weighted_refined_prediction.value / count,
+                    "observed_rate": bucket.total_weighted_label.value / count})
+    confusion: dict[str, int] = {}
+    for entry in (entry for record in tfma.load_metrics(evaluation_uri)
+                  if not record.slice_key.single_slice_keys
+                  for entry in record.metric_keys_and_values
+                  if entry.key.model_name != "baseline" and not entry.key.is_diff):
+        if entry.value.HasField("confusion_matrix_at_thresholds"):
+            [matrix] = entry.value.confusion_matrix_at_thresholds.matrices
+            confusion = {"true_positive": int(matrix.true_positives),
+                         "false_positive": int(matrix.false_positives),
+                         "false_negative": int(matrix.false_negatives),
+                         "true_negative": int(matrix.true_negatives)}
+    return calibration, confusion
 
 
 def most_wrong(examples: Sequence[tf.train.Example], labels: np.ndarray,
@@ -290,6 +299,7 @@ SLICE_COLUMNS = ("example_count", "auc", "accuracy", "precision", "recall", "mea
 
 
 def render_html(title: str, facts: dict[str, str], metrics: dict[str, dict[str, float]],
+                calibration: list[dict[str, float]], confusion: dict[str, int],
                 labels: np.ndarray, probabilities: np.ndarray, examples: list[tf.train.Example],
                 score: Callable[[Sequence[bytes]], np.ndarray], settings: ReportSettings,
                 curves_png: bytes | None = None, trials: list[dict[str, Any]] | None = None
@@ -316,15 +326,13 @@ def render_html(title: str, facts: dict[str, str], metrics: dict[str, dict[str, 
                      for _, values in slices],
         table_id="slices"))
 
-    bins = calibration_bins(labels, probabilities)
     parts.append("<h2>Calibration</h2>")
-    parts.append(_image(calibration_png(bins), "calibration plot"))
+    parts.append(_image(calibration_png(calibration), "calibration plot"))
     parts.append(_table(("bin", "examples", "mean prediction", "observed rate"),
                         [(f"{row['low']:.1f}-{row['high']:.1f}", row["count"],
-                          row["mean_prediction"], row["observed_rate"]) for row in bins],
+                          row["mean_prediction"], row["observed_rate"]) for row in calibration],
                         table_id="calibration"))
 
-    confusion = confusion_at(labels, probabilities, settings.decision_threshold)
     parts.append(f"<h2>Confusion matrix at threshold {settings.decision_threshold:g}</h2>")
     parts.append(_table(("", "predicted positive", "predicted negative"),
                         [("actual positive", confusion["true_positive"],
@@ -389,5 +397,6 @@ def build_report(settings: ReportSettings, eval_file_pattern: str, model_uri: st
     facts = {**facts, "eval examples scored": str(len(records)),
              "written": datetime.datetime.now(datetime.timezone.utc).strftime(
                  "%Y-%m-%d %H:%M UTC")}
-    return render_html("Model report", facts, metrics, labels, probabilities, examples, score,
-                       settings, curves, trials)
+    calibration, confusion = evaluator_views(evaluation_uri)
+    return render_html("Model report", facts, metrics, calibration, confusion, labels,
+                       probabilities, examples, score, settings, curves, trials)

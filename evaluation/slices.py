@@ -57,8 +57,10 @@ def eval_config_from(config: PipelineConfig) -> tfma.EvalConfig:
         tfma.MetricConfig(class_name="MeanLabel"),
         tfma.MetricConfig(class_name="MeanPrediction"),
         tfma.MetricConfig(class_name="Calibration"),
-        tfma.MetricConfig(class_name="CalibrationPlot"),
-        tfma.MetricConfig(class_name="ConfusionMatrixPlot"),
+        # Both feed the run's report (evaluation/report.py): ten calibration buckets, and
+        # the confusion matrix at the operating threshold only.
+        tfma.MetricConfig(class_name="CalibrationPlot", config=json.dumps({"num_buckets": 10})),
+        tfma.MetricConfig(class_name="ConfusionMatrixAtThresholds", config=at_threshold),
     ]
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default",

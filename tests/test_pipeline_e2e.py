@@ -116,7 +116,13 @@ def test_the_report_shows_where_the_model_fails(first_run: dict) -> None:
              int(actual_negative["predicted positive"]), int(actual_negative["predicted negative"])]
     assert sum(cells) == overall["example_count"]
     recall = cells[0] / (cells[0] + cells[1])
-    assert recall == pytest.approx(overall["recall"], abs=0.01)  # TFMA agrees
+    assert recall == pytest.approx(overall["recall"], abs=0.01)  # the matrix at the threshold
+    # Calibration covers every eval example, and the positives it counts are the matrix's.
+    calibration = report.tables["calibration"]
+    assert sum(int(row["examples"]) for row in calibration) == overall["example_count"]
+    positives = sum(int(row["examples"]) * float(row["observed rate"]) for row in calibration)
+    assert positives == pytest.approx(cells[0] + cells[1], abs=0.5)
+    assert 3 <= len(calibration) <= 10
 
     wrong = report.tables["most_wrong"]
     assert len(wrong) == 20

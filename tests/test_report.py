@@ -11,8 +11,6 @@ import tensorflow as tf
 
 from evaluation.report import (
     ReportSettings,
-    calibration_bins,
-    confusion_at,
     most_wrong,
     permutation_importance,
     render_html,
@@ -57,16 +55,9 @@ def test_permutation_importance_finds_the_only_feature_that_matters() -> None:
     assert all(row["auc_drop"] == pytest.approx(0, abs=1e-9) for row in rows[1:])
 
 
-def test_calibration_confusion_and_most_wrong() -> None:
+def test_most_wrong_orders_by_log_loss_with_features() -> None:
     labels = np.array([0, 0, 1, 1, 1, 0], dtype=float)
     probabilities = np.array([0.05, 0.95, 0.85, 0.15, 0.55, 0.45])
-    bins = calibration_bins(labels, probabilities, bins=2)
-    assert [row["count"] for row in bins] == [3, 3]
-    assert bins[0]["observed_rate"] == pytest.approx(1 / 3)
-    assert bins[1]["mean_prediction"] == pytest.approx((0.95 + 0.85 + 0.55) / 3)
-    assert confusion_at(labels, probabilities, 0.5) == {
-        "true_positive": 2, "false_positive": 1, "false_negative": 1, "true_negative": 2}
-
     examples, _ = make_examples(6)
     wrong = most_wrong(examples, labels, probabilities, SETTINGS)
     assert [row["row"] for row in wrong[:2]] == [1, 3]  # 0.95 for a 0, 0.15 for a 1
@@ -91,8 +82,14 @@ def test_the_html_holds_every_section_and_no_external_reference(tmp_path: Path) 
     records = [example.SerializeToString() for example in examples]
     metrics = {"Overall": {"auc": 1.0, "example_count": 200.0},
                "city:a": {"auc": 0.99, "example_count": 10.0, "mean_label": 0.5}}
-    page = render_html("Model report", {"model": "<m&1>"}, metrics, labels,
-                       signal_scorer(records), examples, signal_scorer, SETTINGS)
+    calibration = [{"low": 0.0, "high": 0.5, "count": 120, "mean_prediction": 0.1,
+                    "observed_rate": 0.05},
+                   {"low": 0.5, "high": 1.0, "count": 80, "mean_prediction": 0.9,
+                    "observed_rate": 0.95}]
+    confusion = {"true_positive": 76, "false_positive": 4, "false_negative": 6,
+                 "true_negative": 114}
+    page = render_html("Model report", {"model": "<m&1>"}, metrics, calibration, confusion,
+                       labels, signal_scorer(records), examples, signal_scorer, SETTINGS)
     path = tmp_path / "report.html"
     path.write_text(page)
     report = read_report(path)
@@ -102,6 +99,9 @@ def test_the_html_holds_every_section_and_no_external_reference(tmp_path: Path) 
     assert len(report.tables["most_wrong"]) == 5
     assert report.tables["importance"][0]["feature"] == "signal"
     assert sum(int(row["examples"]) for row in report.tables["calibration"]) == 200
+    assert report.tables["confusion"] == [
+        {"": "actual positive", "predicted positive": "76", "predicted negative": "6"},
+        {"": "actual negative", "predicted positive": "4", "predicted negative": "114"}]
 
 
 def test_permutation_importance_leaves_the_examples_as_they_were() -> None:

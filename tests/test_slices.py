@@ -21,7 +21,10 @@ def test_metrics_cover_quality_and_calibration() -> None:
     metrics = eval_config_from(PipelineConfig()).metrics_specs[0].metrics
     class_names = {metric.class_name for metric in metrics}
     assert {"ExampleCount", "AUC", "BinaryAccuracy", "Precision", "Recall", "Calibration",
-            "CalibrationPlot", "ConfusionMatrixPlot"} <= class_names
+            "CalibrationPlot", "ConfusionMatrixAtThresholds"} <= class_names
+    # The report's confusion matrix is at the operating threshold, and nowhere else.
+    [confusion] = [m for m in metrics if m.class_name == "ConfusionMatrixAtThresholds"]
+    assert json.loads(confusion.config) == {"thresholds": [PipelineConfig().decision_threshold]}
 
 
 def test_auc_gate_has_value_and_change_thresholds_on_the_overall_slice() -> None:
