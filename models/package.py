@@ -29,15 +29,21 @@ import tensorflow as tf
 PACKAGE_DIRECTORY = "package"
 PACKAGE_ZIP = "model_package.zip"
 SERVING_DIRECTORY = "Format-Serving"  # TFX's name for the SavedModel inside a Model artifact
-_EPOCH_COLUMNS = ("epoch", "phase", "learning_rate", "batch_size", "seconds")
+EPOCH_COLUMNS = ("epoch", "phase", "learning_rate", "batch_size", "seconds")
+
+
+def history_of(rows: Sequence[dict[str, float]]) -> dict[str, list[float]]:
+    """The per-epoch rows as Keras's History holds them: metric name -> value per epoch."""
+    names = sorted({key for row in rows for key in row} - set(EPOCH_COLUMNS))
+    return {name: [row[name] for row in rows] for name in names}
 
 
 def metrics_csv(rows: Sequence[dict[str, float]]) -> str:
     """The per-epoch rows as CSV: the schedule columns, then metrics (train before eval)."""
-    metric_names = sorted({key for row in rows for key in row} - set(_EPOCH_COLUMNS),
+    metric_names = sorted({key for row in rows for key in row} - set(EPOCH_COLUMNS),
                           key=lambda name: (name.startswith("val_"), name))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[*_EPOCH_COLUMNS, *metric_names],
+    writer = csv.DictWriter(buffer, fieldnames=[*EPOCH_COLUMNS, *metric_names],
                             lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
@@ -53,7 +59,7 @@ def curves_png(rows: Sequence[dict[str, float]], title: str) -> bytes:
     from matplotlib.ticker import MaxNLocator
 
     names = sorted({key for row in rows for key in row
-                    if key not in _EPOCH_COLUMNS and not key.startswith("val_")})
+                    if key not in EPOCH_COLUMNS and not key.startswith("val_")})
     figure, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
     epochs = [row["epoch"] for row in rows]
     phase_starts = [row["epoch"] for previous, row in zip(rows, rows[1:], strict=False)

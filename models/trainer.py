@@ -23,7 +23,7 @@ from models.distribution import (
 )
 from models.export import export_serving_model
 from models.feeder import build_feeder
-from models.package import count_and_fingerprint, write_model_package
+from models.package import count_and_fingerprint, history_of, write_model_package
 from models.registry import build_model
 from pipeline.config import PipelineConfig, TrainingPhase
 from preprocessing import feature_shapes
@@ -110,7 +110,6 @@ def run_fn(fn_args: FnArgs) -> None:
         recorder = EpochRecorder()
         callbacks = [keras.callbacks.TensorBoard(log_dir=log_dir), recorder]
         phases = config.training_phases()
-        history: dict[str, list[float]] = {}
         started = time.monotonic()
         epochs_done = 0
         for number, phase in enumerate(phases, start=1):
@@ -120,12 +119,9 @@ def run_fn(fn_args: FnArgs) -> None:
             train_data = shard_by_example(build_feeder(
                 fn_args.train_files, fn_args.data_accessor, transform_output, config,
                 phase.batch_size * replicas, training=True))
-            fitted = model.fit(train_data, validation_data=eval_data, callbacks=callbacks,
-                               initial_epoch=epochs_done, epochs=epochs_done + phase.epochs,
-                               verbose=0)
+            model.fit(train_data, validation_data=eval_data, callbacks=callbacks,
+                      initial_epoch=epochs_done, epochs=epochs_done + phase.epochs, verbose=0)
             epochs_done += phase.epochs
-            for key, values in fitted.history.items():
-                history.setdefault(key, []).extend(float(value) for value in values)
         training_seconds = time.monotonic() - started
         export_serving_model(
             model,
@@ -139,7 +135,7 @@ def run_fn(fn_args: FnArgs) -> None:
                     "seconds": round(training_seconds, 2),
                     "epochs": epochs_done,
                     "phases": [dataclasses.asdict(phase) for phase in phases],
-                    "history": history,
+                    "history": history_of(recorder.rows),
                     "devices": [device.name for device in tf.config.list_logical_devices()],
                     "replicas": replicas,
                     "parameters": model.count_params(),
