@@ -13,27 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 # isort: off
-import pipeline  # noqa: F401 - selects Keras before TensorFlow loads
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 # isort: on
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipeline.config import PipelineConfig
+from pipeline.config import TrainingSettings, TransformSettings
 
 MISSING_CATEGORY = b"__missing__"
-
-
-def preprocessing_spec(config: PipelineConfig) -> dict[str, Any]:
-    """The part of the configuration `preprocessing_fn` reads (Transform's custom_config)."""
-    return {
-        "numeric_features": list(config.numeric_features),
-        "bucketized_features": list(config.bucketized_features),
-        "categorical_features": list(config.categorical_features),
-        "bucket_count": config.bucket_count,
-        "vocabulary_top_k": config.vocabulary_top_k,
-        "oov_buckets": config.oov_buckets,
-        "label_name": config.label_name,
-    }
 
 
 def _dense(value: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
@@ -63,23 +50,25 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     extra id, `bucket_count`, for "missing"; categorical: vocabulary id of the
     `vocabulary_top_k` most frequent values, unseen values hashed into `oov_buckets`
     extra ids. The label passes through. Every analyzer reads raw values only, so
-    tf.Transform needs a single pass over the data.
+    tf.Transform needs a single pass over the data. `custom_config["settings"]` holds
+    exactly the settings Transform reads (`TransformSettings`).
     """
+    settings = TransformSettings.from_dict(custom_config["settings"], "Transform")
     outputs: dict[str, tf.Tensor] = {}
-    for name in custom_config["numeric_features"]:
+    for name in settings.numeric_features:
         present = _present_values(inputs[name])
         mean, variance = tft.mean(present), tft.var(present)
         dense = _dense(inputs[name], float("nan"))
         scaled = (dense - mean) / tf.where(variance > 0, tf.sqrt(variance), 1.0)
         outputs[name] = tf.where(tf.math.is_nan(dense), tf.zeros_like(dense), scaled)
-    bucket_count = int(custom_config["bucket_count"])
-    for name in custom_config["bucketized_features"]:
+    bucket_count = settings.bucket_count
+    for name in settings.bucketized_features:
         boundaries = tft.quantiles(_present_values(inputs[name]), num_buckets=bucket_count,
                                    epsilon=0.01 / bucket_count)
         dense = _dense(inputs[name], float("nan"))
         buckets = tft.apply_buckets(tf.where(tf.math.is_nan(dense), 0.0, dense), boundaries)
         outputs[name] = tf.where(tf.math.is_nan(dense), tf.cast(bucket_count, tf.int64), buckets)
-    for name in custom_config["categorical_features"]:
+    for name in settings.categorical_features:
         # Missing gets a token of its own (tf.Transform leaves "" out of vocabularies, so it
         # would share the out-of-vocabulary id with values never seen in training).
         # The approximate vocabulary is a combiner that tf.Transform packs with the other
@@ -87,11 +76,11 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
         # than top_k, and the exact version costs several shuffles per feature.
         outputs[name] = tft.experimental.compute_and_apply_approximate_vocabulary(
             _dense(inputs[name], MISSING_CATEGORY),
-            top_k=int(custom_config["vocabulary_top_k"]),
-            num_oov_buckets=int(custom_config["oov_buckets"]),
+            top_k=settings.vocabulary_top_k,
+            num_oov_buckets=settings.oov_buckets,
             vocab_filename=name,
         )
-    label_name = custom_config["label_name"]
+    label_name = settings.label_name
     outputs[label_name] = _dense(inputs[label_name], tf.constant(0, tf.int64))
     return outputs
 
@@ -109,13 +98,14 @@ class FeatureShapes:
                 "categorical_cardinalities": dict(self.categorical_cardinalities)}
 
 
-def feature_shapes(transform_output: tft.TFTransformOutput, config: PipelineConfig
+def feature_shapes(transform_output: tft.TFTransformOutput, settings: TrainingSettings
                    ) -> FeatureShapes:
     """Vocabulary sizes (plus OOV buckets) and bucket counts (plus "missing") per feature."""
     cardinalities = {
-        name: transform_output.vocabulary_size_by_name(name) + config.oov_buckets
-        for name in config.categorical_features
+        name: transform_output.vocabulary_size_by_name(name) + settings.oov_buckets
+        for name in settings.categorical_features
     }
-    cardinalities.update({name: config.bucket_count + 1 for name in config.bucketized_features})
-    return FeatureShapes(numeric=tuple(config.numeric_features),
+    cardinalities.update({name: settings.bucket_count + 1
+                          for name in settings.bucketized_features})
+    return FeatureShapes(numeric=tuple(settings.numeric_features),
                          categorical_cardinalities=cardinalities)

@@ -5,55 +5,23 @@
     python vertex_runner.py schedule ...   # compile, then create the retraining schedule
     python vertex_runner.py images   ...   # print the image URIs to build (scripts/build-images)
 
-Settings come from the same layers as the local runner (pipeline/config.py, variants.yaml,
-TFX_PIPELINE_<KEY>, --key=value). The compiled JSON goes to OUTPUT_ROOT/vertex/. Exits 2
-on a configuration error, before anything is compiled or sent; cloud calls use
-Application Default Credentials.
+The vertex-* tasks of `python -m pipeline` (pipeline/cli.py), kept as the file the layout
+and the README name. Exits 2 on a configuration error, before anything is compiled or
+sent; cloud calls use Application Default Credentials.
 """
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-import pipeline  # noqa: F401 - selects Keras before TensorFlow loads
-from pipeline import vertex
-from pipeline.config import ConfigError, load_config
-
-COMMANDS = ("compile", "submit", "schedule", "images")
+from pipeline import cli
 
 
 def main(argv: list[str]) -> int:
     command, *settings = argv or ["compile"]
-    if command not in COMMANDS:
-        print(f"Unknown command {command!r}; choose one of: {', '.join(COMMANDS)}.",
+    if command not in cli.VERTEX_COMMANDS:
+        print(f"Unknown command {command!r}; choose one of: {', '.join(cli.VERTEX_COMMANDS)}.",
               file=sys.stderr)
         return 2
-    try:
-        config = load_config(settings)
-        if command == "images":
-            for kind, uri in vertex.image_uris(config).items():
-                print(f"{kind} {uri}")
-            return 0
-        if command == "schedule":
-            vertex.check_schedulable(config)
-        template = Path(config.output_root) / "vertex" / f"{config.pipeline_name}.json"
-        spec = vertex.compile_pipeline(config, template)
-        print(vertex.describe(config, spec))
-        print(f"Compiled pipeline: {template}")
-        if command == "compile":
-            return 0
-        job = vertex.pipeline_job(config, template)
-        if command == "submit":
-            vertex.submit(config, job)
-            print(f"Submitted: {job.resource_name}")
-        else:
-            created = vertex.schedule(config, job)
-            print(f"Scheduled ({config.schedule_cron}): {created.resource_name}")
-    except ConfigError as error:
-        print(f"Configuration error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return cli.main([f"vertex-{command}", *settings])
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-import pipeline  # noqa: F401 - selects Keras before TensorFlow loads
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 from pipeline.config import REPOSITORY_ROOT
 
 
@@ -81,7 +81,8 @@ def measure(command: list[str], env: dict[str, str], log_path: Path, cwd: Path
 
 def latest_evaluation_metrics(metadata_path: Path) -> dict[str, float]:
     """Overall-slice metrics of the newest ModelEvaluation in an ML Metadata store."""
-    from pipeline.run_summary import metrics_by_slice, open_store
+    from evaluation.results import metrics_by_slice
+    from pipeline.metadata.store import open_store
 
     evaluations = open_store(metadata_path).get_artifacts_by_type("ModelEvaluation")
     if not evaluations:
@@ -92,7 +93,7 @@ def latest_evaluation_metrics(metadata_path: Path) -> dict[str, float]:
 
 def _example_gen_output(metadata_path: Path) -> str:
     """The uri of the newest ExampleGen's examples, found through ML Metadata."""
-    from pipeline.run_summary import open_store, outputs_of
+    from pipeline.metadata.store import open_store, outputs_of
 
     store = open_store(metadata_path)
     (pipeline_context,) = store.get_contexts_by_type("pipeline")
@@ -142,8 +143,8 @@ def scoring_speed(model_path: Path, config_flags: list[str]) -> tuple[float, flo
     """(examples per second at batch 4,096, median milliseconds for one example)."""
     import tensorflow as tf
 
-    from pipeline.config import load_config
-    from pipeline.example_gen import RowConverter, ingestion_spec, read_examples
+    from pipeline.components.example_gen import RowConverter, ingestion_spec, read_examples
+    from pipeline.loading import load_config
 
     config = load_config(config_flags, environ={})
     examples = []

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pipeline_benchmark import measure
 
-import pipeline  # noqa: F401 - selects Keras before TensorFlow loads
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 from pipeline.config import REPOSITORY_ROOT, load_variants
 
 PYTHON = str(REPOSITORY_ROOT / ".venv" / "bin" / "python")

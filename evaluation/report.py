@@ -30,6 +30,10 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_model_analysis as tfma
+
+from evaluation.results import metrics_by_slice
+from models.package import PACKAGE_DIRECTORY, SERVING_DIRECTORY
 
 SCORING_BATCH = 1024
 
@@ -94,23 +98,11 @@ def auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------- the analyses
-def has_one_class(values: dict[str, float]) -> bool:
-    """True for a slice whose examples all share one label: its AUC means nothing (TFMA
-    reports 0 or NaN)."""
-    return (values.get("mean_label", 0.5) in (0.0, 1.0)
-            or np.isnan(values.get("auc", np.nan)))
-
-
 def worst_slices_first(metrics: dict[str, dict[str, float]]) -> list[tuple[str, dict]]:
     """Slices ordered worst first: by AUC where both classes occur, then the one-class
-    slices by accuracy, their AUC removed. The overall slice is left out."""
-    rows = []
-    for name, values in metrics.items():
-        if name == "Overall":
-            continue
-        if has_one_class(values):
-            values = {key: value for key, value in values.items() if key != "auc"}
-        rows.append((name, values))
+    slices (which carry no AUC, see evaluation/results.py) by accuracy. The overall slice
+    is left out."""
+    rows = [(name, values) for name, values in metrics.items() if name != "Overall"]
     return sorted(rows, key=lambda item: (
         "auc" not in item[1], item[1].get("auc", item[1].get("accuracy", 1.0))))
 
@@ -118,8 +110,6 @@ def worst_slices_first(metrics: dict[str, dict[str, float]]) -> list[tuple[str, 
 def evaluator_views(evaluation_uri: str) -> tuple[list[dict[str, float]], dict[str, int]]:
     """The overall slice's calibration buckets and confusion matrix at the operating
     threshold, as the Evaluator computed them (evaluation/slices.py asks TFMA for both)."""
-    import tensorflow_model_analysis as tfma
-
     # The overall slice has no slice keys; with a baseline, TFMA also stores its values.
     calibration = []
     for entry in (entry for record in tfma.load_plots(evaluation_uri)
@@ -381,9 +371,6 @@ def build_report(settings: ReportSettings, eval_file_pattern: str, model_uri: st
                  evaluation_uri: str, facts: dict[str, str],
                  trials: list[dict[str, Any]] | None = None) -> str:
     """Scores the eval examples with the model at `model_uri` and renders the report."""
-    from models.package import PACKAGE_DIRECTORY, SERVING_DIRECTORY
-    from pipeline.run_summary import metrics_by_slice
-
     records = read_examples(eval_file_pattern, settings.max_examples)
     examples = [tf.train.Example.FromString(record) for record in records]
     labels = np.array([float(feature_value(example, settings.label_name) or 0)

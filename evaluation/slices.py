@@ -11,31 +11,31 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from pipeline.config import PipelineConfig
+from pipeline.config import EvaluatorSettings
 
 GATING_METRIC = "auc"
 
 
-def slicing_specs_from(config: PipelineConfig) -> list[tfma.SlicingSpec]:
+def slicing_specs_from(settings: EvaluatorSettings) -> list[tfma.SlicingSpec]:
     """The overall slice, then one slice per configured feature."""
     return [tfma.SlicingSpec()] + [
-        tfma.SlicingSpec(feature_keys=[name]) for name in config.slice_features
+        tfma.SlicingSpec(feature_keys=[name]) for name in settings.slice_features
     ]
 
 
-def auc_threshold_from(config: PipelineConfig) -> tfma.MetricThreshold:
+def auc_threshold_from(settings: EvaluatorSettings) -> tfma.MetricThreshold:
     return tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_auc}),
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": settings.min_auc}),
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -config.max_auc_drop},
+            absolute={"value": -settings.max_auc_drop},
         ),
     )
 
 
-def eval_config_from(config: PipelineConfig) -> tfma.EvalConfig:
+def eval_config_from(settings: EvaluatorSettings) -> tfma.EvalConfig:
     """The EvalConfig the Evaluator runs: metrics per slice and the AUC gate."""
-    at_threshold = json.dumps({"thresholds": [config.decision_threshold]})
+    at_threshold = json.dumps({"thresholds": [settings.decision_threshold]})
     # 1,000 thresholds put AUC within about 1e-3 of the exact value at a tenth of the
     # cost of TFMA's default 10,000, which dominated the Evaluator's time over 40 slices.
     curve_points = 1000
@@ -46,12 +46,12 @@ def eval_config_from(config: PipelineConfig) -> tfma.EvalConfig:
             class_name="AUC",
             config=json.dumps({"name": GATING_METRIC, "num_thresholds": curve_points}),
             per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-                slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold_from(config))],
+                slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold_from(settings))],
         ),
         tfma.MetricConfig(class_name="AUC", config=json.dumps(
             {"name": "auc_precision_recall", "curve": "PR", "num_thresholds": curve_points})),
         tfma.MetricConfig(class_name="BinaryAccuracy", config=json.dumps(
-            {"name": "accuracy", "threshold": config.decision_threshold})),
+            {"name": "accuracy", "threshold": settings.decision_threshold})),
         tfma.MetricConfig(class_name="Precision", config=at_threshold),
         tfma.MetricConfig(class_name="Recall", config=at_threshold),
         tfma.MetricConfig(class_name="MeanLabel"),
@@ -64,8 +64,8 @@ def eval_config_from(config: PipelineConfig) -> tfma.EvalConfig:
     ]
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default",
-                                    label_key=config.label_name,
+                                    label_key=settings.label_name,
                                     prediction_key="probabilities")],
-        slicing_specs=slicing_specs_from(config),
+        slicing_specs=slicing_specs_from(settings),
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
     )

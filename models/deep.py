@@ -10,13 +10,13 @@ from models.layers import (
     embedded_features,
     feature_inputs,
 )
-from pipeline.config import PipelineConfig
+from pipeline.config import TrainingSettings
 from preprocessing import FeatureShapes
 
 
-def build(shapes: FeatureShapes, config: PipelineConfig) -> keras.Model:
+def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:
     inputs = feature_inputs(shapes)
-    features = embedded_features(inputs, shapes, config.embedding_dim, prefix="embedding")
-    hidden = dense_tower(features, config)
+    features = embedded_features(inputs, shapes, settings.embedding_dim, prefix="embedding")
+    hidden = dense_tower(features, settings)
     probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(hidden)
-    return compile_binary_classifier(keras.Model(inputs, probability, name="deep"), config)
+    return compile_binary_classifier(keras.Model(inputs, probability, name="deep"), settings)

@@ -12,22 +12,22 @@ from models.layers import (
     embedded_features,
     feature_inputs,
 )
-from pipeline.config import PipelineConfig
+from pipeline.config import TrainingSettings
 from preprocessing import FeatureShapes
 
 
-def build(shapes: FeatureShapes, config: PipelineConfig) -> keras.Model:
+def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:
     inputs = feature_inputs(shapes)
-    x0 = embedded_features(inputs, shapes, config.embedding_dim, prefix="embedding")
+    x0 = embedded_features(inputs, shapes, settings.embedding_dim, prefix="embedding")
     width = x0.shape[-1]
 
     crossed = x0
-    for index in range(config.cross_layers):
+    for index in range(settings.cross_layers):
         projected = keras.layers.Dense(width, name=f"cross_{index}")(crossed)
         crossed = keras.layers.Add()([keras.layers.Multiply()([x0, projected]), crossed])
 
-    deep = dense_tower(x0, config)
+    deep = dense_tower(x0, settings)
     combined = keras.layers.Concatenate(name="cross_and_deep")([crossed, deep])
     probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(combined)
     return compile_binary_classifier(
-        keras.Model(inputs, probability, name="deep_and_cross"), config)
+        keras.Model(inputs, probability, name="deep_and_cross"), settings)

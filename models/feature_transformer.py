@@ -8,18 +8,18 @@ from __future__ import annotations
 import keras
 
 from models.layers import compile_binary_classifier, embeddings, feature_inputs, numeric_block
-from pipeline.config import PipelineConfig
+from pipeline.config import TrainingSettings
 from preprocessing import FeatureShapes
 
 
-def transformer_block(tokens: keras.KerasTensor, config: PipelineConfig, index: int
+def transformer_block(tokens: keras.KerasTensor, settings: TrainingSettings, index: int
                       ) -> keras.KerasTensor:
     """Pre-norm self-attention and a feed-forward layer, each with a residual connection."""
     width = tokens.shape[-1]
     normed = keras.layers.LayerNormalization(name=f"attention_norm_{index}")(tokens)
     attended = keras.layers.MultiHeadAttention(
-        num_heads=config.attention_heads, key_dim=max(1, width // config.attention_heads),
-        dropout=config.dropout, name=f"attention_{index}")(normed, normed)
+        num_heads=settings.attention_heads, key_dim=max(1, width // settings.attention_heads),
+        dropout=settings.dropout, name=f"attention_{index}")(normed, normed)
     tokens = keras.layers.Add()([tokens, attended])
     normed = keras.layers.LayerNormalization(name=f"feed_forward_norm_{index}")(tokens)
     hidden = keras.layers.Dense(2 * width, activation="relu", name=f"feed_forward_{index}")(normed)
@@ -27,9 +27,9 @@ def transformer_block(tokens: keras.KerasTensor, config: PipelineConfig, index: 
     return keras.layers.Add()([tokens, hidden])
 
 
-def build(shapes: FeatureShapes, config: PipelineConfig) -> keras.Model:
+def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:
     inputs = feature_inputs(shapes)
-    width = config.embedding_dim
+    width = settings.embedding_dim
     tokens = [keras.layers.Reshape((1, width))(embedded)
               for embedded in embeddings(inputs, shapes, width, prefix="token")]
     numeric = numeric_block(inputs, shapes)
@@ -40,10 +40,10 @@ def build(shapes: FeatureShapes, config: PipelineConfig) -> keras.Model:
             "bn,nd->bnd", output_shape=(count, width), bias_axes="nd",
             name="numeric_tokens")(keras.layers.Reshape((count,))(numeric)))
     sequence = tokens[0] if len(tokens) == 1 else keras.layers.Concatenate(axis=1)(tokens)
-    for index in range(config.transformer_blocks):
-        sequence = transformer_block(sequence, config, index)
+    for index in range(settings.transformer_blocks):
+        sequence = transformer_block(sequence, settings, index)
     pooled = keras.layers.GlobalAveragePooling1D()(
         keras.layers.LayerNormalization(name="final_norm")(sequence))
     probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(pooled)
     return compile_binary_classifier(
-        keras.Model(inputs, probability, name="feature_transformer"), config)
+        keras.Model(inputs, probability, name="feature_transformer"), settings)

@@ -12,14 +12,14 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import DataAccessor
 from tfx_bsl.public import tfxio
 
-from pipeline.config import PipelineConfig
+from pipeline.config import TrainingSettings
 
 
 def build_feeder(
     file_pattern: list[str],
     data_accessor: DataAccessor,
     transform_output: tft.TFTransformOutput,
-    config: PipelineConfig,
+    settings: TrainingSettings,
     batch_size: int,
     training: bool,
 ) -> tf.data.Dataset:
@@ -28,9 +28,9 @@ def build_feeder(
         batch_size=batch_size,
         num_epochs=1,
         shuffle=training,
-        shuffle_buffer_size=config.shuffle_buffer,
-        shuffle_seed=config.seed if training else None,
-        label_key=config.label_name,
+        shuffle_buffer_size=settings.shuffle_buffer,
+        shuffle_seed=settings.seed if training else None,
+        label_key=settings.label_name,
         prefetch_buffer_size=tf.data.AUTOTUNE,
         reader_num_threads=tf.data.AUTOTUNE,
         parser_num_threads=tf.data.AUTOTUNE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from pipeline.config import PipelineConfig
+from pipeline.config import TrainingSettings
 from preprocessing import FeatureShapes
 
 
@@ -46,17 +46,17 @@ def embedded_features(inputs: dict[str, keras.KerasTensor], shapes: FeatureShape
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate()(parts)
 
 
-def dense_tower(features: keras.KerasTensor, config: PipelineConfig) -> keras.KerasTensor:
-    for index, units in enumerate(config.hidden_units):
+def dense_tower(features: keras.KerasTensor, settings: TrainingSettings) -> keras.KerasTensor:
+    for index, units in enumerate(settings.hidden_units):
         features = keras.layers.Dense(units, activation="relu", name=f"hidden_{index}")(features)
-        if config.dropout > 0:
-            features = keras.layers.Dropout(config.dropout, seed=config.seed)(features)
+        if settings.dropout > 0:
+            features = keras.layers.Dropout(settings.dropout, seed=settings.seed)(features)
     return features
 
 
-def compile_binary_classifier(model: keras.Model, config: PipelineConfig) -> keras.Model:
+def compile_binary_classifier(model: keras.Model, settings: TrainingSettings) -> keras.Model:
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
         loss=keras.losses.BinaryCrossentropy(),
         metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
     )

@@ -8,9 +8,10 @@ import os
 import time
 
 # isort: off
-import pipeline  # noqa: F401 - selects Keras before TensorFlow loads
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 # isort: on
 import keras
+import keras_tuner
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
@@ -25,25 +26,10 @@ from models.export import export_serving_model
 from models.feeder import build_feeder
 from models.package import count_and_fingerprint, history_of, write_model_package
 from models.registry import build_model
-from pipeline.config import PipelineConfig, TrainingPhase
+from pipeline.config import TrainingPhase, TrainingSettings, training_phases
 from preprocessing import feature_shapes
 
 logger = logging.getLogger(__name__)
-
-# The settings that change the trained model. Only these reach the Trainer, so that
-# changing, say, an evaluation threshold re-runs the Evaluator but not the training.
-TRAINING_SETTINGS = (
-    "numeric_features", "bucketized_features", "categorical_features", "bucket_count",
-    "oov_buckets", "label_name", "architecture", "hidden_units", "embedding_dim", "dropout",
-    "cross_layers", "attention_heads", "transformer_blocks",
-    "learning_rate", "batch_size", "epochs", "shuffle_buffer", "seed",
-    "schedule_epochs", "schedule_learning_rate_factors", "schedule_batch_size_factors",
-)
-
-
-def training_settings(config: PipelineConfig) -> dict:
-    """The part of `config` that `run_fn` reads (the Trainer's custom_config)."""
-    return {key: value for key, value in config.to_dict().items() if key in TRAINING_SETTINGS}
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -72,14 +58,15 @@ class EpochRecorder(keras.callbacks.Callback):
                     self.phase.get("phase", 1), metrics)
 
 
-def effective_settings(fn_args: FnArgs) -> dict:
-    """The training settings, with the Tuner's best hyperparameters (when the pipeline
-    tuned) in place of the configured values: search-space names are setting names."""
-    settings = dict(fn_args.custom_config["training_settings"])
+def effective_settings(fn_args: FnArgs) -> TrainingSettings:
+    """The Trainer's settings (exactly those the pipeline declares it reads, typed), with
+    the Tuner's best hyperparameters (when the pipeline tuned) in place of the configured
+    values: search-space names are setting names."""
+    settings = TrainingSettings.from_dict(fn_args.custom_config["training_settings"],
+                                          "Trainer")
     if fn_args.hyperparameters:
-        import keras_tuner
-
-        settings.update(keras_tuner.HyperParameters.from_config(fn_args.hyperparameters).values)
+        tuned = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters).values
+        settings = settings.replace(tuned, "the Tuner's best hyperparameters")
     return settings
 
 
@@ -90,26 +77,25 @@ def run_fn(fn_args: FnArgs) -> None:
     Every replica of a multi-worker cluster runs this whole function, since training and
     saving need all of them; only the chief's model and logs are kept.
     """
-    config = PipelineConfig.from_dict(effective_settings(fn_args), "Trainer")
-    settings = training_settings(config)
-    keras.utils.set_random_seed(config.seed)
+    settings = effective_settings(fn_args)
+    keras.utils.set_random_seed(settings.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    shapes = feature_shapes(transform_output, config)
+    shapes = feature_shapes(transform_output, settings)
     logger.info("Feature shapes: %s", shapes.to_dict())
 
     strategy = choose_strategy()
     replicas = strategy.num_replicas_in_sync
     eval_data = shard_by_example(build_feeder(
-        fn_args.eval_files, fn_args.data_accessor, transform_output, config,
-        config.batch_size * replicas, training=False))
+        fn_args.eval_files, fn_args.data_accessor, transform_output, settings,
+        settings.batch_size * replicas, training=False))
     with strategy.scope():
-        model = build_model(config.architecture, shapes, config)
+        model = build_model(settings.architecture, shapes, settings)
 
     with chief_only_directories(strategy, fn_args.serving_model_dir,
                                 fn_args.model_run_dir) as (serving_dir, log_dir):
         recorder = EpochRecorder()
         callbacks = [keras.callbacks.TensorBoard(log_dir=log_dir), recorder]
-        phases = config.training_phases()
+        phases = training_phases(settings)
         started = time.monotonic()
         epochs_done = 0
         for number, phase in enumerate(phases, start=1):
@@ -117,7 +103,7 @@ def run_fn(fn_args: FnArgs) -> None:
             model.optimizer.learning_rate.assign(phase.learning_rate)
             # The same feeder, rebuilt for the phase's batch size.
             train_data = shard_by_example(build_feeder(
-                fn_args.train_files, fn_args.data_accessor, transform_output, config,
+                fn_args.train_files, fn_args.data_accessor, transform_output, settings,
                 phase.batch_size * replicas, training=True))
             model.fit(train_data, validation_data=eval_data, callbacks=callbacks,
                       initial_epoch=epochs_done, epochs=epochs_done + phase.epochs, verbose=0)
@@ -126,10 +112,10 @@ def run_fn(fn_args: FnArgs) -> None:
         export_serving_model(
             model,
             transform_output,
-            config.label_name,
+            settings.label_name,
             serving_dir,
             extra_assets={
-                "training_settings": settings,
+                "training_settings": settings.to_dict(),
                 "feature_shapes": shapes.to_dict(),
                 "training": {
                     "seconds": round(training_seconds, 2),
@@ -148,7 +134,7 @@ def run_fn(fn_args: FnArgs) -> None:
                 rows, fingerprint = count_and_fingerprint(files)
                 dataset["splits"][split] = {"rows": rows, "sha256": fingerprint}
             package = write_model_package(
-                os.path.dirname(serving_dir.rstrip("/")), recorder.rows, settings, dataset,
-                log_dir, title=config.architecture)
+                os.path.dirname(serving_dir.rstrip("/")), recorder.rows, settings.to_dict(),
+                dataset, log_dir, title=settings.architecture)
             logger.info("Exported serving model to %s; package %s",
                         os.path.abspath(serving_dir), package)

@@ -10,7 +10,7 @@ keras-tuner needs Keras 3 models, which is what models/ builds.
 from __future__ import annotations
 
 # isort: off
-import pipeline  # noqa: F401 - selects Keras before TensorFlow loads
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 # isort: on
 import keras
 import keras_tuner
@@ -21,7 +21,7 @@ from tfx.components.tuner.component import TunerFnResult
 from models.distribution import choose_strategy
 from models.feeder import build_feeder
 from models.registry import build_model
-from pipeline.config import PipelineConfig
+from pipeline.config import TrainingSettings, TunerSettings
 from pipeline.search_space import Dimension, parse_search_space
 from preprocessing import feature_shapes
 
@@ -41,55 +41,50 @@ def declare(hyperparameters: keras_tuner.HyperParameters, dimension: Dimension
                                  sampling=sampling)
 
 
-def search_settings(config: PipelineConfig) -> dict:
-    """The Tuner's custom_config entry: what to search and how long."""
-    return {"algorithm": config.hyperparameter_search, "space": dict(config.search_space),
-            "trials": config.search_trials, "epochs": config.search_epochs}
-
-
 def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     """Builds the keras-tuner tuner and the fit arguments TFX's Tuner runs it with."""
-    settings = fn_args.custom_config["training_settings"]
-    search = fn_args.custom_config["search"]
-    config = PipelineConfig.from_dict(settings, "Tuner")
-    keras.utils.set_random_seed(config.seed)
+    tuner_settings = TunerSettings.from_dict(fn_args.custom_config["tuner_settings"], "Tuner")
+    # A trial trains the Trainer's model: the same settings, searched values in place.
+    settings = TrainingSettings.from_config(tuner_settings)
+    keras.utils.set_random_seed(settings.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    shapes = feature_shapes(transform_output, config)
-    dimensions = parse_search_space(search["space"])
+    shapes = feature_shapes(transform_output, settings)
+    dimensions = parse_search_space(tuner_settings.search_space)
 
     def build_trial_model(hyperparameters: keras_tuner.HyperParameters) -> keras.Model:
         values = {dimension.name: declare(hyperparameters, dimension)
                   for dimension in dimensions}
-        trial_config = PipelineConfig.from_dict({**settings, **values}, "search trial")
-        return build_model(trial_config.architecture, shapes, trial_config)
+        trial = settings.replace(values, "search trial")
+        return build_model(trial.architecture, shapes, trial)
 
     strategy = choose_strategy()
     common = {
         "hypermodel": build_trial_model,
         "objective": OBJECTIVE,
-        "seed": config.seed,
+        "seed": settings.seed,
         "directory": fn_args.working_dir,
         "project_name": "search",
         "overwrite": True,
         # keras-tuner's own default; named so several devices are used when present.
         "distribution_strategy": strategy if strategy.num_replicas_in_sync > 1 else None,
     }
-    algorithm = search["algorithm"]
+    algorithm = tuner_settings.hyperparameter_search
     if algorithm == "random":
-        tuner = keras_tuner.RandomSearch(max_trials=search["trials"], **common)
+        tuner = keras_tuner.RandomSearch(max_trials=tuner_settings.search_trials, **common)
     elif algorithm == "bayesian":
-        tuner = keras_tuner.BayesianOptimization(max_trials=search["trials"], **common)
+        tuner = keras_tuner.BayesianOptimization(max_trials=tuner_settings.search_trials,
+                                                 **common)
     elif algorithm == "hyperband":
-        tuner = keras_tuner.Hyperband(max_epochs=search["epochs"], factor=3,
+        tuner = keras_tuner.Hyperband(max_epochs=tuner_settings.search_epochs, factor=3,
                                       hyperband_iterations=1, **common)
     else:
         raise ValueError(f"hyperparameter_search={algorithm!r} is not a search algorithm.")
 
-    batch_size = config.batch_size * strategy.num_replicas_in_sync
+    batch_size = settings.batch_size * strategy.num_replicas_in_sync
     train_data = build_feeder(fn_args.train_files, fn_args.data_accessor, transform_output,
-                              config, batch_size, training=True)
+                              settings, batch_size, training=True)
     eval_data = build_feeder(fn_args.eval_files, fn_args.data_accessor, transform_output,
-                             config, batch_size, training=False)
+                             settings, batch_size, training=False)
     return TunerFnResult(tuner=tuner, fit_kwargs={
-        "x": train_data, "validation_data": eval_data, "epochs": search["epochs"],
+        "x": train_data, "validation_data": eval_data, "epochs": tuner_settings.search_epochs,
         "verbose": 0})

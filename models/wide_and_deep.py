@@ -13,11 +13,11 @@ from models.layers import (
     feature_inputs,
     numeric_block,
 )
-from pipeline.config import PipelineConfig
+from pipeline.config import TrainingSettings
 from preprocessing import FeatureShapes
 
 
-def build(shapes: FeatureShapes, config: PipelineConfig) -> keras.Model:
+def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:
     inputs = feature_inputs(shapes)
     numeric = numeric_block(inputs, shapes)
 
@@ -27,11 +27,11 @@ def build(shapes: FeatureShapes, config: PipelineConfig) -> keras.Model:
         wide_terms.append(keras.layers.Dense(1, use_bias=False, name="wide_numeric")(numeric))
     wide_logit = wide_terms[0] if len(wide_terms) == 1 else keras.layers.Add()(wide_terms)
 
-    deep_features = embedded_features(inputs, shapes, config.embedding_dim, prefix="deep")
-    deep_logit = keras.layers.Dense(1, name="deep_logit")(dense_tower(deep_features, config))
+    deep_features = embedded_features(inputs, shapes, settings.embedding_dim, prefix="deep")
+    deep_logit = keras.layers.Dense(1, name="deep_logit")(dense_tower(deep_features, settings))
 
     logit = keras.layers.Add(name="logit")([wide_logit, deep_logit])
     probability = keras.layers.Activation("sigmoid", name="probability")(logit)
     return compile_binary_classifier(
-        keras.Model(inputs, probability, name="wide_and_deep"), config
+        keras.Model(inputs, probability, name="wide_and_deep"), settings
     )

@@ -1,24 +1,7 @@
-"""The pipeline: configuration, `create_pipeline`, custom components and run reports.
+"""The pipeline: settings and their checks, `create_pipeline`, and by role:
+`components/` (our TFX components), `orchestration/` (running it locally or on Vertex AI,
+train-all, summaries) and `metadata/` (ML Metadata: the store, run records, lineage).
 
-Keras, chosen on purpose: our networks are built with Keras 3 (`import keras`), which
-keras-tuner requires; tf.Transform and TFMA are built on Keras 2 and reach it through
-`tf.keras`. Setting TF_USE_LEGACY_KERAS=1 here, before TensorFlow is imported, gives each
-library the Keras it was written for, whichever library happens to import TensorFlow
-first (tf.Transform sets the variable itself only when it is unset). Every entry
-point (runners, tests, the benchmark) and every module TFX loads by path
-(`preprocessing`, `models.trainer`) imports this package before TensorFlow.
+Importing this package does nothing else; the Keras choice is `pipeline.keras_choice`,
+imported explicitly by every entry point.
 """
-
-import os
-import warnings
-
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-# TensorFlow's C++ start-up chatter (CUDA probes, CPU flags) hides our own output; an
-# explicit TF_CPP_MIN_LOG_LEVEL from the user still wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Google's client libraries warn on every import that Python 3.10 nears end of support;
-# the pin to 3.10 is deliberate (TFX 1.16), so the warning tells the user nothing.
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core")
-# aiplatform warns on import that it will soon need google-cloud-storage 3, which the
-# pinned Beam 2.59 does not allow; nothing for a user to act on.
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.cloud\.aiplatform")

@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime
 import re
 
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import PipelineConfig
 from pipeline.label import LabelRule
+from pipeline.values import ConfigError
 
 _TABLE_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+){1,2}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -1,28 +1,39 @@
-"""The single flat configuration of a pipeline run, in three layers.
+"""Every setting of a run, declared once: its type, default, the steps that read it, and
+its own limits.
 
-1. Defaults: the fields of `PipelineConfig` below.
-2. A named variant from `variants.yaml`, holding only the keys it overrides.
-3. Per-run overrides: `TFX_PIPELINE_<KEY>` environment variables, then `--key=value` flags.
+Settings reach a run in three layers, each overriding the one before:
+1. defaults: the fields of `PipelineConfig` below;
+2. a named variant from `variants.yaml`, holding only the keys it overrides;
+3. per-run overrides: `TFX_PIPELINE_<KEY>` environment variables, then `--key=value` flags.
 
-Every layer is validated against the dataclass: an unknown key or a value of the wrong
-type raises `ConfigError` naming the key and what it accepts, before any component runs.
+Each field is declared with `setting(..., read_by=...)`, naming the steps (`Step`) that
+read it. Everything else is derived from that one declaration: what each component
+receives (`settings_view`: `TrainingSettings` is exactly what `run_fn` reads, typed), the
+settings a search may try (`searchable`), the settings a train-all variant may change
+(`settings_read_only_by`), and the range checks (`minimum`, `maximum`, `above`,
+`choices`). A field declared without readers stops the import of this module.
+
+Checks that need other modules (the label rule, the architecture registry, the search
+space, the BigQuery query, the schema file) live one layer up, in `pipeline/loading.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import glob
+import enum
+import importlib.util
 import json
-import math
 import os
 import re
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import yaml
+
+from pipeline.values import ConfigError, coerce, one_of, parse_flags
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 VARIANTS_FILE = REPOSITORY_ROOT / "variants.yaml"
@@ -30,8 +41,37 @@ ENVIRONMENT_PREFIX = "TFX_PIPELINE_"
 PACKAGE_PATH_PREFIX = "package://"
 
 
-class ConfigError(ValueError):
-    """A setting a user gave is unknown, of the wrong type or out of range."""
+class Step(str, enum.Enum):
+    """The parts of the system that read settings; each setting names those that read it."""
+
+    RUN = "run"  # the runners: names, where outputs go, Beam, the metadata store
+    EXAMPLE_GEN = "example_gen"  # the data source, the label, the train/eval split
+    DATA_CHECKS = "data_checks"  # curated schema, ExampleValidator, DataAnomalyGate
+    TRANSFORM = "transform"  # preprocessing_fn
+    TUNER = "tuner"  # tuner_fn's own settings (its trials also read the Trainer's)
+    TRAINER = "trainer"  # run_fn and the networks in models/
+    EVALUATOR = "evaluator"  # the TFMA eval config: slices, metrics, blessing
+    REPORT = "report"  # ModelReportGen
+    CLOUD = "cloud"  # vertex_runner.py: images, machines, Dataflow, the endpoint
+
+
+# The steps that train and judge one model; a train-all variant may change only settings
+# that nothing else reads, so that all variants share ExampleGen and Transform.
+MODEL_BRANCH_STEPS = frozenset({Step.TUNER, Step.TRAINER, Step.EVALUATOR, Step.REPORT})
+
+
+def setting(default: Any = dataclasses.MISSING, *, read_by: Iterable[Step],
+            factory: Any = dataclasses.MISSING, minimum: float | None = None,
+            maximum: float | None = None, above: float | None = None,
+            choices: tuple[str, ...] = (), searchable: bool = False) -> Any:
+    """Declares one setting: its default (or `factory` for a mutable one), the steps that
+    read it, and its limits. For a list setting the limits apply to every entry.
+
+    `minimum`/`maximum` are inclusive, `above` exclusive; `searchable` lets
+    `search_space` try values for it (only for settings the Trainer reads)."""
+    metadata = {"read_by": frozenset(read_by), "minimum": minimum, "maximum": maximum,
+                "above": above, "choices": tuple(choices), "searchable": searchable}
+    return dataclasses.field(default=default, default_factory=factory, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +83,12 @@ class TrainingPhase:
     batch_size: int
 
 
-_SCHEDULE_KEYS = ("schedule_epochs", "schedule_learning_rate_factors",
-                  "schedule_batch_size_factors")
+RUN, EXAMPLE_GEN, DATA_CHECKS, TRANSFORM = (Step.RUN, Step.EXAMPLE_GEN, Step.DATA_CHECKS,
+                                            Step.TRANSFORM)
+TUNER, TRAINER, EVALUATOR, REPORT, CLOUD = (Step.TUNER, Step.TRAINER, Step.EVALUATOR,
+                                            Step.REPORT, Step.CLOUD)
+# Feature lists: read where rows are typed, transformed, fed to the network and reported.
+FEATURE_READERS = (EXAMPLE_GEN, TRANSFORM, TRAINER, REPORT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,170 +98,205 @@ class PipelineConfig:
     # --- run ---
     # Names the ML Metadata context, output folders and the Vertex AI pipeline; lowercase
     # letters, digits and hyphens, as Vertex AI requires.
-    pipeline_name: str = "big-tipper"
-    variant: str = "default"  # the name of the variants.yaml entry this config came from
-    output_root: str = "output"  # pipeline artifacts, metadata store and pushed models
-    seed: int = 42  # shuffling and weight initialisation
+    pipeline_name: str = setting("big-tipper", read_by=(RUN, CLOUD))
+    # The name of the variants.yaml entry this config came from.
+    variant: str = setting("default", read_by=(RUN,))
+    # Pipeline artifacts, metadata store and pushed models.
+    output_root: str = setting("output", read_by=(RUN,))
+    seed: int = setting(42, read_by=(TUNER, TRAINER, REPORT))  # shuffling and initialisation
     # The ML Metadata store lineage.py reads: empty for OUTPUT_ROOT/metadata.sqlite, or
     # grpc://HOST:PORT, or mysql://USER@HOST:PORT/DATABASE (password in MLMD_MYSQL_PASSWORD),
     # or vertex: Vertex AI's metadata in gcp_project/gcp_region (`lineage.py show` only).
-    metadata_connection: str = ""
-    beam_direct_running_mode: str = "in_memory"  # in_memory | multi_threading | multi_processing
-    beam_direct_num_workers: int = 1  # workers for multi_threading / multi_processing
+    metadata_connection: str = setting("", read_by=(RUN,))
+    beam_direct_running_mode: str = setting(
+        "in_memory", read_by=(RUN,), choices=("in_memory", "multi_threading", "multi_processing"))
+    # Workers for multi_threading / multi_processing.
+    beam_direct_num_workers: int = setting(1, read_by=(RUN,), minimum=1)
 
     # --- data ---
-    data_source: str = "file"  # file | bigquery
+    data_source: str = setting("file", read_by=(EXAMPLE_GEN,), choices=("file", "bigquery"))
     # .jsonl/.json or .csv file, or a glob of them; relative to the repository root, or
     # package://<python package>/<path> for a file shipped inside an installed package.
-    data_path: str = "testdata/taxi_trips.jsonl"
-    bigquery_table: str = "bigquery-public-data.chicago_taxi_trips.taxi_trips"
-    bigquery_timestamp_column: str = "trip_start_timestamp"
-    bigquery_start_date: str = "2019-01-01"  # inclusive, YYYY-MM-DD
-    bigquery_end_date: str = "2019-02-01"  # exclusive, YYYY-MM-DD
-    bigquery_sample_percent: float = 100.0  # share of rows kept, by a hash of the row key
-    bigquery_row_key: str = "unique_key"  # column hashed for sampling
+    data_path: str = setting("testdata/taxi_trips.jsonl", read_by=(EXAMPLE_GEN,))
+    bigquery_table: str = setting("bigquery-public-data.chicago_taxi_trips.taxi_trips",
+                                  read_by=(EXAMPLE_GEN,))
+    bigquery_timestamp_column: str = setting("trip_start_timestamp", read_by=(EXAMPLE_GEN,))
+    bigquery_start_date: str = setting("2019-01-01", read_by=(EXAMPLE_GEN,))  # inclusive
+    bigquery_end_date: str = setting("2019-02-01", read_by=(EXAMPLE_GEN,))  # exclusive
+    # Share of rows kept, by a hash of the row key.
+    bigquery_sample_percent: float = setting(100.0, read_by=(EXAMPLE_GEN,), above=0,
+                                             maximum=100)
+    bigquery_row_key: str = setting("unique_key", read_by=(EXAMPLE_GEN,))  # hashed to sample
     # When > 0: read the N whole days (UTC) before the day the query runs, instead of the
     # fixed start/end dates, so each scheduled retraining sees the newest data.
-    bigquery_window_days: int = 0
+    bigquery_window_days: int = setting(0, read_by=(EXAMPLE_GEN,))
     # Features that are not plain columns of the table: name -> BigQuery SQL expression.
-    bigquery_derived_columns: dict[str, str] = dataclasses.field(
-        default_factory=lambda: {
-            "trip_start_hour": "EXTRACT(HOUR FROM trip_start_timestamp)",
-            "trip_start_day": "EXTRACT(DAYOFWEEK FROM trip_start_timestamp)",
-            "trip_start_month": "EXTRACT(MONTH FROM trip_start_timestamp)",
-        }
-    )
-    eval_percent: int = 20  # share of rows hashed into the eval split
+    bigquery_derived_columns: dict[str, str] = setting(read_by=(EXAMPLE_GEN,), factory=lambda: {
+        "trip_start_hour": "EXTRACT(HOUR FROM trip_start_timestamp)",
+        "trip_start_day": "EXTRACT(DAYOFWEEK FROM trip_start_timestamp)",
+        "trip_start_month": "EXTRACT(MONTH FROM trip_start_timestamp)",
+    })
+    # Share of rows hashed into the eval split.
+    eval_percent: int = setting(20, read_by=(EXAMPLE_GEN,), minimum=1, maximum=99)
     # The curated schema ExampleValidator checks every run against (relative to the
     # repository root); empty: SchemaGen infers one from each run's own statistics.
-    schema_path: str = "schemas/taxi_trips.pbtxt"
+    schema_path: str = setting("schemas/taxi_trips.pbtxt", read_by=(DATA_CHECKS,))
 
     # Distribution checks that stop a run before Transform, per feature: the L-infinity
     # distance (categorical) or Jensen-Shannon divergence (numeric) allowed between this
     # run's train split and the previous run's (drift), and between train and eval (skew).
-    drift_thresholds: dict[str, float] = dataclasses.field(default_factory=lambda: {
-        "payment_type": 0.2, "company": 0.3, "trip_start_hour": 0.2, "fare": 0.2,
-        "trip_miles": 0.2})
-    skew_thresholds: dict[str, float] = dataclasses.field(default_factory=lambda: {
-        "payment_type": 0.2, "company": 0.3, "fare": 0.2})
+    drift_thresholds: dict[str, float] = setting(
+        read_by=(DATA_CHECKS,), above=0, maximum=1, factory=lambda: {
+            "payment_type": 0.2, "company": 0.3, "trip_start_hour": 0.2, "fare": 0.2,
+            "trip_miles": 0.2})
+    skew_thresholds: dict[str, float] = setting(
+        read_by=(DATA_CHECKS,), above=0, maximum=1, factory=lambda: {
+            "payment_type": 0.2, "company": 0.3, "fare": 0.2})
 
     # --- features and label ---
-    numeric_features: tuple[str, ...] = ("fare", "trip_miles", "trip_seconds")
-    bucketized_features: tuple[str, ...] = (
-        "pickup_latitude",
-        "pickup_longitude",
-        "dropoff_latitude",
-        "dropoff_longitude",
-    )
-    categorical_features: tuple[str, ...] = (
-        "payment_type",
-        "company",
-        "trip_start_hour",
-        "trip_start_day",
-        "trip_start_month",
-        "pickup_community_area",
-        "dropoff_community_area",
-        "dropoff_census_tract",
-    )
-    bucket_count: int = 10  # quantile buckets per bucketized feature
-    vocabulary_top_k: int = 1000  # most frequent values kept per categorical feature
-    oov_buckets: int = 1  # hash buckets (at least 1) for values outside the vocabulary
-    label_name: str = "big_tipper"
+    numeric_features: tuple[str, ...] = setting(("fare", "trip_miles", "trip_seconds"),
+                                                read_by=FEATURE_READERS)
+    bucketized_features: tuple[str, ...] = setting(
+        ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude"),
+        read_by=FEATURE_READERS)
+    categorical_features: tuple[str, ...] = setting(
+        ("payment_type", "company", "trip_start_hour", "trip_start_day", "trip_start_month",
+         "pickup_community_area", "dropoff_community_area", "dropoff_census_tract"),
+        read_by=FEATURE_READERS)
+    # Quantile buckets per bucketized feature (the Trainer sizes its embeddings from it).
+    bucket_count: int = setting(10, read_by=(TRANSFORM, TRAINER), minimum=1)
+    # Most frequent values kept per categorical feature.
+    vocabulary_top_k: int = setting(1000, read_by=(TRANSFORM,), minimum=1)
+    # Hash buckets (at least 1) for values outside the vocabulary.
+    oov_buckets: int = setting(1, read_by=(TRANSFORM, TRAINER), minimum=1)
+    label_name: str = setting("big_tipper", read_by=(EXAMPLE_GEN, TRANSFORM, TRAINER,
+                                                     EVALUATOR, REPORT))
     # The label, as a comparison of arithmetic on raw columns. It is rendered both as
     # Python (local files) and as SQL (BigQuery), so both sources label rows identically.
-    label_rule: str = "tips > 0.2 * fare"
+    label_rule: str = setting("tips > 0.2 * fare", read_by=(EXAMPLE_GEN,))
 
     # --- model and training ---
-    architecture: str = "wide_and_deep"  # a name registered in models/registry.py
-    hidden_units: tuple[int, ...] = (64, 32)
-    embedding_dim: int = 8
-    dropout: float = 0.1
-    cross_layers: int = 3  # deep_and_cross: cross layers (interaction degree + 1)
-    attention_heads: int = 2  # feature_transformer: heads per attention layer
-    transformer_blocks: int = 2  # feature_transformer: attention + feed-forward blocks
-    learning_rate: float = 0.003
-    batch_size: int = 256
-    epochs: int = 4  # passes over the train split
-    shuffle_buffer: int = 10_000
+    # A name registered in models/registry.py.
+    architecture: str = setting("wide_and_deep", read_by=(TRAINER,), searchable=True)
+    hidden_units: tuple[int, ...] = setting((64, 32), read_by=(TRAINER,), minimum=1,
+                                            searchable=True)
+    embedding_dim: int = setting(8, read_by=(TRAINER,), minimum=1, searchable=True)
+    dropout: float = setting(0.1, read_by=(TRAINER,), minimum=0.0, maximum=0.99,
+                             searchable=True)
+    # deep_and_cross: cross layers (interaction degree + 1).
+    cross_layers: int = setting(3, read_by=(TRAINER,), minimum=1, searchable=True)
+    # feature_transformer: heads per attention layer.
+    attention_heads: int = setting(2, read_by=(TRAINER,), minimum=1, searchable=True)
+    # feature_transformer: attention + feed-forward blocks.
+    transformer_blocks: int = setting(2, read_by=(TRAINER,), minimum=1, searchable=True)
+    learning_rate: float = setting(0.003, read_by=(TRAINER,), above=0, searchable=True)
+    batch_size: int = setting(256, read_by=(TRAINER,), minimum=1)
+    epochs: int = setting(4, read_by=(TRAINER,), minimum=1)  # passes over the train split
+    shuffle_buffer: int = setting(10_000, read_by=(TRAINER,), minimum=1)
     # Training in phases, one after another on the same feeder and model: phase i trains
     # schedule_epochs[i] epochs at learning_rate * schedule_learning_rate_factors[i] with
     # batches of batch_size * schedule_batch_size_factors[i] (raise the batch size as the
     # learning rate falls). The three lists have one entry per phase. Empty: one phase of
     # `epochs` epochs at learning_rate and batch_size.
-    schedule_epochs: tuple[int, ...] = ()
-    schedule_learning_rate_factors: tuple[float, ...] = ()
-    schedule_batch_size_factors: tuple[int, ...] = ()
+    schedule_epochs: tuple[int, ...] = setting((), read_by=(TRAINER,), above=0)
+    schedule_learning_rate_factors: tuple[float, ...] = setting((), read_by=(TRAINER,), above=0)
+    schedule_batch_size_factors: tuple[int, ...] = setting((), read_by=(TRAINER,), above=0)
 
     # --- hyperparameter search (the Tuner step, before the Trainer) ---
     # off | random | bayesian | hyperband: keras-tuner searches search_space, and the best
     # values found replace the configured ones in the Trainer.
-    hyperparameter_search: str = "off"
-    # setting -> "low..high" (" log" for a log scale) or "a | b | c" choices; see
-    # pipeline/search_space.py for the searchable settings.
-    search_space: dict[str, str] = dataclasses.field(default_factory=lambda: {
+    hyperparameter_search: str = setting("off", read_by=(TUNER,),
+                                         choices=("off", "random", "bayesian", "hyperband"))
+    # setting -> "low..high" (" log" for a log scale) or "a | b | c" choices; the
+    # searchable settings are those declared searchable above.
+    search_space: dict[str, str] = setting(read_by=(TUNER,), factory=lambda: {
         "learning_rate": "0.0003..0.01 log", "hidden_units": "32 | 64,32 | 128,64",
         "embedding_dim": "4 | 8 | 16", "dropout": "0.0..0.3"})
-    search_trials: int = 6  # trials tried (random, bayesian); hyperband sizes its own rounds
-    search_epochs: int = 2  # epochs per trial (hyperband: the most a trial gets)
+    # Trials tried (random, bayesian); hyperband sizes its own rounds.
+    search_trials: int = setting(6, read_by=(TUNER,), minimum=1)
+    # Epochs per trial (hyperband: the most a trial gets).
+    search_epochs: int = setting(2, read_by=(TUNER,), minimum=1)
     # Trials at once, each on its own Vertex AI Training machine (vertex_runner.py). Local
     # runs try one at a time: on a laptop's few cores, trials would only slow each other.
-    search_parallel_trials: int = 1
+    search_parallel_trials: int = setting(1, read_by=(TUNER,), minimum=1)
 
     # --- evaluation ---
-    slice_features: tuple[str, ...] = ("payment_type", "company", "trip_start_hour")
-    min_auc: float = 0.8  # a candidate below this AUC is never blessed
-    max_auc_drop: float = 0.01  # nor one whose AUC is this much below the last blessed model
-    decision_threshold: float = 0.5  # probability above which a trip is called a big tipper
+    slice_features: tuple[str, ...] = setting(("payment_type", "company", "trip_start_hour"),
+                                              read_by=(EVALUATOR,))
+    # A candidate below this AUC is never blessed.
+    min_auc: float = setting(0.8, read_by=(EVALUATOR,), minimum=0.0, maximum=1.0)
+    # Nor one whose AUC is this much below the last blessed model.
+    max_auc_drop: float = setting(0.01, read_by=(EVALUATOR,), minimum=0.0, maximum=1.0)
+    # Probability above which a trip is called a big tipper.
+    decision_threshold: float = setting(0.5, read_by=(EVALUATOR, REPORT), minimum=0.01,
+                                        maximum=0.99)
 
     # --- Google Cloud: read by vertex_runner.py only ---
-    gcp_project: str = ""  # project that runs and pays for the pipeline
-    gcp_region: str = "us-central1"  # Vertex AI Pipelines, Training, Dataflow and endpoints
-    gcs_root: str = ""  # gs://bucket[/prefix]: pipeline root, Beam temp files, GCS pushes
-    service_account: str = ""  # e-mail the pipeline runs as; empty: the project's default
-    vertex_labels: dict[str, str] = dataclasses.field(default_factory=dict)  # on the job
-    vertex_enable_caching: bool = True  # reuse unchanged steps' outputs from earlier runs
-    schedule_cron: str = "0 6 * * 1"  # retraining schedule, cron syntax ("TZ=Area/City ..." ok)
+    gcp_project: str = setting("", read_by=(CLOUD,))  # project that runs and pays
+    # Vertex AI Pipelines, Training, Dataflow and endpoints.
+    gcp_region: str = setting("us-central1", read_by=(CLOUD,))
+    # gs://bucket[/prefix]: pipeline root, Beam temp files, GCS pushes.
+    gcs_root: str = setting("", read_by=(CLOUD,))
+    # E-mail the pipeline runs as; empty: the project's default.
+    service_account: str = setting("", read_by=(CLOUD,))
+    vertex_labels: dict[str, str] = setting(read_by=(CLOUD,), factory=dict)  # on the job
+    # Reuse unchanged steps' outputs from earlier runs.
+    vertex_enable_caching: bool = setting(True, read_by=(CLOUD,))
+    # Retraining schedule, cron syntax ("TZ=Area/City ..." ok).
+    schedule_cron: str = setting("0 6 * * 1", read_by=(CLOUD,))
     # Image every pipeline step runs in (docker/cpu.Dockerfile); empty: derived from the
     # project, region, pipeline name and a hash of the code and lock file.
-    container_image: str = ""
-    gpu_container_image: str = ""  # training image when an accelerator is set; same default
-    beam_runner: str = "direct"  # direct | dataflow: where the Beam steps of a cloud run go
-    dataflow_machine_type: str = "n1-standard-4"
-    dataflow_max_workers: int = 4
-    dataflow_disk_size_gb: int = 50
-    trainer_machine_type: str = "n1-standard-8"  # Vertex AI Training machine, per replica
-    trainer_accelerator_type: str = ""  # e.g. NVIDIA_TESLA_T4, NVIDIA_L4; empty: no GPU
-    trainer_accelerator_count: int = 0  # accelerators per replica
-    trainer_replica_count: int = 1  # 1: one machine; more: a chief plus workers
-    push_destination: str = "filesystem"  # filesystem (serving dir / gcs_root) | vertex_endpoint
-    serving_endpoint_name: str = "big-tipper"  # Vertex AI endpoint the model is deployed to
-    serving_container_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
-    serving_machine_type: str = "n1-standard-2"
-    serving_min_replicas: int = 1
-    serving_max_replicas: int = 2
+    container_image: str = setting("", read_by=(CLOUD,))
+    # Training image when an accelerator is set; same default.
+    gpu_container_image: str = setting("", read_by=(CLOUD,))
+    # direct | dataflow: where the Beam steps of a cloud run go.
+    beam_runner: str = setting("direct", read_by=(CLOUD,), choices=("direct", "dataflow"))
+    dataflow_machine_type: str = setting("n1-standard-4", read_by=(CLOUD,))
+    dataflow_max_workers: int = setting(4, read_by=(CLOUD,))
+    dataflow_disk_size_gb: int = setting(50, read_by=(CLOUD,))
+    # Vertex AI Training machine, per replica.
+    trainer_machine_type: str = setting("n1-standard-8", read_by=(CLOUD,))
+    # E.g. NVIDIA_TESLA_T4, NVIDIA_L4; empty: no GPU.
+    trainer_accelerator_type: str = setting("", read_by=(CLOUD,))
+    trainer_accelerator_count: int = setting(0, read_by=(CLOUD,))  # per replica
+    # 1: one machine; more: a chief plus workers.
+    trainer_replica_count: int = setting(1, read_by=(CLOUD,))
+    # filesystem (serving dir / gcs_root) | vertex_endpoint.
+    push_destination: str = setting("filesystem", read_by=(CLOUD,),
+                                    choices=("filesystem", "vertex_endpoint"))
+    # Vertex AI endpoint the model is deployed to.
+    serving_endpoint_name: str = setting("big-tipper", read_by=(CLOUD,))
+    serving_container_image: str = setting(
+        "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest", read_by=(CLOUD,))
+    serving_machine_type: str = setting("n1-standard-2", read_by=(CLOUD,))
+    serving_min_replicas: int = setting(1, read_by=(CLOUD,))
+    serving_max_replicas: int = setting(2, read_by=(CLOUD,))
     # Share of the endpoint's traffic the new model takes; the models already deployed
     # keep the rest, so below 100 the new model runs beside the current one (A/B).
-    serving_traffic_percent: int = 100
+    serving_traffic_percent: int = setting(100, read_by=(CLOUD,))
 
     # ------------------------------------------------------------------ derived values
-    def training_phases(self) -> tuple[TrainingPhase, ...]:
-        """The training schedule, one entry per phase (a single phase unless configured)."""
-        if not self.schedule_epochs:
-            return (TrainingPhase(self.epochs, self.learning_rate, self.batch_size),)
-        return tuple(
-            TrainingPhase(epochs, self.learning_rate * rate_factor, self.batch_size * batch_factor)
-            for epochs, rate_factor, batch_factor in zip(
-                self.schedule_epochs, self.schedule_learning_rate_factors,
-                self.schedule_batch_size_factors, strict=True))
-
     @property
     def raw_feature_names(self) -> tuple[str, ...]:
         """Every configured input feature: numeric, then bucketized, then categorical."""
-        return self.numeric_features + self.bucketized_features + self.categorical_features
+        return raw_feature_names(self)
 
     def resolved_data_path(self) -> str:
         """`data_path` as an absolute path or glob (package:// and relative paths resolved)."""
         return resolve_data_path(self.data_path)
+
+    def resolved_schema_path(self) -> str:
+        return str(REPOSITORY_ROOT / self.schema_path)
+
+    def settings_for(self, *steps: Step) -> dict[str, Any]:
+        """JSON-ready values of the settings any of `steps` reads."""
+        names = setting_names(*steps)
+        return {key: value for key, value in self.to_dict().items() if key in names}
+
+    def differences(self, other: PipelineConfig | None = None) -> dict[str, Any]:
+        """The JSON-ready settings whose value differs from `other` (the defaults)."""
+        base = (other or PipelineConfig()).to_dict()
+        return {key: value for key, value in self.to_dict().items() if base[key] != value}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (tuples become lists), for storing with the run."""
@@ -230,45 +309,20 @@ class PipelineConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], source: str = "dict") -> PipelineConfig:
         """Rebuilds a config from `to_dict()` output, validating every key."""
-        return _apply(cls(), values, source)
+        return apply_overrides(cls(), values, source)
 
-    # ------------------------------------------------------------------ validation
-    def validate(self) -> PipelineConfig:
-        """Checks the relations between settings; returns self so calls can chain."""
+    # ------------------------------------------------------------------ own checks
+    def check(self) -> PipelineConfig:
+        """Checks each setting's declared limits and the relations between settings that
+        need nothing but the settings; returns self. `pipeline.loading.validate` adds the
+        checks that need other modules."""
         if not re.match(r"^[a-z0-9][a-z0-9-]{0,127}$", self.pipeline_name):
             raise ConfigError(f"pipeline_name={self.pipeline_name!r} must be lowercase letters, "
                               "digits and hyphens (Vertex AI's rule), starting with a letter "
                               "or digit.")
-        _one_of("data_source", self.data_source, ("file", "bigquery"))
-        _one_of("hyperparameter_search", self.hyperparameter_search,
-                ("off", "random", "bayesian", "hyperband"))
-        _one_of("beam_runner", self.beam_runner, ("direct", "dataflow"))
-        _one_of("push_destination", self.push_destination, ("filesystem", "vertex_endpoint"))
-        _one_of(
-            "beam_direct_running_mode",
-            self.beam_direct_running_mode,
-            ("in_memory", "multi_threading", "multi_processing"),
-        )
-        for key in ("beam_direct_num_workers", "bucket_count", "batch_size", "epochs",
-                    "embedding_dim", "vocabulary_top_k", "shuffle_buffer", "oov_buckets",
-                    "cross_layers", "attention_heads", "transformer_blocks", "search_trials",
-                    "search_epochs", "search_parallel_trials"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}.")
+        for field in dataclasses.fields(self):
+            _check_limits(field, getattr(self, field.name))
         self._check_schedule()
-        if not 0 < self.eval_percent < 100:
-            raise ConfigError(f"eval_percent must be between 1 and 99, got {self.eval_percent}.")
-        if not 0 < self.bigquery_sample_percent <= 100:
-            raise ConfigError(
-                f"bigquery_sample_percent must be in (0, 100], got {self.bigquery_sample_percent}."
-            )
-        for key, low, high in (("dropout", 0.0, 0.99), ("decision_threshold", 0.01, 0.99),
-                               ("min_auc", 0.0, 1.0), ("max_auc_drop", 0.0, 1.0)):
-            if not low <= getattr(self, key) <= high:
-                raise ConfigError(f"{key} must be between {low} and {high}, "
-                                  f"got {getattr(self, key)}.")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}.")
         if not self.raw_feature_names:
             raise ConfigError("No features: set numeric_features, bucketized_features "
                               "or categorical_features.")
@@ -280,91 +334,82 @@ class PipelineConfig:
         if self.label_name in seen:
             raise ConfigError(f"label_name {self.label_name!r} is also listed as a feature.")
         for key in ("drift_thresholds", "skew_thresholds"):
-            for name, threshold in getattr(self, key).items():
+            for name in getattr(self, key):
                 if name not in seen:
                     raise ConfigError(f"{key}: {name!r} is not a configured feature.")
-                if not 0 < threshold <= 1:
-                    raise ConfigError(f"{key}: {name}={threshold} must be in (0, 1].")
         for name in self.slice_features:
             if name not in self.categorical_features:
                 raise ConfigError(
                     f"slice_features: {name!r} is not one of categorical_features "
                     f"({', '.join(self.categorical_features)})."
                 )
-        from pipeline.label import LabelRule  # local import: label imports this module
-
-        rule = LabelRule.parse(self.label_rule)
-        categorical_in_rule = [c for c in rule.columns if c in self.categorical_features]
-        if categorical_in_rule:
-            raise ConfigError(f"label_rule reads {categorical_in_rule[0]!r}, a categorical "
-                              "feature; the rule does arithmetic on numeric columns only.")
-        from models.registry import architecture_names
-
-        _one_of("architecture", self.architecture, architecture_names())
-        if self.hyperparameter_search != "off":
-            from pipeline.search_space import parse_search_space
-
-            if not parse_search_space(self.search_space):
-                raise ConfigError(f"hyperparameter_search={self.hyperparameter_search!r} "
-                                  "needs a search_space.")
-        if self.data_source == "file":
-            path = self.resolved_data_path()
-            if "://" not in path and not glob.glob(path):
-                raise ConfigError(f"data_path={self.data_path!r}: no file matches {path}.")
-        else:
-            from pipeline.bigquery import bigquery_query
-
-            bigquery_query(self)  # checks table, dates and names as SQL identifiers
-        if self.schema_path:
-            self._check_schema()
         return self
 
     def _check_schedule(self) -> None:
-        lengths = {key: len(getattr(self, key)) for key in _SCHEDULE_KEYS}
+        keys = ("schedule_epochs", "schedule_learning_rate_factors",
+                "schedule_batch_size_factors")
+        lengths = {key: len(getattr(self, key)) for key in keys}
         if len(set(lengths.values())) > 1:
             raise ConfigError("The training schedule needs one entry per phase in each of "
                               + ", ".join(f"{key} ({count})" for key, count in lengths.items())
                               + ".")
-        for key in _SCHEDULE_KEYS:
-            for value in getattr(self, key):
-                if value <= 0:
-                    raise ConfigError(f"{key} entries must be positive, got {value}.")
-
-    def resolved_schema_path(self) -> str:
-        return str(REPOSITORY_ROOT / self.schema_path)
-
-    def _check_schema(self) -> None:
-        """The curated schema must describe every configured feature and the label."""
-        from google.protobuf import text_format
-        from tensorflow_metadata.proto.v0 import schema_pb2
-
-        path = Path(self.resolved_schema_path())
-        try:
-            schema = text_format.Parse(path.read_text(), schema_pb2.Schema())
-        except FileNotFoundError:
-            raise ConfigError(f"schema_path={self.schema_path!r}: no such file.") from None
-        except text_format.ParseError as error:
-            raise ConfigError(f"schema_path={self.schema_path!r}: not a valid schema "
-                              f"({error}).") from None
-        described = {feature.name for feature in schema.feature}
-        missing = [n for n in (*self.raw_feature_names, self.label_name) if n not in described]
-        if missing:
-            raise ConfigError(f"schema_path={self.schema_path!r} does not describe "
-                              f"{missing[0]!r}; add it or set schema_path= to infer one.")
 
 
-def _one_of(key: str, value: str, allowed: Iterable[str]) -> None:
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is not allowed; choose one of: {', '.join(allowed)}.")
+def _check_limits(field: dataclasses.Field, value: Any) -> None:
+    """A setting's declared choices and bounds; a list's or mapping's every entry."""
+    meta = field.metadata
+    if meta["choices"]:
+        one_of(field.name, value, meta["choices"])
+    if isinstance(value, dict):
+        entries = [(f"{field.name}: {key}={item}", item) for key, item in value.items()]
+    elif isinstance(value, tuple):
+        entries = [(f"{field.name} entries", item) for item in value]
+    else:
+        entries = [(field.name, value)]
+    low, high, above = meta["minimum"], meta["maximum"], meta["above"]
+    for what, item in entries:
+        if above is not None and high is not None and not above < item <= high:
+            raise ConfigError(f"{what} must be in ({above:g}, {high:g}], got {item}."
+                              if ":" not in what else f"{what} must be in ({above:g}, {high:g}].")
+        if above is not None and high is None and not item > above:
+            raise ConfigError(f"{what} must be positive, got {item}." if above == 0
+                              else f"{what} must be above {above:g}, got {item}.")
+        if low is not None and high is not None and not low <= item <= high:
+            raise ConfigError(f"{what} must be between {low:g} and {high:g}, got {item}.")
+        if low is not None and high is None and item < low:
+            raise ConfigError(f"{what} must be at least {low:g}, got {item}.")
+
+
+def raw_feature_names(settings: Any) -> tuple[str, ...]:
+    """Every input feature of `settings` (a config or a view that reads the feature lists):
+    numeric, then bucketized, then categorical."""
+    return (tuple(settings.numeric_features) + tuple(settings.bucketized_features)
+            + tuple(settings.categorical_features))
+
+
+def training_phases(settings: Any) -> tuple[TrainingPhase, ...]:
+    """The training schedule of `settings` (a config or TrainingSettings), one entry per
+    phase: a single phase of `epochs` unless a schedule is configured."""
+    if not settings.schedule_epochs:
+        return (TrainingPhase(settings.epochs, settings.learning_rate, settings.batch_size),)
+    return tuple(
+        TrainingPhase(epochs, settings.learning_rate * rate_factor,
+                      settings.batch_size * batch_factor)
+        for epochs, rate_factor, batch_factor in zip(
+            settings.schedule_epochs, settings.schedule_learning_rate_factors,
+            settings.schedule_batch_size_factors, strict=True))
+
+
+def comparison_pipeline_name(config: PipelineConfig) -> str:
+    """Train-all runs are a pipeline of their own in ML Metadata: their models are never
+    the production pipeline's baseline, and its run history stays its own."""
+    return f"{config.pipeline_name}-train-all"
 
 
 def resolve_data_path(data_path: str) -> str:
     """Turns package://pkg/path and repository-relative paths into absolute ones."""
     if data_path.startswith(PACKAGE_PATH_PREFIX):
         package, _, inner = data_path[len(PACKAGE_PATH_PREFIX):].partition("/")
-        import importlib.util
-
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
             raise ConfigError(f"data_path={data_path!r}: package {package!r} is not installed.")
@@ -374,88 +419,134 @@ def resolve_data_path(data_path: str) -> str:
     return str(REPOSITORY_ROOT / data_path)
 
 
-# ---------------------------------------------------------------------- value parsing
-_FIELDS = {field.name: field for field in dataclasses.fields(PipelineConfig)}
-_TYPE_HINTS = typing.get_type_hints(PipelineConfig)
+# ---------------------------------------------------------------------- the declarations
+FIELDS: dict[str, dataclasses.Field] = {
+    field.name: field for field in dataclasses.fields(PipelineConfig)}
+TYPE_HINTS: dict[str, Any] = typing.get_type_hints(PipelineConfig)
 
 
-def _describe(hint: Any) -> str:
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        return f"a list of {typing.get_args(hint)[0].__name__}"
-    if origin is dict:
-        return f"a mapping of str to {typing.get_args(hint)[1].__name__}"
-    return hint.__name__
+def _check_declarations() -> None:
+    """Every setting names its readers, and a searchable one is read by the Trainer: a
+    field added without them fails here, at import, not in a silently default-trained
+    model."""
+    for name, field in FIELDS.items():
+        if not field.metadata.get("read_by"):
+            raise TypeError(f"PipelineConfig.{name} is declared without read_by: declare it "
+                            "with setting(..., read_by=...).")
+        if field.metadata["searchable"] and Step.TRAINER not in field.metadata["read_by"]:
+            raise TypeError(f"PipelineConfig.{name} is searchable but the Trainer does not "
+                            "read it.")
 
 
-def _coerce(key: str, value: Any, source: str) -> Any:
-    """Converts `value` (from YAML, JSON or a string) to the type of field `key`."""
-    if key not in _FIELDS:
-        close = difflib.get_close_matches(key, _FIELDS, n=1)
+_check_declarations()
+
+
+def setting_names(*steps: Step) -> frozenset[str]:
+    """The settings any of `steps` reads."""
+    return frozenset(name for name, field in FIELDS.items()
+                     if field.metadata["read_by"] & set(steps))
+
+
+def settings_read_only_by(steps: Iterable[Step]) -> frozenset[str]:
+    """The settings that no step outside `steps` reads."""
+    allowed = frozenset(steps)
+    return frozenset(name for name, field in FIELDS.items()
+                     if field.metadata["read_by"] <= allowed)
+
+
+def searchable_settings() -> tuple[str, ...]:
+    """The settings `search_space` may try values for, in declaration order."""
+    return tuple(name for name, field in FIELDS.items() if field.metadata["searchable"])
+
+
+def coerce_setting(key: str, value: Any, source: str) -> Any:
+    """`value` converted to the type of setting `key`; ConfigError for an unknown key or a
+    value of the wrong type, naming `source` and the key."""
+    if key not in FIELDS:
+        close = difflib.get_close_matches(key, FIELDS, n=1)
         suggestion = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
             f"{source}: unknown setting {key!r}.{suggestion} Known settings: "
-            f"{', '.join(sorted(_FIELDS))}."
+            f"{', '.join(sorted(FIELDS))}."
         )
-    hint = _TYPE_HINTS[key]
-    problem = f"{source}: {key}={value!r} is not {_describe(hint)}"
-    origin = typing.get_origin(hint)
-    if isinstance(value, str) and hint is not str:
-        value = _parse_string(value, hint, problem)
-    if origin is tuple:
-        item_type = typing.get_args(hint)[0]
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            value = (value,)  # --hidden_units=64 means a list of one
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(problem + ".")
-        return tuple(_scalar(item, item_type, problem) for item in value)
-    if origin is dict:
-        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-            raise ConfigError(problem + ".")
-        value_type = typing.get_args(hint)[1]
-        return {k: _scalar(v, value_type, problem) for k, v in value.items()}
-    return _scalar(value, hint, problem)
+    return coerce(TYPE_HINTS[key], value, f"{source}: {key}")
 
 
-def _scalar(value: Any, hint: Any, problem: str) -> Any:
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(problem.replace(" is not ", " is not a finite ") + ".")
-    if isinstance(value, str) and hint is not str:
-        value = _parse_string(value, hint, problem)
-    if type(value) is not hint:  # noqa: E721 - bool must not pass as int
-        raise ConfigError(problem + ".")
-    return value
-
-
-def _parse_string(text: str, hint: Any, problem: str) -> Any:
-    """Parses a command-line or environment value: JSON, or a comma-separated list."""
-    origin = typing.get_origin(hint)
-    stripped = text.strip()
-    if hint is bool:
-        if stripped.lower() in ("true", "1", "yes"):
-            return True
-        if stripped.lower() in ("false", "0", "no"):
-            return False
-        raise ConfigError(problem + " (use true or false).")
-    try:
-        return json.loads(stripped)
-    except json.JSONDecodeError:
-        pass
-    if origin is tuple:
-        item_type = typing.get_args(hint)[0]
-        items = [item.strip() for item in stripped.split(",") if item.strip()]
-        return tuple(_parse_string(item, item_type, problem) if item_type is not str else item
-                     for item in items)
-    if hint in (int, float):
-        raise ConfigError(problem + ".")
-    return text
-
-
-def _apply(config: PipelineConfig, overrides: Mapping[str, Any], source: str) -> PipelineConfig:
-    coerced = {key: _coerce(key, value, source) for key, value in overrides.items()}
+def apply_overrides(config: PipelineConfig, overrides: Mapping[str, Any], source: str
+                    ) -> PipelineConfig:
+    """`config` with `overrides` (key -> value of any accepted spelling) applied."""
+    coerced = {key: coerce_setting(key, value, source) for key, value in overrides.items()}
     return dataclasses.replace(config, **coerced)
+
+
+# ---------------------------------------------------------------------- per-step views
+SettingsView = TypeVar("SettingsView", bound="StepSettings")
+
+
+class StepSettings:
+    """Base of the typed views made by `settings_view`: exactly the settings some steps
+    read, frozen. Reading a setting the view lacks raises AttributeError at once, so a
+    step cannot silently fall back to a default."""
+
+    steps: ClassVar[frozenset[Step]]
+
+    @classmethod
+    def from_config(cls: type[SettingsView], config: Any) -> SettingsView:
+        """The view of `config` (a PipelineConfig, or a wider view)."""
+        return cls(**{field.name: getattr(config, field.name)
+                      for field in dataclasses.fields(cls)})
+
+    @classmethod
+    def from_dict(cls: type[SettingsView], values: Mapping[str, Any], source: str
+                  ) -> SettingsView:
+        """The view of a JSON-ready dict (a component's custom_config), every key typed;
+        ConfigError when a key is missing or not one of the view's settings."""
+        names = [field.name for field in dataclasses.fields(cls)]
+        missing = [name for name in names if name not in values]
+        unknown = [key for key in values if key not in names]
+        if missing or unknown:
+            raise ConfigError(f"{source}: {cls.__name__} "
+                              + (f"lacks {', '.join(missing)}" if missing else "")
+                              + ("; " if missing and unknown else "")
+                              + (f"has settings it does not read: {', '.join(unknown)}"
+                                 if unknown else "") + ".")
+        return cls(**{key: coerce_setting(key, values[key], source) for key in names})
+
+    def replace(self: SettingsView, values: Mapping[str, Any], source: str) -> SettingsView:
+        """A copy with `values` (any accepted spelling) in place; ConfigError for a
+        setting the view does not read."""
+        names = {field.name for field in dataclasses.fields(self)}  # type: ignore[arg-type]
+        foreign = [key for key in values if key not in names]
+        if foreign:
+            raise ConfigError(f"{source}: {type(self).__name__} does not read "
+                              f"{', '.join(foreign)}.")
+        return dataclasses.replace(self, **{  # type: ignore[type-var]
+            key: coerce_setting(key, value, source) for key, value in values.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))  # type: ignore[call-overload]
+
+
+def settings_view(name: str, *steps: Step) -> type[StepSettings]:
+    """A frozen dataclass holding exactly the settings any of `steps` reads, with their
+    declared types and no defaults (a value that was not sent is an error, not a default)."""
+    fields = [(field_name, TYPE_HINTS[field_name])
+              for field_name in FIELDS if field_name in setting_names(*steps)]
+    view = dataclasses.make_dataclass(name, fields, bases=(StepSettings,), frozen=True)
+    view.steps = frozenset(steps)
+    view.__module__ = __name__
+    view.__doc__ = f"The settings read by {', '.join(step.value for step in steps)}."
+    return view
+
+
+# What each process-boundary step receives as its custom_config, typed on the other side.
+TransformSettings = settings_view("TransformSettings", Step.TRANSFORM)
+TrainingSettings = settings_view("TrainingSettings", Step.TRAINER)
+# A search trial builds and trains the Trainer's model, so the Tuner reads both.
+TunerSettings = settings_view("TunerSettings", Step.TRAINER, Step.TUNER)
+EvaluatorSettings = settings_view("EvaluatorSettings", Step.EVALUATOR)
+ModelReportSettings = settings_view("ModelReportSettings", Step.REPORT)
 
 
 # ---------------------------------------------------------------------- the three layers
@@ -474,34 +565,14 @@ def load_variants(path: Path = VARIANTS_FILE) -> dict[str, dict[str, Any]]:
     return {name: dict(body or {}) for name, body in variants.items()}
 
 
-def parse_flags(argv: Iterable[str]) -> dict[str, str]:
-    """Parses `--key=value` flags (also `--key value`); anything else is an error."""
-    flags: dict[str, str] = {}
-    arguments = list(argv)
-    index = 0
-    while index < len(arguments):
-        argument = arguments[index]
-        if not argument.startswith("--") or argument == "--":
-            raise ConfigError(
-                f"Unexpected argument {argument!r}; settings are given as --key=value.")
-        key, equals, value = argument[2:].partition("=")
-        if not equals:
-            if index + 1 >= len(arguments):
-                raise ConfigError(f"Flag --{key} needs a value: --{key}=VALUE.")
-            index += 1
-            value = arguments[index]
-        flags[key.replace("-", "_")] = value
-        index += 1
-    return flags
-
-
-def load_config(
+def layered_config(
     argv: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
     variants_file: Path = VARIANTS_FILE,
     model_variant: str | None = None,
 ) -> PipelineConfig:
-    """Builds the effective configuration: defaults, then variant, env, then flags.
+    """The configuration from defaults, variant, environment, then flags, each value typed
+    but not yet checked (`pipeline.loading.load_config` checks it).
 
     `model_variant` (train-all) layers a second variant's settings over the first, before
     env and flags; the config is then named after it."""
@@ -522,13 +593,13 @@ def load_config(
     variant_settings = variants[variant]
     if "variant" in variant_settings:
         raise ConfigError(f"{variants_file.name}: variant {variant!r} may not set 'variant'.")
-    config = _apply(config, variant_settings, f"{variants_file.name} variant {variant!r}")
+    config = apply_overrides(config, variant_settings, f"{variants_file.name} variant {variant!r}")
     if model_variant is not None:
-        config = _apply(config, variants[model_variant],
-                        f"{variants_file.name} variant {model_variant!r}")
-    config = _apply(config, from_environment, "environment")
-    config = _apply(config, from_flags, "command line")
+        config = apply_overrides(config, variants[model_variant],
+                                 f"{variants_file.name} variant {model_variant!r}")
+    config = apply_overrides(config, from_environment, "environment")
+    config = apply_overrides(config, from_flags, "command line")
     if model_variant is not None:
         config = dataclasses.replace(config, variant=(
             model_variant if variant == "default" else f"{variant}+{model_variant}"))
-    return config.validate()
+    return config

@@ -1,15 +1,19 @@
-"""`create_pipeline`: the one pipeline definition, for every runner, local or cloud.
+"""The pipeline definitions, for every runner, local or cloud: `create_pipeline` (the
+production pipeline) and `create_train_all_pipeline` (model variants compared on one
+data preparation). Both are built from the same two parts: the data steps, and a model
+branch (Tuner, Trainer, Evaluator, report) per model.
 
-It names no dataset: features, label, slices and the data source all come from
-`PipelineConfig`. Everything that depends on where it runs (paths, metadata store, Beam
-arguments) is an argument, so the runners only gather those values and call it.
+They name no dataset: features, label, slices and the data source all come from
+`PipelineConfig`, and each component receives exactly the settings its step reads (see
+`Step` in pipeline/config.py). Everything that depends on where it runs (paths, metadata
+store, Beam arguments) is an argument, so the runners only gather those values and call
+one of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +28,7 @@ from tfx.components import (
     StatisticsGen,
     Trainer,
     Transform,
+    Tuner,
 )
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.dsl.components.common.resolver import Resolver
@@ -31,42 +36,53 @@ from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestA
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
+from tfx.extensions.google_cloud_big_query.example_gen.component import BigQueryExampleGen
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import pusher_pb2, trainer_pb2
+from tfx.proto import pusher_pb2, trainer_pb2, tuner_pb2
 from tfx.types import Channel, standard_artifacts
 
 from evaluation.slices import eval_config_from
-from models.trainer import training_settings
-from pipeline.anomaly_gate import AcceptedStatistics, DataAnomalyGate
-from pipeline.atomic_pusher import AtomicPusher
 from pipeline.bigquery import bigquery_query
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig
-from pipeline.curated_schema import ImportCuratedSchema
-from pipeline.example_gen import record_file_example_gen, split_config
-from pipeline.model_report import ModelReportGen, report_settings
-from preprocessing import preprocessing_spec
+from pipeline.components.anomaly_gate import AcceptedStatistics, DataAnomalyGate
+from pipeline.components.atomic_pusher import AtomicPusher
+from pipeline.components.curated_schema import ImportCuratedSchema
+from pipeline.components.example_gen import record_file_example_gen, split_config
+from pipeline.components.model_report import ModelReportGen
+from pipeline.config import (
+    EvaluatorSettings,
+    ModelReportSettings,
+    PipelineConfig,
+    TrainingSettings,
+    TransformSettings,
+    TunerSettings,
+    comparison_pipeline_name,
+)
+from pipeline.fingerprint import code_fingerprint
 
-# Components get user code by module path, which TFX does not fingerprint for caching;
-# a hash of the files each one runs goes into its properties, so editing the code
-# invalidates exactly the components that run it.
-_CODE_FILES = {
-    "example_gen": ("pipeline/example_gen.py", "pipeline/label.py"),
-    "transform": ("preprocessing.py",),
-    "trainer": ("preprocessing.py", "models", "pipeline/config.py"),
-    "report": ("evaluation/report.py", "pipeline/model_report.py", "models/package.py"),
-}
+# The user functions TFX loads by module path in the component's process.
+PREPROCESSING_FN = "preprocessing.preprocessing_fn"
+RUN_FN = "models.trainer.run_fn"
+TUNER_FN = "models.tuning.tuner_fn"
 
 
-def source_fingerprint(paths: Sequence[str]) -> str:
-    """SHA-256 over the named files (and the .py files of named directories)."""
-    digest = hashlib.sha256()
-    for relative in paths:
-        path = REPOSITORY_ROOT / relative
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for file in files:
-            digest.update(str(file.relative_to(REPOSITORY_ROOT)).encode())
-            digest.update(Path(file).read_bytes())
-    return digest.hexdigest()
+# Every entry through which a component runs our code: a user function's path as TFX is
+# given it ("module.function"), or our component's class or factory. Each component
+# carries `code_of` its entry; the images must carry every module these import.
+CODE_ENTRIES: tuple[Any, ...] = (
+    PREPROCESSING_FN, RUN_FN, TUNER_FN, record_file_example_gen, ImportCuratedSchema,
+    DataAnomalyGate, ModelReportGen, AtomicPusher)
+
+
+def entry_module(entry: Any) -> str:
+    """The module a code entry lives in."""
+    return entry.rpartition(".")[0] if isinstance(entry, str) else entry.__module__
+
+
+def code_of(entry: Any) -> str:
+    """The code fingerprint (pipeline/fingerprint.py) of `entry`, one of CODE_ENTRIES."""
+    if entry not in CODE_ENTRIES:
+        raise ValueError(f"{entry!r} is not in CODE_ENTRIES; add it there.")
+    return code_fingerprint(entry_module(entry))
 
 
 class LatestOrNothingStrategy(LatestArtifactStrategy):
@@ -82,48 +98,32 @@ class LatestOrNothingStrategy(LatestArtifactStrategy):
         return self._resolve(input_dict)
 
 
-def create_pipeline(
-    config: PipelineConfig,
-    pipeline_root: str,
-    serving_directory: str,
-    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
-    beam_pipeline_args: Sequence[str] = (),
-    vertex_training: Mapping[str, Any] | None = None,
-    vertex_serving: Mapping[str, Any] | None = None,
-    vertex_tuning: Mapping[str, Any] | None = None,
-    window_end: datetime.date | None = None,
-    kubeflow_v2: bool = False,
-    model_variants: Mapping[str, PipelineConfig] | None = None,
-) -> tfx_pipeline.Pipeline:
-    """Builds the TFX pipeline for `config`; blessed models go to `serving_directory`.
+@dataclasses.dataclass
+class DataSteps:
+    """The nodes that read, check and transform the data, shared by every model branch."""
 
-    `vertex_training` (the Vertex AI Trainer's custom_config) moves training to Vertex AI
-    Training; `vertex_serving` (the Vertex AI Pusher's) deploys to an endpoint instead of
-    copying files; `vertex_tuning` (the Vertex AI Tuner's) runs search trials there, as
-    many at once as `search_parallel_trials`. `pipeline/vertex.py` builds all three; None
-    keeps everything in the step.
-    `window_end` fixes the day a moving BigQuery window ends (a run built for one day);
-    None leaves it to the query's run time (a compiled template that serves a schedule).
-    `kubeflow_v2` builds for KubeflowV2DagRunner, whose resolvers take only TFX's own
-    strategies. `model_variants` (name -> config) builds the train-all pipeline instead:
-    the same data steps once, then a Trainer, Evaluator and report per variant, no Pusher.
-    """
+    example_gen: BaseNode
+    schema_gen: BaseNode
+    transform: BaseNode
+    nodes: list[BaseNode]
+
+
+def _data_steps(config: PipelineConfig, window_end: datetime.date | None,
+                kubeflow_v2: bool) -> DataSteps:
+    """ExampleGen, StatisticsGen, the schema, ExampleValidator, the data gate (with the last
+    accepted statistics) and Transform."""
     if config.data_source == "bigquery":
-        from tfx.extensions.google_cloud_big_query.example_gen.component import (
-            BigQueryExampleGen,
-        )
-
         example_gen = BigQueryExampleGen(query=bigquery_query(config, window_end),
                                          output_config=split_config(config))
     else:
-        example_gen = record_file_example_gen(
-            config, source_fingerprint(_CODE_FILES["example_gen"]))
+        example_gen = record_file_example_gen(config, code_of(record_file_example_gen))
     example_gen = example_gen.with_id("ExampleGen")
 
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if config.schema_path:
         schema_gen = ImportCuratedSchema(
-            schema_text=Path(config.resolved_schema_path()).read_text())
+            schema_text=Path(config.resolved_schema_path()).read_text(),
+            code=code_of(ImportCuratedSchema))
     else:
         # Feature shapes are not inferred: every raw feature stays optional (a sparse
         # tensor), so a column that is complete in one sample does not change the graph.
@@ -142,65 +142,80 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         thresholds=json.dumps({"drift": config.drift_thresholds,
                                "skew": config.skew_thresholds}, sort_keys=True),
+        code=code_of(DataAnomalyGate),
         baseline_statistics=last_accepted_statistics.outputs["statistics"],
     )
 
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        preprocessing_fn="preprocessing.preprocessing_fn",
+        preprocessing_fn=PREPROCESSING_FN,
         # StatisticsGen already profiles the raw data; statistics of the transformed data
         # would double the Beam work of Transform for nothing the pipeline reads.
         disable_statistics=True,
-        custom_config={**preprocessing_spec(config),
-                       "code": source_fingerprint(_CODE_FILES["transform"])},
+        custom_config={"settings": TransformSettings.from_config(config).to_dict(),
+                       "code": code_of(PREPROCESSING_FN)},
     )
     transform.add_upstream_node(anomaly_gate)
-    front: list[BaseNode] = [example_gen, statistics_gen, schema_gen, example_validator,
-                             last_accepted_statistics, anomaly_gate, transform]
+    return DataSteps(example_gen, schema_gen, transform,
+                     [example_gen, statistics_gen, schema_gen, example_validator,
+                      last_accepted_statistics, anomaly_gate, transform])
 
-    if model_variants:
-        # Train-all: every variant trains on this one Transform output and is judged on the
-        # same eval split; nothing is pushed, and no run becomes a baseline for another.
-        branches = [_model_branch(variant_config, example_gen, schema_gen, transform, None,
-                                  vertex_training, vertex_tuning, suffix=f"_{name}")
-                    for name, variant_config in model_variants.items()]
-        return tfx_pipeline.Pipeline(
-            pipeline_name=comparison_pipeline_name(config),
-            pipeline_root=pipeline_root,
-            components=[*front, *(node for branch in branches for node in branch.nodes)],
-            enable_cache=True,
-            metadata_connection_config=metadata_connection_config,
-            beam_pipeline_args=list(beam_pipeline_args),
-        )
 
+def create_pipeline(
+    config: PipelineConfig,
+    pipeline_root: str,
+    serving_directory: str,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: Sequence[str] = (),
+    vertex_training: Mapping[str, Any] | None = None,
+    vertex_serving: Mapping[str, Any] | None = None,
+    vertex_tuning: Mapping[str, Any] | None = None,
+    window_end: datetime.date | None = None,
+    kubeflow_v2: bool = False,
+) -> tfx_pipeline.Pipeline:
+    """The production pipeline for `config`: data steps, one model branch judged against
+    the last blessed model, and a Pusher that ships blessed models to `serving_directory`.
+
+    `vertex_training` (the Vertex AI Trainer's custom_config) moves training to Vertex AI
+    Training; `vertex_serving` (the Vertex AI Pusher's) deploys to an endpoint instead of
+    copying files; `vertex_tuning` (the Vertex AI Tuner's) runs search trials there, as
+    many at once as `search_parallel_trials`. `pipeline/orchestration/vertex.py` builds
+    all three; None keeps everything in the step.
+    `window_end` fixes the day a moving BigQuery window ends (a run built for one day);
+    None leaves it to the query's run time (a compiled template that serves a schedule).
+    `kubeflow_v2` builds for KubeflowV2DagRunner, whose resolvers take only TFX's own
+    strategies.
+    """
+    data = _data_steps(config, window_end, kubeflow_v2)
     baseline_resolver = Resolver(
         strategy_class=LatestBlessedModelStrategy,
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("LatestBlessedModelResolver")
-    branch = _model_branch(config, example_gen, schema_gen, transform, baseline_resolver,
-                           vertex_training, vertex_tuning)
-    trainer_component, evaluator = branch.trainer, branch.evaluator
+    branch = _model_branch(config, data, baseline_resolver, vertex_training, vertex_tuning)
 
     if vertex_serving is None:
         # A local push is staged and renamed into place, so it appears whole or not at all;
         # object stores have no atomic rename, and there TFX's own Pusher writes
         # saved_model.pb last, the file model servers wait for.
-        pusher_class = Pusher if "://" in serving_directory else AtomicPusher
-        pusher = pusher_class(
-            model=trainer_component.outputs["model"],
-            model_blessing=evaluator.outputs["blessing"],
+        local = "://" not in serving_directory
+        pusher = (AtomicPusher if local else Pusher)(
+            model=branch.trainer.outputs["model"],
+            model_blessing=branch.evaluator.outputs["blessing"],
             push_destination=pusher_pb2.PushDestination(
                 filesystem=pusher_pb2.PushDestination.Filesystem(
                     base_directory=serving_directory)),
+            custom_config={"code": code_of(AtomicPusher)} if local else None,
         )
     else:
+        # Imported here: aiplatform, under TFX's Vertex extensions, takes ~9 s to import
+        # and only a cloud pipeline needs it.
         from tfx.extensions.google_cloud_ai_platform.pusher import component as vertex_pusher
 
         pusher = vertex_pusher.Pusher(
-            model=trainer_component.outputs["model"],
-            model_blessing=evaluator.outputs["blessing"],
+            model=branch.trainer.outputs["model"],
+            model_blessing=branch.evaluator.outputs["blessing"],
             custom_config=dict(vertex_serving),
         )
     pusher = pusher.with_id("Pusher")
@@ -208,7 +223,37 @@ def create_pipeline(
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
-        components=[*front, baseline_resolver, *branch.nodes, pusher],
+        components=[*data.nodes, baseline_resolver, *branch.nodes, pusher],
+        enable_cache=True,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args),
+    )
+
+
+def create_train_all_pipeline(
+    config: PipelineConfig,
+    model_variants: Mapping[str, PipelineConfig],
+    pipeline_root: str,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: Sequence[str] = (),
+    vertex_training: Mapping[str, Any] | None = None,
+    vertex_tuning: Mapping[str, Any] | None = None,
+    window_end: datetime.date | None = None,
+    kubeflow_v2: bool = False,
+) -> tfx_pipeline.Pipeline:
+    """Train-all: the data steps of `config` once, then a model branch per variant (name ->
+    config), every one trained on the same Transform output and judged on the same eval
+    split. It is a pipeline of its own (`comparison_pipeline_name`): nothing is pushed,
+    and no variant becomes a baseline for another or for the production pipeline.
+    Arguments as for `create_pipeline`."""
+    data = _data_steps(config, window_end, kubeflow_v2)
+    branches = [_model_branch(variant_config, data, None, vertex_training, vertex_tuning,
+                              suffix=f"_{name}")
+                for name, variant_config in model_variants.items()]
+    return tfx_pipeline.Pipeline(
+        pipeline_name=comparison_pipeline_name(config),
+        pipeline_root=pipeline_root,
+        components=[*data.nodes, *(node for branch in branches for node in branch.nodes)],
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),
@@ -229,83 +274,72 @@ class ModelBranch:
         return [node for node in (self.tuner, self.trainer, self.evaluator, self.report) if node]
 
 
-def comparison_pipeline_name(config: PipelineConfig) -> str:
-    """Train-all runs are a pipeline of their own in ML Metadata: their models are never
-    the production pipeline's baseline, and its run history stays its own."""
-    return f"{config.pipeline_name}-train-all"
-
-
-def _model_branch(config: PipelineConfig, example_gen: BaseNode, schema_gen: BaseNode,
-                  transform: BaseNode, baseline_resolver: BaseNode | None,
+def _model_branch(config: PipelineConfig, data: DataSteps, baseline_resolver: BaseNode | None,
                   vertex_training: Mapping[str, Any] | None,
                   vertex_tuning: Mapping[str, Any] | None, suffix: str = "") -> ModelBranch:
     """Tuner (when searching), Trainer, Evaluator and report for `config`'s model; node ids
     end with `suffix`, so that several branches can share one pipeline."""
     # What the Tuner and the Trainer both read: Transform's output, split the same way.
     training_inputs = {
-        "examples": transform.outputs["transformed_examples"],
-        "transform_graph": transform.outputs["transform_graph"],
-        "schema": schema_gen.outputs["schema"],
+        "examples": data.transform.outputs["transformed_examples"],
+        "transform_graph": data.transform.outputs["transform_graph"],
+        "schema": data.schema_gen.outputs["schema"],
         "train_args": trainer_pb2.TrainArgs(splits=["train"]),
         "eval_args": trainer_pb2.EvalArgs(splits=["eval"]),
     }
     tuner = None
     if config.hyperparameter_search != "off":
-        from tfx.components import Tuner
-        from tfx.proto import tuner_pb2
-
-        from models.tuning import search_settings
-
         tuner_class: type[Tuner] = Tuner
         if vertex_tuning is not None:
+            # Imported here: aiplatform takes ~9 s to import; only cloud pipelines need it.
             from tfx.extensions.google_cloud_ai_platform.tuner import component as vertex_tuner
 
             tuner_class = vertex_tuner.Tuner
         tuner = tuner_class(
-            tuner_fn="models.tuning.tuner_fn",
+            tuner_fn=TUNER_FN,
             **training_inputs,
             # TFX's local Tuner refuses TuneArgs; only the Vertex one runs trials at once.
             tune_args=(tuner_pb2.TuneArgs(num_parallel_trials=config.search_parallel_trials)
                        if vertex_tuning is not None else None),
             custom_config={
-                "training_settings": training_settings(config),
-                "search": search_settings(config),
-                "code": source_fingerprint(_CODE_FILES["trainer"]),
+                "tuner_settings": TunerSettings.from_config(config).to_dict(),
+                "code": code_of(TUNER_FN),
                 **(vertex_tuning or {}),
             },
         ).with_id(f"Tuner{suffix}")
 
     trainer_class: type[Trainer] = Trainer
     if vertex_training is not None:
+        # Imported here: aiplatform takes ~9 s to import; only cloud pipelines need it.
         from tfx.extensions.google_cloud_ai_platform.trainer import component as vertex_trainer
 
         trainer_class = vertex_trainer.Trainer
     trainer_component = trainer_class(
-        run_fn="models.trainer.run_fn",
+        run_fn=RUN_FN,
         **training_inputs,
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         custom_config={
-            "training_settings": training_settings(config),
-            "code": source_fingerprint(_CODE_FILES["trainer"]),
+            "training_settings": TrainingSettings.from_config(config).to_dict(),
+            "code": code_of(RUN_FN),
             **(vertex_training or {}),
         },
     ).with_id(f"Trainer{suffix}")
 
     evaluator = Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=data.example_gen.outputs["examples"],
         model=trainer_component.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"] if baseline_resolver else None,
-        eval_config=eval_config_from(config),
+        eval_config=eval_config_from(EvaluatorSettings.from_config(config)),
         example_splits=["eval"],
     ).with_id(f"Evaluator{suffix}")
 
     model_report = ModelReportGen(
-        examples=example_gen.outputs["examples"],
+        examples=data.example_gen.outputs["examples"],
         model=trainer_component.outputs["model"],
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
-        settings=report_settings(config),
-        code=source_fingerprint(_CODE_FILES["report"]),
+        settings=json.dumps(ModelReportSettings.from_config(config).to_dict(), sort_keys=True),
+        code=code_of(ModelReportGen),
         tuner_results=tuner.outputs["tuner_results"] if tuner else None,
     ).with_id(f"ModelReportGen{suffix}")
     return ModelBranch(tuner, trainer_component, evaluator, model_report)

@@ -16,7 +16,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pipeline.config import ConfigError
+from pipeline.values import ConfigError
 
 _ARITHMETIC: dict[type, tuple[str, Callable[[float, float], float]]] = {
     ast.Add: ("+", operator.add),

@@ -15,10 +15,9 @@ import dataclasses
 import typing
 from collections.abc import Mapping
 
-# Settings a trial may change: the network and its optimiser. Batch size and epochs shape
-# the feeder and the search budget (search_epochs), not the model a trial builds.
-TUNABLE_SETTINGS = ("architecture", "hidden_units", "embedding_dim", "dropout", "cross_layers",
-                    "attention_heads", "transformer_blocks", "learning_rate")
+from models.registry import architecture_names
+from pipeline.config import TYPE_HINTS, coerce_setting, searchable_settings
+from pipeline.values import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,32 +34,28 @@ class Dimension:
 
 def parse_search_space(space: Mapping[str, str]) -> tuple[Dimension, ...]:
     """The dimensions of `space`; raises ConfigError naming the first bad entry."""
-    from pipeline.config import ConfigError, PipelineConfig, _coerce
-
-    hints = typing.get_type_hints(PipelineConfig)
+    searchable = searchable_settings()
     dimensions = []
     for name, text in space.items():
         where = f"search_space: {name}={text!r}"
-        if name not in TUNABLE_SETTINGS:
+        if name not in searchable:
             raise ConfigError(f"search_space: {name!r} cannot be searched; searchable "
-                              f"settings: {', '.join(TUNABLE_SETTINGS)}.")
-        hint = hints[name]
+                              f"settings: {', '.join(searchable)}.")
+        hint = TYPE_HINTS[name]
         if "|" in text:
             options = [option.strip() for option in text.split("|")]
             if len(options) < 2 or not all(options):
                 raise ConfigError(f"{where}: choices are separated by '|', e.g. 'a | b'.")
             for option in options:
-                _coerce(name, option, where)  # refuses a value the setting cannot take
+                coerce_setting(name, option, where)  # refuses a value the setting cannot take
             if name == "architecture":
-                from models.registry import architecture_names
-
                 unknown = [option for option in options if option not in architecture_names()]
                 if unknown:
                     raise ConfigError(f"{where}: {unknown[0]!r} is not a registered "
                                       f"architecture ({', '.join(architecture_names())}).")
             # Lists stay text ("64,32"): keras-tuner's choices must be plain values.
             values = tuple(options if typing.get_origin(hint) is tuple or hint is str
-                           else (_coerce(name, option, where) for option in options))
+                           else (coerce_setting(name, option, where) for option in options))
             dimensions.append(Dimension(name, choices=values))
             continue
         bounds, _, scale = text.partition(" ")
@@ -68,7 +63,7 @@ def parse_search_space(space: Mapping[str, str]) -> tuple[Dimension, ...]:
         if not separator or hint not in (int, float) or scale.strip() not in ("", "log"):
             raise ConfigError(f"{where}: give a range 'low..high' (optionally ' log') for a "
                               "number, or choices 'a | b'.")
-        low, high = _coerce(name, low_text, where), _coerce(name, high_text, where)
+        low, high = coerce_setting(name, low_text, where), coerce_setting(name, high_text, where)
         if not low < high or (scale.strip() == "log" and low <= 0):
             raise ConfigError(f"{where}: the range needs low < high (and low > 0 for log).")
         dimensions.append(Dimension(name, low=low, high=high, integer=hint is int,

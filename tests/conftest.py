@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-import pipeline  # noqa: F401 - must precede TensorFlow imports
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 from pipeline.config import PipelineConfig
+from pipeline.loading import validate
 
 
 @pytest.fixture(scope="session")
 def default_config() -> PipelineConfig:
-    return PipelineConfig().validate()
+    return validate(PipelineConfig())
 
 
 @pytest.fixture(scope="session")

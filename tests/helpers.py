@@ -17,9 +17,9 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx_bsl.public import tfxio
 
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig
-from pipeline.example_gen import RowConverter, ingestion_spec
-from preprocessing import preprocessing_fn, preprocessing_spec
+from pipeline.components.example_gen import RowConverter, ingestion_spec
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig, TransformSettings
+from preprocessing import preprocessing_fn
 
 TESTDATA = REPOSITORY_ROOT / "testdata" / "taxi_trips.jsonl"
 
@@ -57,7 +57,7 @@ def fit_transform(config: PipelineConfig, rows: list[dict], output_dir: Path) ->
     schema = curated_schema(config)
     source = tfxio.TFExampleBeamRecord(physical_format="inmem", schema=schema,
                                        telemetry_descriptors=["tests"])
-    custom_config = preprocessing_spec(config)
+    custom_config = {"settings": TransformSettings.from_config(config).to_dict()}
     with tempfile.TemporaryDirectory() as temp_dir, \
             tft_beam.Context(temp_dir=temp_dir):
         with beam.Pipeline() as beam_pipeline:

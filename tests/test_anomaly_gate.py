@@ -10,7 +10,7 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tfx.types import artifact_utils, standard_artifacts
 
-from pipeline.anomaly_gate import (
+from pipeline.components.anomaly_gate import (
     SCHEMA_DIFF_FILE,
     STATISTICS_FILE,
     AcceptedStatistics,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.atomic_pusher import STAGING_PREFIX
+from pipeline.components.atomic_pusher import STAGING_PREFIX
 from pipeline.config import REPOSITORY_ROOT
 
 # Runs one push in this process: argv = model dir, serving base, pushed-model dir, blessed.
@@ -20,7 +20,7 @@ PUSH = """
 import json, sys
 import pipeline
 from tfx.types import standard_artifacts
-from pipeline.atomic_pusher import AtomicPushExecutor
+from pipeline.components.atomic_pusher import AtomicPushExecutor
 
 model_dir, base, pushed_dir, blessed = sys.argv[1:5]
 model = standard_artifacts.Model(); model.uri = model_dir

@@ -7,7 +7,8 @@ import datetime
 import pytest
 
 from pipeline.bigquery import bigquery_query
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import PipelineConfig
+from pipeline.values import ConfigError
 
 
 def test_query_selects_configured_features_with_local_types_and_the_label() -> None:

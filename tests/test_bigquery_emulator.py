@@ -31,8 +31,8 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from pipeline.bigquery import bigquery_query
+from pipeline.components.example_gen import RowConverter, ingestion_spec
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
-from pipeline.example_gen import RowConverter, ingestion_spec
 
 if TYPE_CHECKING:
     import tensorflow as tf

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, PipelineConfig, load_config, load_variants, parse_flags
+from pipeline.config import PipelineConfig, load_variants
+from pipeline.loading import load_config, validate
+from pipeline.values import ConfigError, parse_flags
 
 
 @pytest.fixture()
@@ -22,7 +24,7 @@ def variants_file(tmp_path: Path) -> Path:
 
 def test_defaults_are_valid() -> None:
     config = load_config([], environ={})
-    assert config == PipelineConfig().validate()
+    assert config == validate(PipelineConfig())
     assert config.variant == "default"
 
 

@@ -11,7 +11,7 @@ from tfx.proto import example_gen_pb2
 from tfx.utils import proto_utils
 
 from pipeline.bigquery import bigquery_query
-from pipeline.config import PipelineConfig
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 from pipeline.definition import create_pipeline
 
 COMPONENTS = ["ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
@@ -77,25 +77,64 @@ def test_trainer_receives_the_training_settings_only(tmp_path: Path) -> None:
         _build(config, tmp_path), "Trainer")
 
 
-def test_editing_model_code_invalidates_the_trainer_but_not_transform(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _properties(pipeline) -> dict[str, str]:
+    """Each component's execution properties, the part of TFX's cache key a code edit can
+    change (a component whose properties change runs again instead of coming from cache)."""
+    return {component.id: json.dumps(component.exec_properties, sort_keys=True, default=str)
+            for component in pipeline.components}
+
+
+# A file, and the components whose code imports it (directly or through other modules):
+# editing the file must change exactly their cache keys.
+EDITS = {
+    "models/deep.py": {"Tuner", "Trainer"},  # loaded by the registry, by name
+    "pipeline/search_space.py": {"Tuner"},
+    "models/package.py": {"Trainer", "ModelReportGen"},
+    "evaluation/results.py": {"ModelReportGen"},
+    "evaluation/report.py": {"ModelReportGen"},
+    "preprocessing.py": {"Transform", "Tuner", "Trainer"},
+    "pipeline/label.py": {"ExampleGen"},
+    "pipeline/components/anomaly_gate.py": {"DataAnomalyGate"},
+    "pipeline/components/atomic_pusher.py": {"Pusher"},
+    # The errors leaf: every component that types settings or reports a data error.
+    "pipeline/values.py": {"ExampleGen", "DataAnomalyGate", "Transform", "Tuner", "Trainer",
+                           "ModelReportGen"},
+    # Nothing a component runs imports these: the CLI, and checks run before the pipeline.
+    "pipeline/cli.py": set(),
+    "pipeline/loading.py": set(),
+}
+
+
+@pytest.mark.parametrize("edited", sorted(EDITS))
+def test_editing_code_changes_the_cache_key_of_exactly_its_importers(
+        edited: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    from pipeline import definition
+    from pipeline import fingerprint
 
     for relative in ("preprocessing.py", "models", "pipeline", "evaluation"):
-        source = definition.REPOSITORY_ROOT / relative
-        copy = shutil.copytree if source.is_dir() else shutil.copy
-        copy(source, tmp_path / relative)
-    monkeypatch.setattr(definition, "REPOSITORY_ROOT", tmp_path)
-    before = _build(PipelineConfig(), tmp_path)
-    with (tmp_path / "models" / "deep.py").open("a") as handle:
+        source = REPOSITORY_ROOT / relative
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / relative,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tmp_path / relative)
+    monkeypatch.setattr(fingerprint, "REPOSITORY_ROOT", tmp_path)
+    config = PipelineConfig(hyperparameter_search="random")
+    before = _properties(_build(config, tmp_path))
+    assert before == _properties(_build(config, tmp_path))  # stable when nothing changes
+    with (tmp_path / edited).open("a") as handle:
         handle.write("\n# an edit\n")
-    after = _build(PipelineConfig(), tmp_path)
-    assert (_custom_config(after, "Trainer")["code"]
-            != _custom_config(before, "Trainer")["code"])
-    assert (_custom_config(after, "Transform")["code"]
-            == _custom_config(before, "Transform")["code"])
+    after = _properties(_build(config, tmp_path))
+    changed = {component for component in before if before[component] != after[component]}
+    assert changed == EDITS[edited]
+
+
+def test_an_entry_outside_code_entries_is_refused() -> None:
+    from pipeline.definition import code_of
+
+    with pytest.raises(ValueError, match="not in CODE_ENTRIES"):
+        code_of("models.other.run_fn")
 
 
 def test_curated_schema_text_is_a_parameter_of_the_pipeline(tmp_path: Path) -> None:
@@ -111,7 +150,7 @@ def test_curated_schema_text_is_a_parameter_of_the_pipeline(tmp_path: Path) -> N
 def test_local_pushes_are_atomic_and_object_store_pushes_use_tfx(tmp_path: Path) -> None:
     from tfx.components.pusher.executor import Executor as TfxPushExecutor
 
-    from pipeline.atomic_pusher import AtomicPushExecutor
+    from pipeline.components.atomic_pusher import AtomicPushExecutor
 
     def pusher_executor(serving_directory: str) -> type:
         pipeline = create_pipeline(PipelineConfig(), pipeline_root=str(tmp_path / "root"),

@@ -23,8 +23,7 @@ import tensorflow as tf
 
 from models.distribution import choose_strategy, is_chief
 from models.export import EXTRA_ASSETS_DIRECTORY
-from models.trainer import training_settings
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig, TrainingSettings
 from tests.helpers import sample_rows, serialized_examples
 
 # Importing TensorFlow and TFX takes 10-20 s per process here; training a few seconds.
@@ -119,7 +118,7 @@ def train_arguments(trainer_inputs: dict[str, str], directory: Path) -> list[str
     directory.mkdir(parents=True, exist_ok=True)
     spec = {**trainer_inputs, "model": str(directory / "model"),
             "model_run": str(directory / "model_run"),
-            "training_settings": training_settings(TRAINING_CONFIG)}
+            "training_settings": TrainingSettings.from_config(TRAINING_CONFIG).to_dict()}
     spec_path = directory / "spec.json"
     spec_path.write_text(json.dumps(spec))
     return ["train", str(spec_path)]

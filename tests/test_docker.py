@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import REPOSITORY_ROOT
-from pipeline.definition import _CODE_FILES
-from pipeline.vertex import CPU_DOCKERFILE, GPU_DOCKERFILE, IMAGE_SOURCES
+from pipeline.definition import CODE_ENTRIES, entry_module
+from pipeline.fingerprint import repository_files
+from pipeline.orchestration.vertex import CPU_DOCKERFILE, GPU_DOCKERFILE, image_sources
 
 LOCKS = {CPU_DOCKERFILE: "requirements.lock", GPU_DOCKERFILE: "requirements-gpu.lock"}
 
@@ -75,13 +76,15 @@ def test_cpu_image_is_the_beam_sdk_image_of_the_locked_beam() -> None:
 @pytest.mark.parametrize("dockerfile", sorted(LOCKS))
 def test_image_carries_the_code_components_load_by_module_path(dockerfile: str) -> None:
     copied = copied_paths(dockerfile)
-    needed = {path.split("/")[0] for files in _CODE_FILES.values() for path in files}
-    needed |= {"evaluation", "schemas", "variants.yaml", "pyproject.toml"}
+    code = repository_files(*(entry_module(entry) for entry in CODE_ENTRIES))
+    needed = {file.relative_to(REPOSITORY_ROOT).parts[0] for file in code}
+    assert {"pipeline", "models", "evaluation", "preprocessing.py"} <= needed
+    needed |= {"schemas", "variants.yaml", "pyproject.toml"}
     assert needed <= copied, needed - copied
     for path in copied - {LOCKS[dockerfile]}:
         assert (REPOSITORY_ROOT / path).exists(), path
-        assert path in IMAGE_SOURCES or path.endswith("_runner.py"), (
-            f"{path} is baked into the image but does not change the image tag")
+    # The tag is computed from what the Dockerfiles copy, the other lock included.
+    assert copied | {dockerfile} <= set(image_sources())
 
 
 def test_gpu_lock_is_the_cpu_lock_plus_cuda_wheels() -> None:
@@ -103,14 +106,15 @@ def test_image_tag_follows_dockerfiles_and_schemas_not_only_python(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import shutil
 
-    from pipeline import vertex
+    from pipeline.orchestration import vertex
 
-    for source in IMAGE_SOURCES:
+    for source in image_sources():
         path = REPOSITORY_ROOT / source
         if path.is_dir():
             shutil.copytree(path, tmp_path / source,
                             ignore=shutil.ignore_patterns("__pycache__"))
         elif path.exists():
+            (tmp_path / source).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, tmp_path / source)
     monkeypatch.setattr(vertex, "REPOSITORY_ROOT", tmp_path)
     before = vertex.image_tag()

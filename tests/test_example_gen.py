@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.components.example_gen import (
+    InputDataError,
+    RowConverter,
+    ingestion_spec,
+    read_examples,
+)
 from pipeline.config import PipelineConfig, resolve_data_path
-from pipeline.example_gen import InputDataError, RowConverter, ingestion_spec, read_examples
 from tests.helpers import TESTDATA, sample_rows
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import ConfigError
 from pipeline.label import LabelRule
+from pipeline.values import ConfigError
 
 
 def test_big_tipper_rule() -> None:

@@ -16,9 +16,11 @@ from ml_metadata.proto import metadata_store_pb2
 
 import lineage as lineage_cli
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
-from pipeline.local import LocalLayout, run_local_pipeline
-from pipeline.run_record import attach_run_record, run_record_of
-from pipeline.run_summary import open_store
+from pipeline.layout import LocalLayout
+from pipeline.loading import validate
+from pipeline.metadata.run_record import attach_run_record, run_record_of
+from pipeline.metadata.store import open_store
+from pipeline.orchestration.local import run_local_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +29,7 @@ pytestmark = pytest.mark.e2e
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run 1 with the defaults, run 2 with dropout changed (only the Trainer's input)."""
     root = tmp_path_factory.mktemp("lineage")
-    first = PipelineConfig(output_root=str(root)).validate()
+    first = validate(PipelineConfig(output_root=str(root)))
     assert run_local_pipeline(first).succeeded
     assert run_local_pipeline(dataclasses.replace(first, dropout=0.2)).succeeded
     return root

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from pipeline.config import REPOSITORY_ROOT
-from pipeline.local import failure_reason
-from pipeline.run_summary import metrics_table
+from pipeline.orchestration.local import failure_reason
+from pipeline.orchestration.run_summary import metrics_table
 from tests.helpers import TESTDATA
 
 
@@ -36,7 +36,7 @@ def test_failed_run_exits_1_with_the_reason_last(tmp_path: Path) -> None:
 
 
 def test_failure_reason_unwraps_beam_errors() -> None:
-    from pipeline.example_gen import InputDataError
+    from pipeline.components.example_gen import InputDataError
 
     try:
         try:

@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.trainer import training_settings
-from pipeline.anomaly_gate import anomaly_lines
-from pipeline.config import PipelineConfig, load_config
-from pipeline.local import LocalLayout, run_local_pipeline
-from pipeline.run_summary import collect_run_summary, open_store
+from pipeline.components.anomaly_gate import anomaly_lines
+from pipeline.config import PipelineConfig, TrainingSettings
+from pipeline.layout import LocalLayout
+from pipeline.loading import load_config
+from pipeline.metadata.store import open_store
+from pipeline.orchestration.local import run_local_pipeline
+from pipeline.orchestration.run_summary import collect_run_summary
 from tests.helpers import TESTDATA, read_report, sample_rows, serialized_examples
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +81,7 @@ def test_pushed_model_loads_and_scores_testdata_rows(first_run: dict) -> None:
     pushed = Path(summary["pushed_model"])
     assert pushed.parent == first_run["layout"].serving_directory
     stored = json.loads((pushed / "assets.extra" / "training_settings.json").read_text())
-    assert stored == training_settings(config)
+    assert stored == TrainingSettings.from_config(config).to_dict()
 
     rows = sample_rows(500)
     labels = np.array([int((r["tips"] or 0) > 0.2 * (r["fare"] or 0)) for r in rows])

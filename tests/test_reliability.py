@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import REPOSITORY_ROOT
-from pipeline.run_summary import open_store
+from pipeline.metadata.store import open_store
 
 pytestmark = pytest.mark.e2e
 RUN_TIMEOUT_S = 600

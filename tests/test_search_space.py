@@ -5,8 +5,10 @@ from __future__ import annotations
 import keras_tuner
 import pytest
 
-from pipeline.config import ConfigError, PipelineConfig, load_config
+from pipeline.config import PipelineConfig
+from pipeline.loading import load_config
 from pipeline.search_space import Dimension, parse_search_space
+from pipeline.values import ConfigError
 
 
 def test_the_default_space_parses_into_ranges_and_choices() -> None:

@@ -12,11 +12,11 @@ import pytest
 
 import train_all
 from models.package import PACKAGE_DIRECTORY
-from pipeline.config import ConfigError
-from pipeline.definition import comparison_pipeline_name
-from pipeline.local import LocalLayout
-from pipeline.run_summary import latest_run_context, open_store, outputs_of
-from pipeline.train_all import COMPARISON_PROPERTY_PREFIX, model_variants
+from pipeline.config import PipelineConfig, comparison_pipeline_name
+from pipeline.layout import LocalLayout
+from pipeline.metadata.store import latest_run_context, open_store, outputs_of
+from pipeline.orchestration.train_all import COMPARISON_PROPERTY_PREFIX, model_variants
+from pipeline.values import ConfigError
 from tests.helpers import read_report
 
 FLAGS = ["--epochs=1", "--hidden_units=16", "--search_trials=2", "--search_epochs=1",
@@ -51,7 +51,6 @@ def train_all_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _executions_by_node(layout: LocalLayout) -> dict[str, list]:
-    from pipeline.config import PipelineConfig
 
     store = open_store(layout.metadata_path)
     run = latest_run_context(store, comparison_pipeline_name(PipelineConfig()))

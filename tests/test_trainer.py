@@ -14,8 +14,10 @@ import tensorflow as tf
 
 from models.export import EXTRA_ASSETS_DIRECTORY
 from models.package import PACKAGE_DIRECTORY, PACKAGE_ZIP
-from models.trainer import run_fn, training_settings
-from pipeline.config import ConfigError, PipelineConfig, TrainingPhase
+from models.trainer import run_fn
+from pipeline.config import PipelineConfig, TrainingPhase, TrainingSettings
+from pipeline.loading import validate
+from pipeline.values import ConfigError
 from tests.conftest import EVAL_ROWS, TRAIN_ROWS
 from tests.trainer_harness import trainer_fn_args
 
@@ -29,7 +31,7 @@ def train(trainer_inputs: dict[str, str], directory: Path, config: PipelineConfi
     """Runs `run_fn` as TFX's Trainer would; returns the Model artifact directory."""
     fn_args = trainer_fn_args({**trainer_inputs, "model": str(directory / "model"),
                                "model_run": str(directory / "model_run"),
-                               "training_settings": training_settings(config)})
+                               "training_settings": TrainingSettings.from_config(config).to_dict()})
     fn_args.hyperparameters = hyperparameters
     run_fn(fn_args)
     return directory / "model"
@@ -54,7 +56,7 @@ def test_schedule_phases_scale_the_base_rate_and_batch() -> None:
 ])
 def test_inconsistent_schedules_are_refused(overrides: dict, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
-        PipelineConfig(**overrides).validate()
+        validate(PipelineConfig(**overrides))
 
 
 def test_each_phase_trains_with_its_rate_and_batch_size(phased_model: Path) -> None:

@@ -12,9 +12,11 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform
 
 import vertex_runner
-from pipeline import vertex
 from pipeline.bigquery import bigquery_query
-from pipeline.config import ConfigError, PipelineConfig, load_config
+from pipeline.config import PipelineConfig
+from pipeline.loading import load_config
+from pipeline.orchestration import vertex
+from pipeline.values import ConfigError
 
 CLOUD = ("--gcp_project=tipper-project", "--gcs_root=gs://tipper-bucket/tfx",
          "--service_account=trainer@tipper-project.iam.gserviceaccount.com",

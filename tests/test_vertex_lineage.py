@@ -12,8 +12,8 @@ from google.cloud import aiplatform_v1
 
 import lineage as lineage_cli
 from pipeline.config import PipelineConfig
-from pipeline.lineage import LineageError
-from pipeline.vertex_lineage import metadata_store_name, vertex_model_report
+from pipeline.metadata.lineage import LineageError
+from pipeline.metadata.vertex_lineage import metadata_store_name, vertex_model_report
 
 CONFIG = PipelineConfig(gcp_project="tipper-project", gcp_region="europe-west4",
                         metadata_connection="vertex")
@@ -92,7 +92,7 @@ def test_latest_pushed_model_and_its_chain_without_the_baselines_history() -> No
 def test_show_by_artifact_id_through_the_command_line(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     client = RecordingMetadataService()
-    monkeypatch.setattr("pipeline.vertex_lineage.metadata_client", lambda config: client)
+    monkeypatch.setattr("pipeline.metadata.vertex_lineage.metadata_client", lambda config: client)
     code = lineage_cli.main(["show", "p2", "--metadata_connection=vertex",
                              "--gcp_project=tipper-project", "--gcp_region=europe-west4"])
     out = capsys.readouterr().out

@@ -13,7 +13,7 @@ first initializes, and a multi-worker cluster is several processes.
 from __future__ import annotations
 
 # isort: off
-import pipeline  # noqa: F401 - selects Keras before TensorFlow loads
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 # isort: on
 import argparse
 import json

@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
+import json
 from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+from tfx.types import artifact_utils
 
+from evaluation.results import SUMMARY_METRICS, metrics_by_slice
+from pipeline.components.anomaly_gate import anomaly_lines
 from pipeline.config import PipelineConfig
-from pipeline.local import LocalLayout
-from pipeline.run_record import RunRecord, run_record_of
-from pipeline.run_summary import (
-    SUMMARY_METRICS,
+from pipeline.layout import LocalLayout
+from pipeline.metadata.run_record import RunRecord, run_record_of
+from pipeline.metadata.store import (
+    MetadataStoreError,
+    component_of,
     custom_property,
-    metrics_by_slice,
+    open_store,
+    outputs_by_type,
     outputs_of,
+    run_executions,
 )
-
-MYSQL_PASSWORD_VARIABLE = "MLMD_MYSQL_PASSWORD"
 
 
 class LineageError(Exception):
@@ -42,37 +46,14 @@ def connect(config: PipelineConfig) -> tuple[metadata_store.MetadataStore, str]:
         if not path.exists():
             raise LineageError(f"No metadata store at {path}: run local_runner.py first, or "
                                "point --output_root or --metadata_connection at one.")
-        from pipeline.run_summary import open_store
-
         return open_store(path), str(path)
     if target == "vertex":
         raise LineageError("Vertex AI's metadata service is read by `show` only; the other "
                            "commands need an ML Metadata store.")
-    scheme, _, rest = target.partition("://")
-    if scheme == "grpc":
-        host, _, port = rest.rpartition(":")
-        settings: Any = metadata_store_pb2.MetadataStoreClientConfig(host=host, port=int(port))
-    elif scheme == "mysql":
-        user, _, address = rest.partition("@")
-        host_port, _, database = address.partition("/")
-        host, _, port = host_port.rpartition(":")
-        settings = metadata_store_pb2.ConnectionConfig()
-        settings.mysql.host = host
-        settings.mysql.port = int(port)
-        settings.mysql.database = database
-        settings.mysql.user = user
-        # The password never sits in configuration or logs: only in the environment.
-        settings.mysql.password = os.environ.get(MYSQL_PASSWORD_VARIABLE, "")
-    else:
-        raise LineageError(f"metadata_connection={target!r}: use grpc://HOST:PORT, "
-                           "mysql://USER@HOST:PORT/DATABASE or vertex.")
     try:
-        store = metadata_store.MetadataStore(settings)
-        store.get_context_types()  # a gRPC client connects lazily: fail here, not mid-report
-    except Exception as error:  # noqa: BLE001 - any connection failure, said in one line
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise LineageError(f"Cannot reach the metadata store at {target}: {reason}") from None
-    return store, target
+        return open_store(target), target
+    except MetadataStoreError as error:
+        raise LineageError(str(error)) from None
 
 
 # ---------------------------------------------------------------------- runs
@@ -129,12 +110,7 @@ def find_run(runs: list[Run], reference: str) -> Run:
 def run_outputs(store: metadata_store.MetadataStore, run: Run
                 ) -> dict[str, metadata_store_pb2.Artifact]:
     """The artifacts each component of `run` produced or reused, by artifact type."""
-    outputs: dict[str, metadata_store_pb2.Artifact] = {}
-    for execution in sorted(store.get_executions_by_context(run.context.id),
-                            key=lambda e: e.id):
-        for artifact in outputs_of(store, execution.id):
-            outputs[artifact.type] = artifact
-    return outputs
+    return outputs_by_type(run_executions(store, run.context.id))
 
 
 def run_status(store: metadata_store.MetadataStore, run: Run) -> str:
@@ -237,12 +213,6 @@ def upstream(store: metadata_store.MetadataStore, artifact_id: int
     return store.get_lineage_subgraph(options)
 
 
-def component_of(store: metadata_store.MetadataStore, execution_id: int) -> str:
-    nodes = [context.name for context in store.get_contexts_by_execution(execution_id)
-             if context.type == "node"]
-    return nodes[0].split(".", 1)[1] if nodes else "?"
-
-
 def run_of_execution(runs: list[Run], store: metadata_store.MetadataStore,
                      execution_id: int) -> Run | None:
     contexts = {context.id for context in store.get_contexts_by_execution(execution_id)}
@@ -252,8 +222,6 @@ def run_of_execution(runs: list[Run], store: metadata_store.MetadataStore,
 def _execution_settings(execution: metadata_store_pb2.Execution, component: str
                         ) -> dict[str, Any]:
     """What a person wants to see of a step: the Trainer's hyperparameters; else nothing."""
-    import json
-
     if component != "Trainer" or "custom_config" not in execution.custom_properties:
         return {}
     custom_config = json.loads(execution.custom_properties["custom_config"].string_value
@@ -297,7 +265,7 @@ def model_report(store: metadata_store.MetadataStore, runs: list[Run], reference
     chain = []
     for execution_id in sorted(executions, reverse=True):
         execution = executions[execution_id]
-        component = component_of(store, execution_id)
+        component = component_of(store, execution_id) or "?"
         run = run_of_execution(runs, store, execution_id)
         chain.append({
             "component": component,
@@ -367,10 +335,6 @@ def _evaluation_of(store: metadata_store.MetadataStore, model_id: int
 def anomaly_list(store: metadata_store.MetadataStore,
                  anomalies: metadata_store_pb2.Artifact) -> list[str]:
     """ExampleValidator's findings as lines; an empty list when the data was clean."""
-    from tfx.types import artifact_utils
-
-    from pipeline.anomaly_gate import anomaly_lines
-
     [artifact_type] = store.get_artifact_types_by_id([anomalies.type_id])
     return anomaly_lines(artifact_utils.deserialize_artifact(artifact_type, anomalies))
 

@@ -10,6 +10,9 @@ Staging directories left by killed pushes are removed by the next push.
 
 from __future__ import annotations
 
+# isort: off
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
+# isort: on
 import os
 import uuid
 from typing import Any

@@ -7,6 +7,9 @@ the anomalies artifact stays recorded in ML Metadata for inspection.
 """
 
 # No `from __future__ import annotations`: TFX reads this module's annotations at runtime.
+# isort: off
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
+# isort: on
 import json
 import os
 from typing import Any
@@ -23,6 +26,8 @@ from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from tfx.utils import io_utils
 
+from pipeline.values import DataAnomaliesError
+
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # the file ExampleValidator writes per split
 STATISTICS_FILE = "FeatureStats.pb"  # the file StatisticsGen writes per split
 
@@ -34,9 +39,6 @@ class AcceptedStatistics(Artifact):
 
     TYPE_NAME = "pipeline.AcceptedStatistics"  # namespace.Title, as Vertex AI requires
 
-
-class DataAnomaliesError(RuntimeError):
-    """The data broke the schema; the message lists each anomaly by split and feature."""
 
 
 def anomaly_lines(anomalies: ExampleAnomalies) -> list[str]:
@@ -137,12 +139,14 @@ def DataAnomalyGate(  # noqa: N802
     statistics: InputArtifact[ExampleStatistics],
     schema: InputArtifact[Schema],
     thresholds: Parameter[str],
+    code: Parameter[str],
     accepted_statistics: OutputArtifact[AcceptedStatistics],
     baseline_statistics: InputArtifact[AcceptedStatistics] = None,
 ) -> None:
     """Fails when ExampleValidator found anomalies, or a feature drifted from the last
     accepted data, is skewed between train and eval, or has no value at all, listing them
-    all; otherwise records `statistics` as the accepted baseline for the next run."""
+    all; otherwise records `statistics` as the accepted baseline for the next run. `code`
+    is the fingerprint of this module's code, so that editing it re-runs a cached gate."""
     raise_on_anomalies(anomalies, distribution_problems(
         statistics, schema, baseline_statistics, json.loads(thresholds)))
     io_utils.copy_file(

@@ -7,6 +7,9 @@ the compiled Vertex spec), and any edit re-runs exactly what depends on the sche
 """
 
 # No `from __future__ import annotations`: TFX reads this module's annotations at runtime.
+# isort: off
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
+# isort: on
 import os
 
 from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
@@ -19,6 +22,8 @@ SCHEMA_FILE = "schema.pbtxt"  # the name SchemaGen gives its output
 
 @component
 def ImportCuratedSchema(schema_text: Parameter[str],  # noqa: N802
+                        code: Parameter[str],
                         schema: OutputArtifact[Schema]) -> None:
-    """Writes `schema_text` (a text-format Schema proto) as this run's schema."""
+    """Writes `schema_text` (a text-format Schema proto) as this run's schema. `code` is
+    the fingerprint of this module's code, so that editing it re-runs a cached import."""
     io_utils.write_string_file(os.path.join(schema.uri, SCHEMA_FILE), schema_text)

@@ -1,11 +1,15 @@
 """Train-all: every model variant on one ExampleGen and Transform output, compared.
 
-A model variant is an entry of variants.yaml that changes only how the model is built and
-trained (MODEL_SETTINGS), so all of them can share the data steps. They run as one TFX
-pipeline (`create_pipeline(model_variants=...)`): the data steps once, then a Trainer,
-Evaluator and report per variant on the same eval split. The comparison (metrics, training
+A model variant is an entry of variants.yaml that changes only settings read by the steps
+that train and judge a model (`model_settings()`, derived from the declarations in
+pipeline/config.py), so all of them can share the data steps. They run as one TFX
+pipeline (`create_train_all_pipeline`): the data steps once, then a Trainer, Evaluator
+and report per variant on the same eval split. The comparison (metrics, training
 time, model size, scoring speed) is read back from ML Metadata, printed, written as CSV,
 JSON and PNG into the run directory, and stored on each Model artifact in ML Metadata.
+
+TensorFlow, TFMA and matplotlib are imported inside the functions that measure and plot:
+they take seconds to load, and a configuration error is reported before any of that.
 """
 
 from __future__ import annotations
@@ -21,16 +25,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import PipelineConfig, load_config, load_variants
+from pipeline.config import (
+    MODEL_BRANCH_STEPS,
+    PipelineConfig,
+    comparison_pipeline_name,
+    load_variants,
+    settings_read_only_by,
+)
+from pipeline.layout import LocalLayout
+from pipeline.loading import load_config
+from pipeline.metadata.store import (
+    custom_property,
+    latest_run_context,
+    open_store,
+    run_executions,
+)
+from pipeline.values import ConfigError
 
-# Settings a variant may change and still share ExampleGen and Transform with the others.
-MODEL_SETTINGS = frozenset({
-    "architecture", "hidden_units", "embedding_dim", "dropout", "cross_layers",
-    "attention_heads", "transformer_blocks", "learning_rate", "batch_size", "epochs",
-    "shuffle_buffer", "seed", "schedule_epochs", "schedule_learning_rate_factors",
-    "schedule_batch_size_factors", "hyperparameter_search", "search_space", "search_trials",
-    "search_epochs", "search_parallel_trials", "min_auc", "max_auc_drop",
-    "decision_threshold"})
 COMPARISON_PROPERTY_PREFIX = "comparison."
 SCORING_BATCH = 1024
 
@@ -45,25 +56,22 @@ def model_variants(argv: Sequence[str], environ: Mapping[str, str] | None = None
     variants = load_variants()
     unknown = [name for name in only if name not in variants]
     if unknown:
-        from pipeline.config import ConfigError
-
         raise ConfigError(f"--variants: unknown variant {unknown[0]!r}; variants.yaml "
                           f"defines: {', '.join(variants)}.")
+    model_settings = settings_read_only_by(MODEL_BRANCH_STEPS)
     configs: dict[str, PipelineConfig] = {}
     skipped: dict[str, str] = {}
     for name, settings in variants.items():
         if only and name not in only:
             continue
-        other = sorted(set(settings) - MODEL_SETTINGS)
+        other = sorted(set(settings) - model_settings)
         if other:
             skipped[name] = f"changes {', '.join(other)}, not only the model"
             continue
         configs[name] = load_config(argv, environ, model_variant=name)
     if not configs:
-        from pipeline.config import ConfigError
-
         raise ConfigError("No model variant to train: every selected variant changes more "
-                          "than the model (see MODEL_SETTINGS in pipeline/train_all.py).")
+                          "than the model (settings read by the data steps or the runner).")
     return configs, skipped
 
 
@@ -98,23 +106,15 @@ def scoring_speed(model_directory: str, records: Sequence[bytes]) -> dict[str, f
             "latency_ms": 1000 * statistics.median(single_seconds)}
 
 
-def collect_comparison(config: PipelineConfig, layout: Any,
+def collect_comparison(config: PipelineConfig, layout: LocalLayout,
                        variants: Mapping[str, PipelineConfig]) -> list[dict[str, Any]]:
     """One row per variant of the latest train-all run, read through ML Metadata."""
     import tensorflow as tf
 
     from evaluation.report import read_examples
+    from evaluation.results import metrics_by_slice
     from models.export import EXTRA_ASSETS_DIRECTORY
     from models.package import SERVING_DIRECTORY
-    from pipeline.definition import comparison_pipeline_name
-    from pipeline.run_summary import (
-        _STATES,
-        custom_property,
-        latest_run_context,
-        metrics_by_slice,
-        open_store,
-        outputs_of,
-    )
 
     store = open_store(layout.metadata_path)
     run = latest_run_context(store, comparison_pipeline_name(config))
@@ -122,15 +122,10 @@ def collect_comparison(config: PipelineConfig, layout: Any,
         return []
     artifacts: dict[str, dict[str, Any]] = {}
     states: dict[str, str] = {}
-    for execution in store.get_executions_by_context(run.id):
-        nodes = [context.name.split(".", 1)[1]
-                 for context in store.get_contexts_by_execution(execution.id)
-                 if context.type == "node"]
-        if not nodes:
-            continue
-        states[nodes[0]] = _STATES.get(execution.last_known_state, "unknown")
-        for artifact in outputs_of(store, execution.id):
-            artifacts.setdefault(nodes[0], {})[artifact.type] = artifact
+    for step in run_executions(store, run.id):
+        states[step.component] = step.state
+        for artifact in step.outputs:
+            artifacts.setdefault(step.component, {})[artifact.type] = artifact
     examples = artifacts.get("ExampleGen", {}).get("Examples")
     records: list[bytes] = []
     if examples is not None:
@@ -169,10 +164,8 @@ def collect_comparison(config: PipelineConfig, layout: Any,
     return rows
 
 
-def record_comparison(layout: Any, rows: list[dict[str, Any]]) -> None:
+def record_comparison(layout: LocalLayout, rows: list[dict[str, Any]]) -> None:
     """Stores each row on its Model artifact in ML Metadata (comparison.* properties)."""
-    from pipeline.run_summary import open_store
-
     store = open_store(layout.metadata_path, read_only=False)
     ids = [row["model_id"] for row in rows if "model_id" in row]
     by_id = {artifact.id: artifact for artifact in store.get_artifacts_by_id(ids)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import getpass
+import glob
 import hashlib
 import importlib.metadata
 import json
@@ -23,6 +24,7 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.bigquery import bigquery_query
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 
 LOCK_FILE = REPOSITORY_ROOT / "requirements.lock"
@@ -108,13 +110,9 @@ def data_fingerprint(config: PipelineConfig, bigquery_client: Any = None) -> dic
     table's last-modified time (asked of `bigquery_client`, by default one with
     Application Default Credentials; recorded as unavailable when that fails)."""
     if config.data_source == "file":
-        import glob
-
         paths = sorted(glob.glob(config.resolved_data_path()))
         return {"source": "file", "files": {_display_path(path): file_sha256(Path(path))
                                             for path in paths}}
-    from pipeline.bigquery import bigquery_query
-
     query = bigquery_query(config, datetime.datetime.now(datetime.timezone.utc).date())
     fingerprint: dict[str, Any] = {
         "source": "bigquery", "table": config.bigquery_table, "query": query,
@@ -122,6 +120,7 @@ def data_fingerprint(config: PipelineConfig, bigquery_client: Any = None) -> dic
     }
     try:
         if bigquery_client is None:
+            # Imported here: only a BigQuery run needs the client (and its credentials).
             from google.cloud import bigquery
 
             bigquery_client = bigquery.Client(project=config.gcp_project or None)

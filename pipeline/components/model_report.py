@@ -6,6 +6,9 @@ them, and is produced the same way on Vertex AI.
 """
 
 # No `from __future__ import annotations`: TFX reads this module's annotations at runtime.
+# isort: off
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
+# isort: on
 import json
 import os
 
@@ -23,7 +26,7 @@ from tfx.types.standard_artifacts import (
 )
 
 from evaluation.report import ReportSettings, build_report
-from pipeline.config import PipelineConfig
+from pipeline.config import ModelReportSettings, raw_feature_names
 
 REPORT_FILE = "report.html"
 TUNER_RESULTS_FILE = "tuner_results.json"  # what TFX's Tuner writes: one record per trial
@@ -33,14 +36,6 @@ class ModelReport(Artifact):
     """A self-contained HTML report on one trained model (REPORT_FILE in the artifact)."""
 
     TYPE_NAME = "pipeline.ModelReport"  # namespace.Title, as Vertex AI requires
-
-
-def report_settings(config: PipelineConfig) -> str:
-    """The component's `settings` parameter: what the report needs from `config`."""
-    return json.dumps({"label_name": config.label_name,
-                       "feature_names": list(config.raw_feature_names),
-                       "decision_threshold": config.decision_threshold,
-                       "seed": config.seed}, sort_keys=True)
 
 
 @component
@@ -58,8 +53,7 @@ def ModelReportGen(  # noqa: N802
     wrong eval examples and permutation importance for the candidate model, and the search
     trials when the pipeline tuned. `code` is
     the hash of the report's source, so that editing it re-runs a cached report."""
-    values = json.loads(settings)
-    values["feature_names"] = tuple(values["feature_names"])
+    read = ModelReportSettings.from_dict(json.loads(settings), "ModelReportGen")
     blessed = blessing.get_int_custom_property("blessed") == 1
     facts = {"model": model.uri, "evaluation": evaluation.uri,
              "blessed": "yes" if blessed else "no (it will not be pushed)"}
@@ -68,7 +62,10 @@ def ModelReportGen(  # noqa: N802
     if tuner_results is not None:
         with tf.io.gfile.GFile(os.path.join(tuner_results.uri, TUNER_RESULTS_FILE)) as handle:
             trials = json.load(handle)
-    html_text = build_report(ReportSettings(**values), eval_pattern, model.uri, evaluation.uri,
+    report_settings = ReportSettings(
+        label_name=read.label_name, feature_names=raw_feature_names(read),
+        decision_threshold=read.decision_threshold, seed=read.seed)
+    html_text = build_report(report_settings, eval_pattern, model.uri, evaluation.uri,
                              facts, trials)
     with tf.io.gfile.GFile(os.path.join(report.uri, REPORT_FILE), "w") as handle:
         handle.write(html_text)

@@ -1,4 +1,4 @@
-"""Running the pipeline on this machine: the output layout, Beam settings and the run itself.
+"""Running a pipeline on this machine: Beam settings, the output-root lock, the run itself.
 
 Shared by `local_runner.py`, the end-to-end tests and the benchmark, so all three run the
 pipeline exactly the same way.
@@ -11,42 +11,26 @@ import dataclasses
 import datetime
 import fcntl
 import json
+import logging
 import os
 import socket
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
+
+from tfx.orchestration import metadata
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from pipeline.config import PipelineConfig
-from pipeline.run_record import RunRecord, attach_run_record, now, start_run_record
-
-
-@dataclasses.dataclass(frozen=True)
-class LocalLayout:
-    """Where a local run keeps things, all under `config.output_root`."""
-
-    root: Path
-
-    @classmethod
-    def for_config(cls, config: PipelineConfig) -> LocalLayout:
-        return cls(Path(config.output_root).expanduser().resolve())
-
-    @property
-    def pipeline_root(self) -> Path:
-        return self.root / "pipeline"
-
-    @property
-    def metadata_path(self) -> Path:
-        return self.root / "metadata.sqlite"
-
-    @property
-    def serving_directory(self) -> Path:
-        return self.root / "serving"
-
-    @property
-    def runs_directory(self) -> Path:
-        return self.root / "runs"
+from pipeline.definition import create_pipeline, create_train_all_pipeline
+from pipeline.layout import LocalLayout
+from pipeline.metadata.run_record import RunRecord, attach_run_record, now, start_run_record
+from pipeline.metadata.store import latest_run_context, open_store
+from pipeline.orchestration.progress import reporting_progress
+from pipeline.values import DataAnomaliesError, InputDataError
 
 
 def beam_pipeline_args(config: PipelineConfig) -> list[str]:
@@ -75,9 +59,6 @@ class LocalRunResult:
 
 def failure_reason(error: BaseException) -> str:
     """The one line a user needs: our own data/config errors verbatim, else the last line."""
-    from pipeline.anomaly_gate import DataAnomaliesError
-    from pipeline.example_gen import InputDataError
-
     def without_beam_suffix(text: str) -> str:
         # Beam re-raises errors from a DoFn with " [while running 'Step']" appended.
         return text.split(" [while running", 1)[0].strip()
@@ -126,54 +107,76 @@ def exclusive_output_root(layout: LocalLayout) -> Iterator[None]:
         yield
 
 
-def run_local_pipeline(config: PipelineConfig,
-                       model_variants: Mapping[str, PipelineConfig] | None = None
-                       ) -> LocalRunResult:
-    """Runs the whole pipeline with LocalDagRunner and a SQLite ML Metadata store; with
-    `model_variants`, the train-all pipeline (see `create_pipeline`)."""
+def run_local_pipeline(config: PipelineConfig) -> LocalRunResult:
+    """Runs the production pipeline (`create_pipeline`) with LocalDagRunner and a SQLite
+    ML Metadata store under `config.output_root`."""
+    def build(layout: LocalLayout, arguments: dict[str, Any]) -> tfx_pipeline.Pipeline:
+        return create_pipeline(config, serving_directory=str(layout.serving_directory),
+                               **arguments)
+
+    return _run(config, build)
+
+
+def run_local_train_all(config: PipelineConfig, model_variants: Mapping[str, PipelineConfig]
+                        ) -> LocalRunResult:
+    """Runs the train-all pipeline (`create_train_all_pipeline`): `config`'s data steps
+    once, then every model variant (name -> config), in the same store."""
+    def build(layout: LocalLayout, arguments: dict[str, Any]) -> tfx_pipeline.Pipeline:
+        return create_train_all_pipeline(config, model_variants, **arguments)
+
+    return _run(config, build)
+
+
+def start_block(config: PipelineConfig, config_path: Path) -> str:
+    """What a run prints before it starts: the settings that differ from the defaults
+    (the full configuration is in `config_path`)."""
+    changed = config.differences()
+    lines = [f"Variant {config.variant!r}, output under {config.output_root}; settings "
+             + ("that differ from the defaults:" if changed else "all at their defaults.")]
+    lines += [f"  {key} = {json.dumps(value)}" for key, value in sorted(changed.items())
+              if key != "variant"]
+    lines.append(f"Full configuration: {config_path}")
+    return "\n".join(lines)
+
+
+def _run(config: PipelineConfig,
+         build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline]
+         ) -> LocalRunResult:
     layout = LocalLayout.for_config(config)
     try:
         with exclusive_output_root(layout):
-            return _run_holding_the_lock(config, layout, model_variants)
+            return _run_holding_the_lock(config, layout, build)
     except OutputRootBusyError as error:
         return LocalRunResult(False, None, None, str(error))
 
 
 def _run_holding_the_lock(config: PipelineConfig, layout: LocalLayout,
-                          model_variants: Mapping[str, PipelineConfig] | None
+                          build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline]
                           ) -> LocalRunResult:
-    from tfx.orchestration import metadata
-    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-
-    from pipeline.definition import create_pipeline
-    from pipeline.progress import reporting_progress
-
     run_directory = layout.runs_directory / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     run_directory.mkdir(parents=True, exist_ok=True)
-    (run_directory / "config.json").write_text(config.to_json() + "\n")
+    config_path = run_directory / "config.json"
+    config_path.write_text(config.to_json() + "\n")
+    print(start_block(config, config_path) + "\n", flush=True)
     log_path = run_directory / "pipeline.log"
     record = start_run_record(config)
     started = time.time()
 
-    pipeline = create_pipeline(
-        config,
-        pipeline_root=str(layout.pipeline_root),
-        serving_directory=str(layout.serving_directory),
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(
+    pipeline = build(layout, {
+        "pipeline_root": str(layout.pipeline_root),
+        "metadata_connection_config": metadata.sqlite_metadata_connection_config(
             str(layout.metadata_path)),
-        beam_pipeline_args=beam_pipeline_args(config),
-        # A moving BigQuery window ends today, so each day's run reads (and caches) its own rows.
-        window_end=datetime.datetime.now(datetime.timezone.utc).date(),
-        model_variants=model_variants,
-    )
+        "beam_pipeline_args": beam_pipeline_args(config),
+        # A moving BigQuery window ends today, so each day's run reads (and caches) its own
+        # rows.
+        "window_end": datetime.datetime.now(datetime.timezone.utc).date(),
+    })
     component_ids = [component.id for component in pipeline.components]
     with reporting_progress(component_ids, str(log_path)) as progress:
         try:
             LocalDagRunner().run(pipeline)
         except Exception as error:  # noqa: BLE001 - reported to the user, then re-judged
             progress.fail_current()
-            import logging
-
             logging.getLogger(__name__).exception("Pipeline run failed")
             result = LocalRunResult(False, run_directory, log_path, failure_reason(error))
         else:
@@ -192,8 +195,6 @@ def _record_run(layout: LocalLayout, pipeline_name: str, record: RunRecord,
         json.dumps(dataclasses.asdict(record), indent=2, sort_keys=True) + "\n")
     if not layout.metadata_path.exists():
         return
-    from pipeline.run_summary import latest_run_context, open_store
-
     store = open_store(layout.metadata_path, read_only=False)
     run = latest_run_context(store, pipeline_name)
     if run is not None and run.create_time_since_epoch >= (started - 1) * 1000:

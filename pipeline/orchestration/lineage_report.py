@@ -11,10 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipeline import lineage
+from evaluation.results import SUMMARY_METRICS
 from pipeline.config import PipelineConfig
-from pipeline.lineage import LineageError, Run
-from pipeline.run_summary import SUMMARY_METRICS, metrics_table
+from pipeline.metadata import lineage
+from pipeline.metadata.lineage import LineageError, Run
+from pipeline.metadata.run_record import LOCK_FILE, code_version, data_fingerprint, file_sha256
+from pipeline.metadata.vertex_lineage import render_vertex_report, vertex_model_report
+from pipeline.orchestration.local import run_local_pipeline
+from pipeline.orchestration.run_summary import metrics_table
 
 # Metrics of a reproduced run may differ from the original by this much (absolute): the
 # training is seeded, but thread scheduling on a different machine can reorder float sums.
@@ -70,8 +74,6 @@ def _table(header: tuple[str, ...], rows: list[list[str]]) -> str:
 def show_command(config: PipelineConfig, options: argparse.Namespace) -> Result:
     [reference] = _ids(options, 1, ("latest",))
     if config.metadata_connection == "vertex":
-        from pipeline.vertex_lineage import render_vertex_report, vertex_model_report
-
         report = vertex_model_report(config, reference)
         return Result(report, render_vertex_report(report))
     store, runs, _ = _runs(config)
@@ -199,9 +201,6 @@ def graph_command(config: PipelineConfig, options: argparse.Namespace) -> Result
 
 # ---------------------------------------------------------------------- reproduce
 def reproduce_command(config: PipelineConfig, options: argparse.Namespace) -> Result:
-    from pipeline.local import run_local_pipeline
-    from pipeline.run_record import LOCK_FILE, code_version, data_fingerprint, file_sha256
-
     store, runs, _ = _runs(config)
     [reference] = _ids(options, 1)
     original = lineage.find_run(runs, reference)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.config import PipelineConfig
-from pipeline.lineage import LineageError
+from pipeline.metadata.lineage import LineageError
 
 PUSHED_MODEL_SCHEMA = "tfx.PushedModel"
 

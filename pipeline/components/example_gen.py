@@ -10,6 +10,9 @@ the deterministic hash split into train and eval, and writing TFRecords.
 
 from __future__ import annotations
 
+# isort: off
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
+# isort: on
 import csv
 import json
 import math
@@ -28,13 +31,11 @@ from tfx.utils import proto_utils
 
 from pipeline.config import PipelineConfig
 from pipeline.label import LabelRule
+from pipeline.values import InputDataError
 
 JSON_LINES_SUFFIXES = (".jsonl", ".json", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 
-
-class InputDataError(ValueError):
-    """A row of an input file cannot be turned into an example; the message says where."""
 
 
 def ingestion_spec(config: PipelineConfig) -> dict[str, Any]:

@@ -19,14 +19,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import REPOSITORY_ROOT, ConfigError, PipelineConfig
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.values import ConfigError
 
-# The files baked into the images: a change to any of them is a new image tag.
-IMAGE_SOURCES = ("requirements.lock", "requirements-gpu.lock", "pyproject.toml",
-                 "docker", "pipeline", "models", "evaluation", "preprocessing.py",
-                 "schemas", "variants.yaml")
 CPU_DOCKERFILE = "docker/cpu.Dockerfile"
 GPU_DOCKERFILE = "docker/gpu.Dockerfile"
+
+
+def image_sources() -> tuple[str, ...]:
+    """What the images bake in, read from the Dockerfiles themselves (so the list cannot
+    fall behind them): both Dockerfiles and every source their COPY lines name."""
+    sources = {CPU_DOCKERFILE, GPU_DOCKERFILE}
+    for dockerfile in (CPU_DOCKERFILE, GPU_DOCKERFILE):
+        text = re.sub(r"\\\n\s*", " ", (REPOSITORY_ROOT / dockerfile).read_text())
+        for line in text.splitlines():
+            words = line.split()
+            if words and words[0].upper() == "COPY":
+                sources.update(word.rstrip("/") for word in words[1:-1]
+                               if not word.startswith("--"))
+    return tuple(sorted(sources))
 
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
@@ -154,9 +165,9 @@ class CloudLayout:
 
 def image_tag() -> str:
     """A tag that changes whenever anything baked into the images changes: every file of
-    IMAGE_SOURCES (Dockerfiles, lock files, code, schemas), by path and content."""
+    `image_sources()` (Dockerfiles, lock files, code, schemas), by path and content."""
     digest = hashlib.sha256()
-    for source in IMAGE_SOURCES:
+    for source in image_sources():
         path = REPOSITORY_ROOT / source
         files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
             if path.is_dir() else [path] if path.exists() else []

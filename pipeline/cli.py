@@ -1,0 +1,222 @@
+"""The project's one command line: `python -m pipeline TASK [--key=value ...]`.
+
+`python -m pipeline --help` lists every task with a line each. The runner files at the
+repository root (`local_runner.py`, `vertex_runner.py`, `train_all.py`, `lineage.py`) are
+thin entry points into the tasks below, and the shell scripts in `scripts/` are tasks too.
+
+Each task imports what it runs only once it runs: `--help` and a configuration error
+answer in about a second, before TFX (about 14 s to import) loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
+from pipeline.config import FIELDS, REPOSITORY_ROOT, TYPE_HINTS
+from pipeline.layout import LocalLayout
+from pipeline.loading import load_config
+from pipeline.values import ConfigError, describe_type, parse_flags
+
+VERTEX_COMMANDS = ("compile", "submit", "schedule", "images")
+
+
+def run_task(argv: Sequence[str]) -> int:
+    """Runs the pipeline locally; exits 1 when the run fails, 2 on a configuration error."""
+    try:
+        config = load_config(argv)
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    # Imported here, see the module's docstring.
+    from pipeline.orchestration.local import run_local_pipeline
+    from pipeline.orchestration.run_summary import print_run_summary
+
+    result = run_local_pipeline(config)
+    print_run_summary(config, LocalLayout.for_config(config), result)
+    return 0 if result.succeeded else 1
+
+
+def train_all_task(argv: Sequence[str]) -> int:
+    """Trains every model variant (`--variants=a,b` picks some) on one data preparation
+    and compares them; the other flags configure the data steps and every variant."""
+    from pipeline.orchestration import train_all
+
+    try:
+        flags = parse_flags(argv)
+        only = [name.strip() for name in flags.pop("variants", "").split(",") if name.strip()]
+        rest = [f"--{key}={value}" for key, value in flags.items()]
+        base = load_config(rest)
+        variants, skipped = train_all.model_variants(rest, only=only)
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    print(f"Training {len(variants)} variants on the data of variant {base.variant!r}: "
+          f"{', '.join(variants)}")
+    for name, reason in skipped.items():
+        print(f"  left out {name}: {reason}")
+    from pipeline.orchestration.local import run_local_train_all
+
+    result = run_local_train_all(base, variants)
+    if result.run_directory is None or not result.succeeded:
+        print(f"\nTRAIN-ALL FAILED. Reason: {result.failure}\nLog: {result.log_path}")
+        return 1
+    layout = LocalLayout.for_config(base)
+    rows = train_all.collect_comparison(base, layout, variants)
+    train_all.record_comparison(layout, rows)
+    paths = train_all.write_comparison(result.run_directory, rows)
+    print("\nComparison on the same eval split (best AUC first):")
+    print(train_all.comparison_table(rows))
+    print("\nReports:")
+    for row in rows:
+        print(f"  {row['variant']:<22} {row.get('report', '-')}")
+    print(f"\nWritten: {paths['csv']}, {paths['png']}, {paths['json']}")
+    return 0
+
+
+def lineage_task(argv: Sequence[str]) -> int:
+    """runs | show [MODEL] | diff RUN RUN | graph [MODEL] | reproduce RUN: lineage from ML
+    Metadata; --json for machine-readable output. Exits 1 on a bad id or store."""
+    parser = argparse.ArgumentParser(prog="lineage", description=lineage_task.__doc__)
+    parser.add_argument("command", choices=("runs", "show", "diff", "graph", "reproduce"))
+    parser.add_argument("ids", nargs="*", help="model or run ids, as the command needs")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--force", action="store_true",
+                        help="reproduce even if the code, lock file or data changed")
+    parser.add_argument("--format", choices=("svg", "png", "dot"), default="svg")
+    parser.add_argument("--out", help="where graph writes (default: "
+                        "OUTPUT_ROOT/lineage/model-ID.FORMAT)")
+    options, settings = parser.parse_known_args(list(argv))
+    # TFMA's metric reader logs TensorFlow deprecation notices that say nothing to a reader.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    from pipeline.metadata.lineage import LineageError
+    from pipeline.orchestration import lineage_report
+
+    try:
+        config = load_config(settings)
+        result: Any = lineage_report.COMMANDS[options.command](config, options)
+    except (ConfigError, LineageError) as error:
+        print(f"lineage {options.command}: {error}", file=sys.stderr)
+        return 1 if isinstance(error, LineageError) else 2
+    if options.json:
+        print(json.dumps(result.data, indent=2, sort_keys=True, default=str))
+    else:
+        print(result.text)
+    return result.exit_code
+
+
+def vertex_task(command: str, argv: Sequence[str]) -> int:
+    """compile, submit, schedule or images: the pipeline on Vertex AI Pipelines."""
+    from pipeline.orchestration import vertex
+
+    try:
+        config = load_config(argv)
+        if command == "images":
+            for kind, uri in vertex.image_uris(config).items():
+                print(f"{kind} {uri}")
+            return 0
+        if command == "schedule":
+            vertex.check_schedulable(config)
+        template = Path(config.output_root) / "vertex" / f"{config.pipeline_name}.json"
+        spec = vertex.compile_pipeline(config, template)
+        print(vertex.describe(config, spec))
+        print(f"Compiled pipeline: {template}")
+        if command == "compile":
+            return 0
+        job = vertex.pipeline_job(config, template)
+        if command == "submit":
+            vertex.submit(config, job)
+            print(f"Submitted: {job.resource_name}")
+        else:
+            created = vertex.schedule(config, job)
+            print(f"Scheduled ({config.schedule_cron}): {created.resource_name}")
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def settings_task(argv: Sequence[str]) -> int:
+    """Prints every setting: its type, default and the steps that read it."""
+    if argv:
+        print("settings takes no arguments.", file=sys.stderr)
+        return 2
+    defaults = json.loads(json.dumps({name: field.default if field.default
+                                       is not dataclasses.MISSING else field.default_factory()
+                                       for name, field in FIELDS.items()}))
+    width = max(len(name) for name in FIELDS)
+    for name, field in FIELDS.items():
+        readers = ", ".join(sorted(step.value for step in field.metadata["read_by"]))
+        print(f"{name:<{width}}  {describe_type(TYPE_HINTS[name]):<26} "
+              f"{json.dumps(defaults[name])[:40]:<42} read by {readers}")
+    return 0
+
+
+def _script(*command: str) -> Callable[[Sequence[str]], int]:
+    """A task that runs a script of this repository with the arguments given."""
+    def task(argv: Sequence[str]) -> int:
+        return subprocess.call([*command, *argv], cwd=REPOSITORY_ROOT)
+    return task
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    summary: str
+    run: Callable[[Sequence[str]], int]
+
+
+TASKS: dict[str, Task] = {
+    "run": Task("run the pipeline locally on testdata/ or as configured (local_runner.py)",
+                run_task),
+    "train-all": Task("train every model variant on one Transform output and compare them",
+                      train_all_task),
+    "lineage": Task("runs | show | diff | graph | reproduce: lineage from ML Metadata",
+                    lineage_task),
+    "vertex-compile": Task("compile the Vertex AI pipeline JSON and say what runs where",
+                           lambda argv: vertex_task("compile", argv)),
+    "vertex-submit": Task("compile, then start one run on Vertex AI Pipelines",
+                          lambda argv: vertex_task("submit", argv)),
+    "vertex-schedule": Task("compile, then create the retraining schedule on Vertex AI",
+                            lambda argv: vertex_task("schedule", argv)),
+    "vertex-images": Task("print the CPU and GPU image URIs the compiled pipeline names",
+                          lambda argv: vertex_task("images", argv)),
+    "build-images": Task("docker build and push the CPU and GPU images (scripts/build-images)",
+                         _script("bash", "scripts/build-images")),
+    "benchmark": Task("this pipeline against TFX's taxi example: time, memory, AUC, speed",
+                      _script(sys.executable, "benchmarks/pipeline_benchmark.py")),
+    "benchmark-train-all": Task("train-all against one full pipeline per model variant",
+                                _script(sys.executable, "benchmarks/train_all_benchmark.py")),
+    "test": Task("lint, then the whole test suite (scripts/test; arguments go to pytest)",
+                 _script("bash", "scripts/test")),
+    "settings": Task("list every setting with its type, default and the steps that read it",
+                     settings_task),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    width = max(len(name) for name in TASKS)
+    listing = "\n".join(f"  {name:<{width}}  {task.summary}" for name, task in TASKS.items())
+    usage = ("usage: python -m pipeline TASK [--key=value ...]\n\n"
+             f"tasks:\n{listing}\n\nSettings (--key=value, --variant=NAME) are listed by the "
+             "settings task; `python -m pipeline TASK --help` describes a task.")
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage)
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in TASKS:
+        print(f"Unknown task {name!r}.\n\n{usage}", file=sys.stderr)
+        return 2
+    if rest[:1] in (["-h"], ["--help"]) and name not in ("lineage", "test", "benchmark",
+                                                         "benchmark-train-all"):
+        print(f"{name}: {TASKS[name].summary}\n{TASKS[name].run.__doc__ or ''}".rstrip())
+        return 0
+    return TASKS[name].run(rest)
