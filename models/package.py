@@ -29,7 +29,7 @@ import tensorflow as tf
 PACKAGE_DIRECTORY = "package"
 PACKAGE_ZIP = "model_package.zip"
 SERVING_DIRECTORY = "Format-Serving"  # TFX's name for the SavedModel inside a Model artifact
-EPOCH_COLUMNS = ("epoch", "phase", "learning_rate", "batch_size", "seconds")
+EPOCH_COLUMNS = ("epoch", "phase", "learning_rate", "batch_size", "steps", "seconds")
 
 
 def history_of(rows: Sequence[dict[str, float]]) -> dict[str, list[float]]:

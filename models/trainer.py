@@ -34,25 +34,32 @@ logger = logging.getLogger(__name__)
 
 class EpochRecorder(keras.callbacks.Callback):
     """Logs one line per epoch (the local runner shows it under the Trainer's progress) and
-    keeps a row per epoch, with the phase's schedule, for the model package."""
+    keeps a row per epoch for the model package: the phase and its batch size, and what
+    training actually did: the optimizer's learning rate and the steps taken."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict[str, float]] = []
         self.phase: dict[str, float] = {}
         self._epoch_started = 0.0
+        self._steps = 0
 
     def start_phase(self, number: int, phase: TrainingPhase) -> None:
-        self.phase = {"phase": number, "learning_rate": phase.learning_rate,
-                      "batch_size": phase.batch_size}
+        self.phase = {"phase": number, "batch_size": phase.batch_size}
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_started = time.monotonic()
+        self._steps = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._steps += 1
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = {name: float(value) for name, value in (logs or {}).items()}
-        self.rows.append({"epoch": epoch + 1, **self.phase,
-                          "seconds": round(time.monotonic() - self._epoch_started, 3), **logs})
+        self.rows.append({"epoch": epoch + 1, **self.phase, **logs,
+                          "learning_rate": float(self.model.optimizer.learning_rate),
+                          "steps": self._steps,
+                          "seconds": round(time.monotonic() - self._epoch_started, 3)})
         metrics = "  ".join(f"{name} {value:.4f}" for name, value in logs.items())
         logger.info("epoch %d/%d (phase %d)  %s", epoch + 1, self.params.get("epochs", 0),
                     self.phase.get("phase", 1), metrics)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,13 +13,62 @@ import tensorflow_transform as tft
 
 from models.export import EXTRA_ASSETS_DIRECTORY, export_serving_model
 from models.registry import architecture_names, build_model
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, TrainingSettings
 from preprocessing import feature_shapes
 from tests.helpers import sample_rows, serialized_examples, transform_rows
 
 
 def test_registry_lists_at_least_two_architectures() -> None:
     assert {"deep", "wide_and_deep"} <= set(architecture_names())
+
+
+def _layers(model: keras.Model, kind: type | None = None, prefix: str = "") -> list:
+    return [layer for layer in model.layers
+            if (kind is None or isinstance(layer, kind)) and layer.name.startswith(prefix)]
+
+
+@pytest.mark.parametrize("architecture", architecture_names())
+def test_the_registry_builds_the_named_architecture(architecture: str,
+                                                    transform_output_dir: Path) -> None:
+    settings = TrainingSettings.from_config(
+        PipelineConfig(architecture=architecture, hidden_units=(8, 4), embedding_dim=4))
+    shapes = feature_shapes(tft.TFTransformOutput(str(transform_output_dir)), settings)
+    model = build_model(architecture, shapes, settings)
+    assert model.name == architecture
+    # What tells the architectures apart, in the layers actually built.
+    attention = _layers(model, keras.layers.MultiHeadAttention)
+    cross = _layers(model, keras.layers.Dense, "cross_")
+    wide = _layers(model, keras.layers.Embedding, "wide_")
+    hidden = _layers(model, keras.layers.Dense, "hidden_")
+    assert (bool(attention), bool(cross), bool(wide)) == {
+        "deep": (False, False, False), "wide_and_deep": (False, False, True),
+        "deep_and_cross": (False, True, False), "feature_transformer": (True, False, False),
+    }[architecture]
+    assert [layer.units for layer in hidden] == (
+        [] if architecture == "feature_transformer" else [8, 4])
+
+
+@pytest.mark.parametrize("architecture, setting, count_layers", [
+    ("deep_and_cross", "cross_layers",
+     lambda model: len(_layers(model, keras.layers.Dense, "cross_"))),
+    ("feature_transformer", "transformer_blocks",
+     lambda model: len(_layers(model, keras.layers.MultiHeadAttention))),
+    ("feature_transformer", "attention_heads",
+     lambda model: _layers(model, keras.layers.MultiHeadAttention)[0].num_heads),
+])
+def test_architecture_settings_change_the_network(architecture: str, setting: str,
+                                                  count_layers, transform_output_dir: Path
+                                                  ) -> None:
+    transform_output = tft.TFTransformOutput(str(transform_output_dir))
+    built = {}
+    for value in (1, 3):
+        settings = TrainingSettings.from_config(PipelineConfig(
+            architecture=architecture, embedding_dim=6, **{setting: value}))
+        model = build_model(architecture, feature_shapes(transform_output, settings), settings)
+        built[value] = (count_layers(model), model.count_params())
+    assert built[1][0] == 1 and built[3][0] == 3
+    if setting != "attention_heads":  # more heads split the same width: same parameters
+        assert built[3][1] > built[1][1]
 
 
 def test_unknown_architecture_is_refused(transform_output_dir: Path,
@@ -32,9 +82,10 @@ def test_unknown_architecture_is_refused(transform_output_dir: Path,
 def test_architecture_trains_exports_and_serves(architecture: str, transform_output_dir: Path,
                                                 tmp_path: Path) -> None:
     config = PipelineConfig(architecture=architecture, hidden_units=(8,), embedding_dim=4)
+    settings = TrainingSettings.from_config(config)
     transform_output = tft.TFTransformOutput(str(transform_output_dir))
-    shapes = feature_shapes(transform_output, config)
-    model = build_model(architecture, shapes, config)
+    shapes = feature_shapes(transform_output, settings)
+    model = build_model(architecture, shapes, settings)
     for name, cardinality in shapes.categorical_cardinalities.items():
         embedding_layers = [layer for layer in model.layers if layer.name.endswith(f"_{name}")]
         assert embedding_layers and all(layer.input_dim == cardinality

@@ -6,16 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import zipfile
 from pathlib import Path
 
+import keras_tuner
 import pytest
 import tensorflow as tf
 
 from models.export import EXTRA_ASSETS_DIRECTORY
 from models.package import PACKAGE_DIRECTORY, PACKAGE_ZIP
 from models.trainer import run_fn
-from pipeline.config import PipelineConfig, TrainingPhase, TrainingSettings
+from pipeline.config import PipelineConfig, TrainingPhase, TrainingSettings, training_phases
 from pipeline.loading import validate
 from pipeline.values import ConfigError
 from tests.conftest import EVAL_ROWS, TRAIN_ROWS
@@ -44,8 +46,8 @@ def phased_model(trainer_inputs: dict[str, str], tmp_path_factory: pytest.TempPa
 
 
 def test_schedule_phases_scale_the_base_rate_and_batch() -> None:
-    assert PHASED.training_phases() == (TrainingPhase(2, 0.01, 50), TrainingPhase(1, 0.0025, 200))
-    assert PipelineConfig(epochs=3).training_phases() == (TrainingPhase(3, 0.003, 256),)
+    assert training_phases(PHASED) == (TrainingPhase(2, 0.01, 50), TrainingPhase(1, 0.0025, 200))
+    assert training_phases(PipelineConfig(epochs=3)) == (TrainingPhase(3, 0.003, 256),)
 
 
 @pytest.mark.parametrize("overrides, problem", [
@@ -64,7 +66,12 @@ def test_each_phase_trains_with_its_rate_and_batch_size(phased_model: Path) -> N
         (phased_model / PACKAGE_DIRECTORY / "metrics.csv").read_text())))
     assert [(row["epoch"], row["phase"], row["batch_size"]) for row in rows] == [
         ("1", "1", "50"), ("2", "1", "50"), ("3", "2", "200")]
+    # What training did, not what was planned: the optimizer's own learning rate at the end
+    # of each epoch, and the steps the feeder gave (400 train rows in batches of 50, then
+    # of 200).
     assert [float(row["learning_rate"]) for row in rows] == pytest.approx([0.01, 0.01, 0.0025])
+    assert [int(row["steps"]) for row in rows] == [
+        math.ceil(TRAIN_ROWS / 50), math.ceil(TRAIN_ROWS / 50), math.ceil(TRAIN_ROWS / 200)]
     # Train and eval values of every metric, each epoch.
     assert {"loss", "auc", "accuracy", "val_loss", "val_auc", "val_accuracy"} <= set(rows[0])
     assert all(0 < float(row["val_auc"]) <= 1 for row in rows)
@@ -100,8 +107,6 @@ def test_the_package_holds_curves_logs_config_and_dataset(phased_model: Path) ->
 
 def test_tuned_hyperparameters_replace_configured_values(trainer_inputs: dict[str, str],
                                                          tmp_path: Path) -> None:
-    import keras_tuner
-
     hyperparameters = keras_tuner.HyperParameters()
     hyperparameters.Choice("hidden_units", ["16,8"])
     hyperparameters.Fixed("learning_rate", 0.02)
@@ -111,4 +116,19 @@ def test_tuned_hyperparameters_replace_configured_values(trainer_inputs: dict[st
     assert used["hidden_units"] == [16, 8] and used["learning_rate"] == 0.02
     rows = list(csv.DictReader(io.StringIO(
         (model / PACKAGE_DIRECTORY / "metrics.csv").read_text())))
-    assert float(rows[0]["learning_rate"]) == pytest.approx(0.02)
+    assert float(rows[0]["learning_rate"]) == pytest.approx(0.02)  # the optimizer's
+
+
+def test_run_fn_refuses_settings_it_does_not_read(trainer_inputs: dict[str, str],
+                                                  tmp_path: Path) -> None:
+    """The Trainer gets exactly its settings: an extra one (a setting it would silently
+    ignore) or a missing one (which it would silently default) stops it."""
+    sent = TrainingSettings.from_config(PipelineConfig()).to_dict()
+    for settings, problem in (({**sent, "min_auc": 0.9}, "does not read: min_auc"),
+                              ({k: v for k, v in sent.items() if k != "epochs"},
+                               "lacks epochs")):
+        fn_args = trainer_fn_args({**trainer_inputs, "model": str(tmp_path / "model"),
+                                   "model_run": str(tmp_path / "run"),
+                                   "training_settings": settings})
+        with pytest.raises(ConfigError, match=problem):
+            run_fn(fn_args)
