@@ -425,20 +425,21 @@ FIELDS: dict[str, dataclasses.Field] = {
 TYPE_HINTS: dict[str, Any] = typing.get_type_hints(PipelineConfig)
 
 
-def _check_declarations() -> None:
+def check_declarations(settings_class: type) -> None:
     """Every setting names its readers, and a searchable one is read by the Trainer: a
     field added without them fails here, at import, not in a silently default-trained
     model."""
-    for name, field in FIELDS.items():
+    for field in dataclasses.fields(settings_class):
+        name = field.name
         if not field.metadata.get("read_by"):
             raise TypeError(f"PipelineConfig.{name} is declared without read_by: declare it "
                             "with setting(..., read_by=...).")
-        if field.metadata["searchable"] and Step.TRAINER not in field.metadata["read_by"]:
+        if field.metadata.get("searchable") and Step.TRAINER not in field.metadata["read_by"]:
             raise TypeError(f"PipelineConfig.{name} is searchable but the Trainer does not "
                             "read it.")
 
 
-_check_declarations()
+check_declarations(PipelineConfig)
 
 
 def setting_names(*steps: Step) -> frozenset[str]:

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import PipelineConfig, load_variants
+from pipeline.config import (
+    MODEL_BRANCH_STEPS,
+    REPOSITORY_ROOT,
+    EvaluatorSettings,
+    PipelineConfig,
+    Step,
+    TrainingSettings,
+    TunerSettings,
+    check_declarations,
+    load_variants,
+    searchable_settings,
+    setting,
+    setting_names,
+    settings_read_only_by,
+)
 from pipeline.loading import load_config, validate
 from pipeline.values import ConfigError, parse_flags
 
@@ -135,3 +153,63 @@ def test_package_data_path_resolves_inside_the_installed_package() -> None:
 
 def test_parse_flags_accepts_dashes() -> None:
     assert parse_flags(["--batch-size=3"]) == {"batch_size": "3"}
+
+
+def test_a_setting_declared_without_readers_fails_at_once() -> None:
+    undeclared = dataclasses.make_dataclass("Settings", [("new_setting", int, 3)])
+    with pytest.raises(TypeError, match="new_setting is declared without read_by"):
+        check_declarations(undeclared)
+    searchable_unread = dataclasses.make_dataclass("Settings", [
+        ("slices", int, setting(3, read_by=(Step.EVALUATOR,), searchable=True))])
+    with pytest.raises(TypeError, match="searchable but the Trainer does not read it"):
+        check_declarations(searchable_unread)
+
+
+def test_each_step_receives_exactly_the_settings_it_reads() -> None:
+    config = PipelineConfig(epochs=7, min_auc=0.5)
+    training = TrainingSettings.from_config(config)
+    assert set(training.to_dict()) == setting_names(Step.TRAINER)
+    assert training.epochs == 7 and training.hidden_units == (64, 32)  # typed: a tuple
+    with pytest.raises(AttributeError):
+        training.min_auc  # noqa: B018 - the Trainer does not read it, so it does not have it
+    assert EvaluatorSettings.from_config(config).min_auc == 0.5
+    # The Tuner's trials train the Trainer's model: it reads both steps' settings.
+    assert set(TunerSettings.from_config(config).to_dict()) == (
+        setting_names(Step.TRAINER) | {"hyperparameter_search", "search_space",
+                                       "search_trials", "search_epochs",
+                                       "search_parallel_trials"})
+    # Round trip through JSON (a component's custom_config), types restored.
+    assert TrainingSettings.from_dict(json.loads(json.dumps(training.to_dict())),
+                                      "test") == training
+
+
+def test_derived_setting_lists() -> None:
+    assert searchable_settings() == ("architecture", "hidden_units", "embedding_dim", "dropout",
+                                     "cross_layers", "attention_heads", "transformer_blocks",
+                                     "learning_rate")
+    model_only = settings_read_only_by(MODEL_BRANCH_STEPS)
+    assert {"architecture", "epochs", "seed", "hyperparameter_search", "min_auc",
+            "slice_features"} <= model_only
+    assert not {"label_name", "bucket_count", "numeric_features", "data_path", "output_root",
+                "gcp_project"} & model_only
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"hidden_units": (32, 0)}, "hidden_units entries must be at least 1, got 0"),
+    ({"dropout": 1.5}, "dropout must be between 0 and 0.99, got 1.5"),
+    ({"learning_rate": 0.0}, "learning_rate must be positive, got 0.0"),
+    ({"bigquery_sample_percent": 0.0}, "bigquery_sample_percent must be in (0, 100], got 0.0"),
+    ({"search_trials": 0}, "search_trials must be at least 1, got 0"),
+])
+def test_declared_limits_are_checked(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        validate(PipelineConfig(**overrides))
+    assert message in str(raised.value)
+
+
+def test_loading_a_configuration_imports_no_tensorflow() -> None:
+    code = ("import sys; from pipeline.loading import load_config; load_config([]); "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'tfx') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY_ROOT,
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"

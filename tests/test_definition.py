@@ -160,3 +160,22 @@ def test_local_pushes_are_atomic_and_object_store_pushes_use_tfx(tmp_path: Path)
 
     assert pusher_executor(str(tmp_path / "serving")) is AtomicPushExecutor
     assert pusher_executor("gs://bucket/serving") is TfxPushExecutor
+
+
+def test_building_the_pipeline_loads_none_of_the_model_code() -> None:
+    """The definition reads the settings each step takes from their declarations: it loads
+    none of the code the components run (the Trainer's, the Tuner's, Transform's, the
+    report's). TFX itself imports TensorFlow, Keras and keras-tuner, so those say nothing."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tempfile; import pipeline.keras_choice; "
+            "from pipeline.config import PipelineConfig; "
+            "from pipeline.definition import create_pipeline; "
+            "root = tempfile.mkdtemp(); "
+            "create_pipeline(PipelineConfig(hyperparameter_search='random'), root, root); "
+            "print(sorted(m for m in sys.modules if m.startswith(('models.', 'preprocessing', "
+            "'evaluation.report'))))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY_ROOT,
+                            capture_output=True, text=True, timeout=300, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"

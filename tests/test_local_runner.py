@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,14 @@ def test_failed_run_exits_1_with_the_reason_last(tmp_path: Path) -> None:
     assert last_lines[1] == f"Reason: {bad}:2: malformed JSON (Expecting property name " \
                             "enclosed in double quotes at column 2)"
     assert not (tmp_path / "out" / "serving").exists()
+    # The run started with a short block: only the settings that differ from the defaults,
+    # and where the whole configuration was written.
+    block = result.stdout.split("\n\n", 1)[0].splitlines()
+    assert block[0].startswith("Variant 'default', output under ")
+    assert block[1:-1] == [f"  data_path = \"{bad}\"",
+                           f"  output_root = \"{tmp_path / 'out'}\""]
+    config_path = Path(block[-1].removeprefix("Full configuration: "))
+    assert json.loads(config_path.read_text())["data_path"] == str(bad)
 
 
 def test_failure_reason_unwraps_beam_errors() -> None:

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from evaluation.results import metrics_by_slice
 from pipeline.components.anomaly_gate import anomaly_lines
 from pipeline.config import PipelineConfig, TrainingSettings
 from pipeline.layout import LocalLayout
 from pipeline.loading import load_config
 from pipeline.metadata.store import open_store
 from pipeline.orchestration.local import run_local_pipeline
-from pipeline.orchestration.run_summary import collect_run_summary
+from pipeline.orchestration.run_summary import collect_run_summary, metrics_table
 from tests.helpers import TESTDATA, read_report, sample_rows, serialized_examples
 
 pytestmark = pytest.mark.e2e
@@ -73,6 +74,23 @@ def test_model_is_blessed_with_auc_above_the_floor(first_run: dict) -> None:
     assert summary["metrics"]["Overall"]["auc"] >= AUC_FLOOR
     assert summary["metrics"]["Overall"]["example_count"] > 200
     assert any(name.startswith("payment_type:") for name in summary["metrics"])
+
+
+def test_one_class_slices_carry_no_auc(first_run: dict) -> None:
+    """AUC is undefined where every example has one label (TFMA stores 0 there); the
+    summary, lineage and the report all read metrics_by_slice, so none of them shows it."""
+    summary = first_run["summary"]
+    every = metrics_by_slice(summary["evaluation_uri"], names=None)
+    one_class = [name for name, values in every.items() if values["mean_label"] in (0.0, 1.0)]
+    both = [name for name, values in every.items() if 0 < values["mean_label"] < 1]
+    assert one_class and both  # the testdata's small slices include one-class ones
+    assert not any("auc" in every[name] or "auc" in summary["metrics"][name]
+                   for name in one_class)
+    assert all("auc" in summary["metrics"][name] for name in both)
+    [name, *_] = [name for name in one_class if " " not in name]  # one word, for split()
+    table = metrics_table({name: summary["metrics"][name]})
+    assert table.splitlines()[2].split()[:3] == [name, f"{every[name]['example_count']:.0f}",
+                                                 "-"]  # no AUC for that slice
 
 
 def test_pushed_model_loads_and_scores_testdata_rows(first_run: dict) -> None:

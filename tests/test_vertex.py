@@ -113,7 +113,7 @@ def test_a_search_runs_parallel_trials_on_vertex_training(tmp_path: Path) -> Non
         "tfx.extensions.google_cloud_ai_platform.tuner.executor.Executor"
     assert parameter(tasks["Tuner"], "tune_args") == {"num_parallel_trials": 3}
     custom_config = parameter(tasks["Tuner"], "custom_config")
-    assert custom_config["search"]["algorithm"] == "bayesian"
+    assert custom_config["tuner_settings"]["hyperparameter_search"] == "bayesian"
     [pool] = custom_config["ai_platform_tuning_args"]["job_spec"]["worker_pool_specs"]
     assert pool["replica_count"] == 1
     assert pool["machine_spec"]["accelerator_type"] == "NVIDIA_TESLA_T4"

@@ -25,7 +25,6 @@ from tfx.types.standard_artifacts import (
     TunerResults,
 )
 
-from evaluation.report import ReportSettings, build_report
 from pipeline.config import ModelReportSettings, raw_feature_names
 
 REPORT_FILE = "report.html"
@@ -53,6 +52,10 @@ def ModelReportGen(  # noqa: N802
     wrong eval examples and permutation importance for the candidate model, and the search
     trials when the pipeline tuned. `code` is
     the hash of the report's source, so that editing it re-runs a cached report."""
+    # Imported here: the pipeline definition imports this module for the component alone,
+    # and need not load the report's analyses (TFMA, the model package) to build a DAG.
+    from evaluation.report import ReportSettings, build_report
+
     read = ModelReportSettings.from_dict(json.loads(settings), "ModelReportGen")
     blessed = blessing.get_int_custom_property("blessed") == 1
     facts = {"model": model.uri, "evaluation": evaluation.uri,
