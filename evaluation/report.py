@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
-from evaluation.results import metrics_by_slice
+from evaluation.results import metrics_by_slice, without_undefined_metrics
 from models.package import PACKAGE_DIRECTORY, SERVING_DIRECTORY
 
 SCORING_BATCH = 1024
@@ -89,20 +89,27 @@ def serving_scorer(model_directory: str) -> Callable[[Sequence[bytes]], np.ndarr
 
 
 def auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """ROC AUC, or NaN when only one class is present."""
-    from sklearn.metrics import roc_auc_score
-
-    if len(np.unique(labels)) < 2:
+    """ROC AUC as the Mann-Whitney rank statistic (tied scores share their mean rank), or
+    NaN when only one class is present. Our own few lines: scikit-learn stays out of what
+    runs in a component."""
+    positive = np.asarray(labels) > 0.5
+    positives, negatives = int(positive.sum()), int((~positive).sum())
+    if positives == 0 or negatives == 0:
         return float("nan")
-    return float(roc_auc_score(labels, probabilities))
+    scores = np.asarray(probabilities, dtype=np.float64)
+    values, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    mean_ranks = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based, ties averaged
+    ranks = mean_ranks[inverse]
+    return float((ranks[positive].sum() - positives * (positives + 1) / 2)
+                 / (positives * negatives))
 
 
 # ---------------------------------------------------------------------- the analyses
 def worst_slices_first(metrics: dict[str, dict[str, float]]) -> list[tuple[str, dict]]:
     """Slices ordered worst first: by AUC where both classes occur, then the one-class
-    slices (which carry no AUC, see evaluation/results.py) by accuracy. The overall slice
-    is left out."""
-    rows = [(name, values) for name, values in metrics.items() if name != "Overall"]
+    slices by accuracy, their AUC removed. The overall slice is left out."""
+    rows = [(name, without_undefined_metrics(values)) for name, values in metrics.items()
+            if name != "Overall"]
     return sorted(rows, key=lambda item: (
         "auc" not in item[1], item[1].get("auc", item[1].get("accuracy", 1.0))))
 

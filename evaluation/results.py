@@ -28,6 +28,13 @@ def has_one_class(values: dict[str, float]) -> bool:
     return auc is not None and math.isnan(auc)
 
 
+def without_undefined_metrics(values: dict[str, float]) -> dict[str, float]:
+    """A slice's metrics, without the ranking metrics when the slice holds one class."""
+    if not has_one_class(values):
+        return values
+    return {key: value for key, value in values.items() if key not in RANKING_METRICS}
+
+
 def metrics_by_slice(evaluation_uri: str, names: tuple[str, ...] | None = SUMMARY_METRICS
                      ) -> dict[str, dict[str, float]]:
     """Metric values per slice ("Overall", "company:X", ...) of a ModelEvaluation: the
@@ -44,9 +51,7 @@ def metrics_by_slice(evaluation_uri: str, names: tuple[str, ...] | None = SUMMAR
             if (entry.value.HasField("double_value") and not entry.key.HasField("sub_key")
                     and not entry.key.is_diff and entry.key.model_name != "baseline"):
                 values[entry.key.name] = entry.value.double_value.value
-        if has_one_class(values):
-            values = {key: value for key, value in values.items()
-                      if key not in RANKING_METRICS}
+        values = without_undefined_metrics(values)
         table[slice_name] = {key: value for key, value in values.items()
                              if names is None or key in names}
     return table

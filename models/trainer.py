@@ -57,7 +57,8 @@ class EpochRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = {name: float(value) for name, value in (logs or {}).items()}
         self.rows.append({"epoch": epoch + 1, **self.phase, **logs,
-                          "learning_rate": float(self.model.optimizer.learning_rate),
+                          "learning_rate": float(keras.ops.convert_to_numpy(
+                              self.model.optimizer.learning_rate)),
                           "steps": self._steps,
                           "seconds": round(time.monotonic() - self._epoch_started, 3)})
         metrics = "  ".join(f"{name} {value:.4f}" for name, value in logs.items())

@@ -1,10 +1,9 @@
 """Every setting of a run, declared once: its type, default, the steps that read it, and
 its own limits.
 
-Settings reach a run in three layers, each overriding the one before:
-1. defaults: the fields of `PipelineConfig` below;
-2. a named variant from `variants.yaml`, holding only the keys it overrides;
-3. per-run overrides: `TFX_PIPELINE_<KEY>` environment variables, then `--key=value` flags.
+The defaults are the fields of `PipelineConfig` below; `pipeline/loading.py` layers a
+variant from `variants.yaml`, `TFX_PIPELINE_<KEY>` variables and `--key=value` flags over
+them.
 
 Each field is declared with `setting(..., read_by=...)`, naming the steps (`Step`) that
 read it. Everything else is derived from that one declaration: what each component
@@ -31,13 +30,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import yaml
-
-from pipeline.values import ConfigError, coerce, one_of, parse_flags
+from pipeline.values import ConfigError, coerce, one_of
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-VARIANTS_FILE = REPOSITORY_ROOT / "variants.yaml"
-ENVIRONMENT_PREFIX = "TFX_PIPELINE_"
 PACKAGE_PATH_PREFIX = "package://"
 
 
@@ -548,59 +543,3 @@ TrainingSettings = settings_view("TrainingSettings", Step.TRAINER)
 TunerSettings = settings_view("TunerSettings", Step.TRAINER, Step.TUNER)
 EvaluatorSettings = settings_view("EvaluatorSettings", Step.EVALUATOR)
 ModelReportSettings = settings_view("ModelReportSettings", Step.REPORT)
-
-
-# ---------------------------------------------------------------------- the three layers
-def load_variants(path: Path = VARIANTS_FILE) -> dict[str, dict[str, Any]]:
-    """Reads the variants file: a mapping of variant name to the keys it overrides."""
-    try:
-        variants = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError as error:
-        raise ConfigError(f"Variants file {path} does not exist.") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"Variants file {path} is not valid YAML: {error}") from error
-    if not isinstance(variants, dict) or not all(
-        isinstance(body, dict) or body is None for body in variants.values()
-    ):
-        raise ConfigError(f"Variants file {path} must map each variant name to its settings.")
-    return {name: dict(body or {}) for name, body in variants.items()}
-
-
-def layered_config(
-    argv: Iterable[str] = (),
-    environ: Mapping[str, str] | None = None,
-    variants_file: Path = VARIANTS_FILE,
-    model_variant: str | None = None,
-) -> PipelineConfig:
-    """The configuration from defaults, variant, environment, then flags, each value typed
-    but not yet checked (`pipeline.loading.load_config` checks it).
-
-    `model_variant` (train-all) layers a second variant's settings over the first, before
-    env and flags; the config is then named after it."""
-    environ = os.environ if environ is None else environ
-    from_environment = {
-        name[len(ENVIRONMENT_PREFIX):].lower(): value
-        for name, value in environ.items()
-        if name.startswith(ENVIRONMENT_PREFIX)
-    }
-    from_flags = parse_flags(argv)
-    variant = from_flags.get("variant", from_environment.get("variant", "default"))
-    variants = load_variants(variants_file)
-    if variant not in variants:
-        raise ConfigError(
-            f"Unknown variant {variant!r}; {variants_file.name} defines: {', '.join(variants)}."
-        )
-    config = PipelineConfig(variant=variant)
-    variant_settings = variants[variant]
-    if "variant" in variant_settings:
-        raise ConfigError(f"{variants_file.name}: variant {variant!r} may not set 'variant'.")
-    config = apply_overrides(config, variant_settings, f"{variants_file.name} variant {variant!r}")
-    if model_variant is not None:
-        config = apply_overrides(config, variants[model_variant],
-                                 f"{variants_file.name} variant {model_variant!r}")
-    config = apply_overrides(config, from_environment, "environment")
-    config = apply_overrides(config, from_flags, "command line")
-    if model_variant is not None:
-        config = dataclasses.replace(config, variant=(
-            model_variant if variant == "default" else f"{variant}+{model_variant}"))
-    return config

@@ -19,13 +19,12 @@ from pipeline.config import (
     TrainingSettings,
     TunerSettings,
     check_declarations,
-    load_variants,
     searchable_settings,
     setting,
     setting_names,
     settings_read_only_by,
 )
-from pipeline.loading import load_config, validate
+from pipeline.loading import load_config, load_variants, validate
 from pipeline.values import ConfigError, parse_flags
 
 

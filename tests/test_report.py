@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from evaluation.report import (
     ReportSettings,
+    auc,
     most_wrong,
     permutation_importance,
     render_html,
@@ -110,3 +111,13 @@ def test_permutation_importance_leaves_the_examples_as_they_were() -> None:
     before = [example.SerializeToString() for example in examples]
     permutation_importance(examples, labels, signal_scorer, SETTINGS)
     assert [example.SerializeToString() for example in examples] == before
+
+
+def test_auc_is_the_rank_statistic_with_ties_averaged() -> None:
+    from sklearn.metrics import roc_auc_score  # the reference, in the tests only
+
+    labels = np.array([0, 0, 1, 1, 0, 1, 1, 0])
+    scores = np.array([0.1, 0.4, 0.35, 0.8, 0.4, 0.4, 0.9, 0.05])
+    assert auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores))
+    assert auc(np.array([0, 1]), np.array([0.2, 0.7])) == 1.0
+    assert np.isnan(auc(np.zeros(4), scores[:4]))  # one class: undefined

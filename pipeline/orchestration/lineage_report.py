@@ -7,6 +7,7 @@ import dataclasses
 import datetime
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -224,7 +225,8 @@ def reproduce_command(config: PipelineConfig, options: argparse.Namespace) -> Re
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     output_root = Path(config.output_root) / "reproductions" / f"run-{original.number}-{stamp}"
     rerun = dataclasses.replace(recorded, output_root=str(output_root.resolve()))
-    result = run_local_pipeline(rerun)
+    # Its progress goes to stderr: standard output carries the result (JSON with --json).
+    result = run_local_pipeline(rerun, stream=sys.stderr)
     if not result.succeeded:
         raise LineageError(f"The reproduction failed: {result.failure} (log: {result.log_path})")
     original_metrics = lineage.overall_metrics(

@@ -23,7 +23,7 @@ _CACHED = re.compile(r"^A cached execution \d+ is used\.$")
 class ComponentProgress(logging.Handler):
     """Turns the runner's log records into `[ 3/10] SchemaGen  ran     1.2 s` lines."""
 
-    def __init__(self, component_ids: list[str], stream: TextIO = sys.stdout):
+    def __init__(self, component_ids: list[str], stream: TextIO):
         super().__init__(level=logging.INFO)
         self.component_ids = component_ids
         self.stream = stream
@@ -61,13 +61,14 @@ class ComponentProgress(logging.Handler):
 
 
 @contextmanager
-def reporting_progress(component_ids: list[str], log_path: str
+def reporting_progress(component_ids: list[str], log_path: str, stream: TextIO | None = None
                        ) -> Iterator[ComponentProgress]:
-    """Prints component progress to stdout and sends all logs to `log_path`."""
+    """Prints component progress to `stream` (default: standard output, as it is when
+    called) and sends all logs to `log_path`."""
     root = logging.getLogger()
     file_handler = logging.FileHandler(log_path)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    progress = ComponentProgress(component_ids)
+    progress = ComponentProgress(component_ids, stream or sys.stdout)
     # Everything propagates to the root logger; its handlers become the log file and the
     # progress reader, and loggers with their own console handlers (tensorflow) are quieted.
     noisy = [logging.getLogger("tensorflow")]

@@ -29,11 +29,10 @@ from pipeline.config import (
     MODEL_BRANCH_STEPS,
     PipelineConfig,
     comparison_pipeline_name,
-    load_variants,
     settings_read_only_by,
 )
 from pipeline.layout import LocalLayout
-from pipeline.loading import load_config
+from pipeline.loading import load_config, load_variants
 from pipeline.metadata.store import (
     custom_property,
     latest_run_context,

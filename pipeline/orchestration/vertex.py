@@ -6,7 +6,9 @@ and Pusher's custom_config), compiles it with `KubeflowV2DagRunner`, and submits
 schedules the compiled JSON through `google-cloud-aiplatform`.
 
 Everything here runs offline except `submit` and `schedule`, which call the Vertex AI API
-with Application Default Credentials.
+with Application Default Credentials. TFX, its Vertex AI extensions and aiplatform are
+imported inside the functions that use them (aiplatform alone takes about 9 s): the
+checks and `images` answer without them.
 """
 
 from __future__ import annotations
@@ -220,7 +222,6 @@ def vertex_training_config(config: PipelineConfig) -> dict[str, Any]:
     Vertex AI sets TF_CONFIG on each replica; `models.distribution.choose_strategy` turns
     that (or several GPUs on one machine) into the matching tf.distribute strategy.
     """
-    from tfx.extensions.google_cloud_ai_platform import constants
     from tfx.extensions.google_cloud_ai_platform.trainer.executor import TRAINING_ARGS_KEY
 
     machine_spec: dict[str, Any] = {"machine_type": config.trainer_machine_type}
@@ -233,14 +234,22 @@ def vertex_training_config(config: PipelineConfig) -> dict[str, Any]:
     pools = [{**pool, "replica_count": 1}]
     if config.trainer_replica_count > 1:
         pools.append({**pool, "replica_count": config.trainer_replica_count - 1})
+    return _vertex_job_config(config, TRAINING_ARGS_KEY, pools)
+
+
+def _vertex_job_config(config: PipelineConfig, arguments_key: str,
+                       pools: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Vertex AI Trainer's or Tuner's custom_config: its job on `pools` of machines."""
+    from tfx.extensions.google_cloud_ai_platform import constants
+
     job_spec: dict[str, Any] = {"worker_pool_specs": pools}
     if config.service_account:
         job_spec["service_account"] = config.service_account
     return {
         constants.ENABLE_VERTEX_KEY: True,
         constants.VERTEX_REGION_KEY: config.gcp_region,
-        TRAINING_ARGS_KEY: {"project": config.gcp_project, "job_spec": job_spec,
-                            "labels": dict(config.vertex_labels)},
+        arguments_key: {"project": config.gcp_project, "job_spec": job_spec,
+                        "labels": dict(config.vertex_labels)},
     }
 
 
@@ -252,20 +261,12 @@ def vertex_tuning_config(config: PipelineConfig) -> dict[str, Any] | None:
     """
     if config.hyperparameter_search == "off":
         return None
-    from tfx.extensions.google_cloud_ai_platform import constants
+    from tfx.extensions.google_cloud_ai_platform.trainer.executor import TRAINING_ARGS_KEY
     from tfx.extensions.google_cloud_ai_platform.tuner.executor import TUNING_ARGS_KEY
 
-    training = vertex_training_config(config)
-    job_spec = dict(next(value for key, value in training.items()
-                         if key not in (constants.ENABLE_VERTEX_KEY,
-                                        constants.VERTEX_REGION_KEY))["job_spec"])
-    job_spec["worker_pool_specs"] = [{**job_spec["worker_pool_specs"][0], "replica_count": 1}]
-    return {
-        constants.ENABLE_VERTEX_KEY: True,
-        constants.VERTEX_REGION_KEY: config.gcp_region,
-        TUNING_ARGS_KEY: {"project": config.gcp_project, "job_spec": job_spec,
-                          "labels": dict(config.vertex_labels)},
-    }
+    training = vertex_training_config(config)[TRAINING_ARGS_KEY]["job_spec"]
+    chief = {**training["worker_pool_specs"][0], "replica_count": 1}
+    return _vertex_job_config(config, TUNING_ARGS_KEY, [chief])
 
 
 def vertex_serving_config(config: PipelineConfig) -> dict[str, Any] | None:
