@@ -283,11 +283,6 @@ class PipelineConfig:
     def resolved_schema_path(self) -> str:
         return str(REPOSITORY_ROOT / self.schema_path)
 
-    def settings_for(self, *steps: Step) -> dict[str, Any]:
-        """JSON-ready values of the settings any of `steps` reads."""
-        names = setting_names(*steps)
-        return {key: value for key, value in self.to_dict().items() if key in names}
-
     def differences(self, other: PipelineConfig | None = None) -> dict[str, Any]:
         """The JSON-ready settings whose value differs from `other` (the defaults)."""
         base = (other or PipelineConfig()).to_dict()
