@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
-from pipeline.config import FIELDS, REPOSITORY_ROOT, TYPE_HINTS
+from pipeline.config import FIELDS, REPOSITORY_ROOT, TYPE_HINTS, PipelineConfig
 from pipeline.layout import LocalLayout
 from pipeline.loading import load_config
 from pipeline.values import ConfigError, describe_type, parse_flags
@@ -149,9 +149,7 @@ def settings_task(argv: Sequence[str]) -> int:
     if argv:
         print("settings takes no arguments.", file=sys.stderr)
         return 2
-    defaults = json.loads(json.dumps({name: field.default if field.default
-                                       is not dataclasses.MISSING else field.default_factory()
-                                       for name, field in FIELDS.items()}))
+    defaults = PipelineConfig().to_dict()
     width = max(len(name) for name in FIELDS)
     for name, field in FIELDS.items():
         readers = ", ".join(sorted(step.value for step in field.metadata["read_by"]))

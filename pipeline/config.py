@@ -28,7 +28,7 @@ import re
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from pipeline.values import ConfigError, coerce, one_of
 
@@ -479,8 +479,6 @@ class StepSettings:
     read, frozen. Reading a setting the view lacks raises AttributeError at once, so a
     step cannot silently fall back to a default."""
 
-    steps: ClassVar[frozenset[Step]]
-
     @classmethod
     def from_config(cls: type[SettingsView], config: Any) -> SettingsView:
         """The view of `config` (a PipelineConfig, or a wider view)."""
@@ -522,10 +520,9 @@ class StepSettings:
 def settings_view(name: str, *steps: Step) -> type[StepSettings]:
     """A frozen dataclass holding exactly the settings any of `steps` reads, with their
     declared types and no defaults (a value that was not sent is an error, not a default)."""
-    fields = [(field_name, TYPE_HINTS[field_name])
-              for field_name in FIELDS if field_name in setting_names(*steps)]
+    names = setting_names(*steps)
+    fields = [(field_name, TYPE_HINTS[field_name]) for field_name in FIELDS if field_name in names]
     view = dataclasses.make_dataclass(name, fields, bases=(StepSettings,), frozen=True)
-    view.steps = frozenset(steps)
     view.__module__ = __name__
     view.__doc__ = f"The settings read by {', '.join(step.value for step in steps)}."
     return view

@@ -11,6 +11,7 @@ that way). Editing a file re-runs exactly the components whose code imports it.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -36,12 +37,18 @@ def _package_inits(name: str, root: Path) -> list[Path]:
     return [file for file in files if file is not None]
 
 
-def _imported_names(source: Path, name: str) -> set[str]:
+def _imported_names(source: Path, name: str) -> frozenset[str]:
     """Every module name `source` (module `name`) may import, found in its syntax tree."""
-    is_package = source.name == "__init__.py"
+    return _names_imported_by(source.read_text(), name, source.name == "__init__.py")
+
+
+# Keyed by the text itself: a pipeline build fingerprints several entries that share most
+# files (config.py, ...), and an edited file is parsed afresh.
+@functools.lru_cache(maxsize=512)
+def _names_imported_by(text: str, name: str, is_package: bool) -> frozenset[str]:
     package = name if is_package else name.rpartition(".")[0]
     names: set[str] = set()
-    for node in ast.walk(ast.parse(source.read_text(), str(source))):
+    for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -56,7 +63,7 @@ def _imported_names(source: Path, name: str) -> set[str]:
         elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
               and _MODULE_NAME.match(node.value)):
             names.add(node.value)
-    return names
+    return frozenset(names)
 
 
 def repository_files(*modules: str, root: Path | None = None) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import shutil
@@ -226,7 +227,8 @@ def reproduce_command(config: PipelineConfig, options: argparse.Namespace) -> Re
     output_root = Path(config.output_root) / "reproductions" / f"run-{original.number}-{stamp}"
     rerun = dataclasses.replace(recorded, output_root=str(output_root.resolve()))
     # Its progress goes to stderr: standard output carries the result (JSON with --json).
-    result = run_local_pipeline(rerun, stream=sys.stderr)
+    with contextlib.redirect_stdout(sys.stderr):
+        result = run_local_pipeline(rerun)
     if not result.succeeded:
         raise LineageError(f"The reproduction failed: {result.failure} (log: {result.log_path})")
     original_metrics = lineage.overall_metrics(

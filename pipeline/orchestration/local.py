@@ -14,12 +14,11 @@ import json
 import logging
 import os
 import socket
-import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -108,16 +107,15 @@ def exclusive_output_root(layout: LocalLayout) -> Iterator[None]:
         yield
 
 
-def run_local_pipeline(config: PipelineConfig, stream: TextIO | None = None
-                       ) -> LocalRunResult:
+def run_local_pipeline(config: PipelineConfig) -> LocalRunResult:
     """Runs the production pipeline (`create_pipeline`) with LocalDagRunner and a SQLite
-    ML Metadata store under `config.output_root`. The start block and the progress lines go
-    to `stream` (default: standard output; a command printing JSON passes stderr)."""
+    ML Metadata store under `config.output_root`; the start block and the progress lines
+    go to standard output."""
     def build(layout: LocalLayout, arguments: dict[str, Any]) -> tfx_pipeline.Pipeline:
         return create_pipeline(config, serving_directory=str(layout.serving_directory),
                                **arguments)
 
-    return _run(config, build, stream)
+    return _run(config, build)
 
 
 def run_local_train_all(config: PipelineConfig, model_variants: Mapping[str, PipelineConfig]
@@ -143,24 +141,24 @@ def start_block(config: PipelineConfig, config_path: Path) -> str:
 
 
 def _run(config: PipelineConfig,
-         build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline],
-         stream: TextIO | None = None) -> LocalRunResult:
+         build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline]
+         ) -> LocalRunResult:
     layout = LocalLayout.for_config(config)
     try:
         with exclusive_output_root(layout):
-            return _run_holding_the_lock(config, layout, build, stream or sys.stdout)
+            return _run_holding_the_lock(config, layout, build)
     except OutputRootBusyError as error:
         return LocalRunResult(False, None, None, str(error))
 
 
 def _run_holding_the_lock(config: PipelineConfig, layout: LocalLayout,
-                          build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline],
-                          stream: TextIO) -> LocalRunResult:
+                          build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline]
+                          ) -> LocalRunResult:
     run_directory = layout.runs_directory / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     run_directory.mkdir(parents=True, exist_ok=True)
     config_path = run_directory / "config.json"
     config_path.write_text(config.to_json() + "\n")
-    print(start_block(config, config_path) + "\n", file=stream, flush=True)
+    print(start_block(config, config_path) + "\n", flush=True)
     log_path = run_directory / "pipeline.log"
     record = start_run_record(config)
     started = time.time()
@@ -175,7 +173,7 @@ def _run_holding_the_lock(config: PipelineConfig, layout: LocalLayout,
         "window_end": datetime.datetime.now(datetime.timezone.utc).date(),
     })
     component_ids = [component.id for component in pipeline.components]
-    with reporting_progress(component_ids, str(log_path), stream) as progress:
+    with reporting_progress(component_ids, str(log_path)) as progress:
         try:
             LocalDagRunner().run(pipeline)
         except Exception as error:  # noqa: BLE001 - reported to the user, then re-judged

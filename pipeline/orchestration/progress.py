@@ -61,14 +61,14 @@ class ComponentProgress(logging.Handler):
 
 
 @contextmanager
-def reporting_progress(component_ids: list[str], log_path: str, stream: TextIO | None = None
+def reporting_progress(component_ids: list[str], log_path: str
                        ) -> Iterator[ComponentProgress]:
-    """Prints component progress to `stream` (default: standard output, as it is when
-    called) and sends all logs to `log_path`."""
+    """Prints component progress to standard output (as it is when called, so a caller
+    may redirect it) and sends all logs to `log_path`."""
     root = logging.getLogger()
     file_handler = logging.FileHandler(log_path)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    progress = ComponentProgress(component_ids, stream or sys.stdout)
+    progress = ComponentProgress(component_ids, sys.stdout)
     # Everything propagates to the root logger; its handlers become the log file and the
     # progress reader, and loggers with their own console handlers (tensorflow) are quieted.
     noisy = [logging.getLogger("tensorflow")]
