@@ -3,7 +3,8 @@
 Transform computes the statistics (means, standard deviations, quantiles, vocabularies)
 once over the train split and bakes them into a graph that training, evaluation and
 serving all apply, so they cannot drift apart. `feature_shapes` reads back the sizes the
-models need (categories per feature) from that graph's output.
+models need (categories per feature, token vocabularies and lengths, the label's classes)
+from that graph's output.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ import tensorflow_transform as tft
 from pipeline.config import TrainingSettings, TransformSettings
 
 MISSING_CATEGORY = b"__missing__"
+# The vocabulary file of a multi-class label's classes (most frequent first): class id i
+# is line i, so the model's i-th probability belongs to it.
+LABEL_CLASSES_VOCABULARY = "label_classes"
+# Token id 0 pads a text to its fixed length; vocabulary ids start at 1.
+PADDING_TOKEN_ID = 0
 
 
 def _dense(value: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
@@ -49,9 +55,14 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     after scaling); bucketized: quantile bucket id over the present values, with one
     extra id, `bucket_count`, for "missing"; categorical: vocabulary id of the
     `vocabulary_top_k` most frequent values, unseen values hashed into `oov_buckets`
-    extra ids. The label passes through. Every analyzer reads raw values only, so
-    tf.Transform needs a single pass over the data. `custom_config["settings"]` holds
-    exactly the settings Transform reads (`TransformSettings`).
+    extra ids; text: word tokens (lowercased, split on what is not a letter, digit or
+    apostrophe), the first `text_max_tokens` of them as vocabulary ids over the
+    `text_vocabulary_top_k` most frequent tokens (unseen ones hashed into `oov_buckets`),
+    shifted by one and padded with 0 to `text_max_tokens`. The label: 0/1 (binary), its
+    class id in the label vocabulary (multiclass), the number (regression). Every analyzer
+    reads raw values only, so tf.Transform needs a single pass over the data.
+    `custom_config["settings"]` holds exactly the settings Transform reads
+    (`TransformSettings`).
     """
     settings = TransformSettings.from_dict(custom_config["settings"], "Transform")
     outputs: dict[str, tf.Tensor] = {}
@@ -80,9 +91,34 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
             num_oov_buckets=settings.oov_buckets,
             vocab_filename=name,
         )
-    label_name = settings.label_name
-    outputs[label_name] = _dense(inputs[label_name], tf.constant(0, tf.int64))
+    for name in settings.text_features:
+        outputs[name] = _token_ids(inputs[name], name, settings)
+    outputs[settings.label_name] = _label(inputs[settings.label_name], settings)
     return outputs
+
+
+def _token_ids(value: tf.Tensor | tf.SparseTensor, name: str, settings: TransformSettings
+               ) -> tf.Tensor:
+    """(batch, text_max_tokens) int64 token ids of a text feature, 0-padded."""
+    text = tf.strings.lower(_dense(value, b""))
+    words = tf.strings.split(tf.strings.strip(tf.strings.regex_replace(text, r"[^\w']+", " ")))
+    words = words[:, :settings.text_max_tokens]
+    ids = tft.experimental.compute_and_apply_approximate_vocabulary(
+        words, top_k=settings.text_vocabulary_top_k, num_oov_buckets=settings.oov_buckets,
+        vocab_filename=name)
+    return (ids + 1).to_tensor(default_value=PADDING_TOKEN_ID,
+                               shape=[None, settings.text_max_tokens])
+
+
+def _label(value: tf.Tensor | tf.SparseTensor, settings: TransformSettings) -> tf.Tensor:
+    if settings.task == "multiclass":
+        # No out-of-vocabulary bucket: an eval class never seen in training is stopped by
+        # the data checks before Transform (pipeline/components/anomaly_gate.py).
+        return tft.compute_and_apply_vocabulary(
+            _dense(value, b""), vocab_filename=LABEL_CLASSES_VOCABULARY, default_value=-1)
+    if settings.task == "regression":
+        return tf.cast(_dense(value, float("nan")), tf.float32)
+    return _dense(value, tf.constant(0, tf.int64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,21 +127,47 @@ class FeatureShapes:
 
     numeric: tuple[str, ...]
     categorical_cardinalities: dict[str, int]  # id range per categorical/bucketized feature
+    # Per text feature: (token id range, padding included; tokens per example).
+    text: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    task: str = "binary"
+    class_names: tuple[str, ...] = ()  # multiclass: the class of each output, in order
+    # regression: the train split's label mean and standard deviation (models/feeder.py's
+    # `label_statistics`), which scale the model's output to the label's units.
+    label_mean: float = 0.0
+    label_std: float = 1.0
+
+    @property
+    def outputs(self) -> int:
+        """Units of the model's last layer: one per class, or one."""
+        return len(self.class_names) if self.task == "multiclass" else 1
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for logs and the model's assets."""
         return {"numeric": list(self.numeric),
-                "categorical_cardinalities": dict(self.categorical_cardinalities)}
+                "categorical_cardinalities": dict(self.categorical_cardinalities),
+                "text": {name: {"vocabulary": size, "length": length}
+                         for name, (size, length) in self.text.items()},
+                "task": self.task, "class_names": list(self.class_names),
+                "label_mean": self.label_mean, "label_std": self.label_std}
 
 
 def feature_shapes(transform_output: tft.TFTransformOutput, settings: TrainingSettings
                    ) -> FeatureShapes:
-    """Vocabulary sizes (plus OOV buckets) and bucket counts (plus "missing") per feature."""
+    """Vocabulary sizes (plus OOV buckets) and bucket counts (plus "missing") per feature,
+    token vocabularies and lengths per text feature, and a multi-class label's classes."""
     cardinalities = {
         name: transform_output.vocabulary_size_by_name(name) + settings.oov_buckets
         for name in settings.categorical_features
     }
     cardinalities.update({name: settings.bucket_count + 1
                           for name in settings.bucketized_features})
+    text = {name: (transform_output.vocabulary_size_by_name(name) + settings.oov_buckets + 1,
+                   settings.text_max_tokens)
+            for name in settings.text_features}
+    class_names = (tuple(value.decode() if isinstance(value, bytes) else str(value)
+                         for value in transform_output.vocabulary_by_name(
+                             LABEL_CLASSES_VOCABULARY))
+                   if settings.task == "multiclass" else ())
     return FeatureShapes(numeric=tuple(settings.numeric_features),
-                         categorical_cardinalities=cardinalities)
+                         categorical_cardinalities=cardinalities, text=text,
+                         task=settings.task, class_names=class_names)

@@ -1,9 +1,10 @@
 """Reading the Evaluator's results (TFMA's metrics and validation files) for every reader:
 the run summary, the HTML report, train-all's comparison and `lineage.py`.
 
-One rule lives here so that all of them agree: a slice whose examples all share one
-label has no AUC (TFMA stores 0 or NaN there), so its AUCs are left out and every table
-prints "-" for them.
+Two rules live here so that all of them agree: which metrics summarize an evaluation (the
+task's, pipeline/tasks.py), and that a binary slice whose examples all share one label has
+no AUC (TFMA stores 0 or NaN there), so its AUCs are left out and every table prints "-"
+for them.
 """
 
 from __future__ import annotations
@@ -13,9 +14,20 @@ from typing import Any
 
 import tensorflow_model_analysis as tfma
 
-SUMMARY_METRICS = ("example_count", "auc", "accuracy", "precision", "recall", "calibration")
+from pipeline.tasks import TASKS, Task
+
 # Metrics that rank examples of both classes; meaningless in a slice that holds one.
 RANKING_METRICS = ("auc", "auc_precision_recall")
+
+
+def task_of_metrics(values: dict[str, float]) -> Task:
+    """The task whose ranking metric an evaluation holds (binary auc, multiclass accuracy
+    with log loss, regression r2): how a reader that was not told the task (an old run's
+    record) picks the columns to show."""
+    for task in sorted(TASKS.values(), key=lambda task: task.name != "regression"):
+        if task.ranking_metric in values and (task.name != "multiclass" or "log_loss" in values):
+            return task
+    return TASKS["binary"]
 
 
 def has_one_class(values: dict[str, float]) -> bool:
@@ -35,7 +47,7 @@ def without_undefined_metrics(values: dict[str, float]) -> dict[str, float]:
     return {key: value for key, value in values.items() if key not in RANKING_METRICS}
 
 
-def metrics_by_slice(evaluation_uri: str, names: tuple[str, ...] | None = SUMMARY_METRICS
+def metrics_by_slice(evaluation_uri: str, names: tuple[str, ...] | None = None
                      ) -> dict[str, dict[str, float]]:
     """Metric values per slice ("Overall", "company:X", ...) of a ModelEvaluation: the
     metrics in `names`, or every scalar metric when `names` is None. One-class slices

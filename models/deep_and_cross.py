@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import keras
 
-from models.layers import (
-    compile_binary_classifier,
-    dense_tower,
-    embedded_features,
-    feature_inputs,
-)
+from models.layers import dense_tower, embedded_features, feature_inputs, task_logits, task_model
 from pipeline.config import TrainingSettings
 from preprocessing import FeatureShapes
 
@@ -28,6 +23,5 @@ def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:
 
     deep = dense_tower(x0, settings)
     combined = keras.layers.Concatenate(name="cross_and_deep")([crossed, deep])
-    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(combined)
-    return compile_binary_classifier(
-        keras.Model(inputs, probability, name="deep_and_cross"), settings)
+    return task_model(inputs, task_logits(combined, shapes), shapes, settings,
+                      name="deep_and_cross")

@@ -3,9 +3,17 @@
 The exported module holds the Keras network and Transform's graph side by side (a plain
 `tf.Module`, because Transform's layer is Keras 2 and our networks are Keras 3) and
 offers two signatures:
-- `serving_default`: serialized examples without the label -> `probabilities` (batch, 1);
-- `transform_features`: serialized examples -> transformed features, which TFMA and
-  debugging tools use to see exactly what the network saw.
+- `serving_default`: serialized examples without the label -> what a caller of the task
+  needs (pipeline/tasks.py): binary `probabilities` (batch, 1), P(label = 1);
+  multiclass `probabilities` (batch, classes), `classes` (batch, classes), the class
+  names in that order, and `class` (batch,), the most probable one; regression `value`
+  (batch, 1) in the label's units;
+- `transform_features`: serialized examples -> transformed features, which debugging
+  tools use to see exactly what the network saw;
+- `label_id`: serialized labelled examples -> the label as the network learned it (a
+  multi-class label's class id). TFMA reads a multi-class label through it; through
+  `transform_features` it would also slice by transformed ids ("island:0") instead of
+  the raw values.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from preprocessing import FeatureShapes
+
 EXTRA_ASSETS_DIRECTORY = "assets.extra"
 
 
@@ -26,7 +36,7 @@ class ServingModule(tf.Module):
     """The network and Transform's graph, with the two signatures described above."""
 
     def __init__(self, model: keras.Model, transform_output: tft.TFTransformOutput,
-                 label_name: str) -> None:
+                 label_name: str, shapes: FeatureShapes | None = None) -> None:
         super().__init__()
         if not isinstance(model.input, dict):
             raise TypeError(f"Model {model.name!r} must take a dict of named feature inputs "
@@ -36,6 +46,9 @@ class ServingModule(tf.Module):
         self._raw_spec = transform_output.raw_feature_spec()
         self._serving_spec = {k: v for k, v in self._raw_spec.items() if k != label_name}
         self._input_names = list(model.input)
+        self._label_name = label_name
+        self._task = shapes.task if shapes else "binary"
+        self._class_names = tf.constant(list(shapes.class_names) if shapes else [], tf.string)
 
     # autograph=False: nothing here branches on tensors, and AutoGraph would spend most of
     # the export converting Keras's own Python source.
@@ -45,12 +58,25 @@ class ServingModule(tf.Module):
         raw = tf.io.parse_example(examples, self._serving_spec)
         transformed = self.transform_layer(raw)
         inputs = {name: transformed[name] for name in self._input_names}
-        return {"probabilities": self.model(inputs, training=False)}
+        output = self.model(inputs, training=False)
+        if self._task == "regression":
+            return {"value": output}
+        if self._task == "multiclass":
+            classes = tf.tile(self._class_names[tf.newaxis], [tf.shape(output)[0], 1])
+            return {"probabilities": output, "classes": classes,
+                    "class": tf.gather(self._class_names, tf.argmax(output, axis=1))}
+        return {"probabilities": output}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
                  autograph=False)
     def transform_features(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
         return self.transform_layer(tf.io.parse_example(examples, self._raw_spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
+                 autograph=False)
+    def label_id(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        transformed = self.transform_layer(tf.io.parse_example(examples, self._raw_spec))
+        return {self._label_name: transformed[self._label_name]}
 
 
 def _without_keras2_call_traces() -> contextlib.AbstractContextManager:
@@ -66,9 +92,11 @@ def _without_keras2_call_traces() -> contextlib.AbstractContextManager:
 
 def export_serving_model(model: keras.Model, transform_output: tft.TFTransformOutput,
                          label_name: str, directory: str,
-                         extra_assets: dict[str, Any] | None = None) -> None:
-    """Writes the SavedModel, plus JSON files under assets.extra/ that travel with it."""
-    module = ServingModule(model, transform_output, label_name)
+                         extra_assets: dict[str, Any] | None = None,
+                         shapes: FeatureShapes | None = None) -> None:
+    """Writes the SavedModel, plus JSON files under assets.extra/ that travel with it.
+    `shapes` gives the task and a multi-class label's class names (None: binary)."""
+    module = ServingModule(model, transform_output, label_name, shapes)
     with _without_keras2_call_traces():
         tf.saved_model.save(
             module,
@@ -76,6 +104,7 @@ def export_serving_model(model: keras.Model, transform_output: tft.TFTransformOu
             signatures={
                 "serving_default": module.serve.get_concrete_function(),
                 "transform_features": module.transform_features.get_concrete_function(),
+                "label_id": module.label_id.get_concrete_function(),
             },
         )
     extra_directory = os.path.join(directory, EXTRA_ASSETS_DIRECTORY)

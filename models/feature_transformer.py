@@ -1,13 +1,21 @@
 """An attention model for tables, in the manner of FT-Transformer (Gorishniy et al., 2021):
 every feature becomes a token (an embedding for a category, a learned per-feature
-projection for a number), transformer blocks let each token attend to the others, and
-the mean token feeds the classifier. Tokens are `embedding_dim` wide."""
+projection for a number, one token per word of a text), transformer blocks let each token
+attend to the others, and the mean token feeds the task's head. Tokens are
+`embedding_dim` wide."""
 
 from __future__ import annotations
 
 import keras
 
-from models.layers import compile_binary_classifier, embeddings, feature_inputs, numeric_block
+from models.layers import (
+    categorical_embeddings,
+    feature_inputs,
+    numeric_block,
+    task_logits,
+    task_model,
+    token_sequences,
+)
 from pipeline.config import TrainingSettings
 from preprocessing import FeatureShapes
 
@@ -31,7 +39,9 @@ def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:
     inputs = feature_inputs(shapes)
     width = settings.embedding_dim
     tokens = [keras.layers.Reshape((1, width))(embedded)
-              for embedded in embeddings(inputs, shapes, width, prefix="token")]
+              for embedded in categorical_embeddings(inputs, shapes, width, prefix="token")]
+    # A text's words are tokens beside the features' (padding included: a learned token).
+    tokens += token_sequences(inputs, shapes, width, prefix="words")
     numeric = numeric_block(inputs, shapes)
     if numeric is not None:
         count = len(shapes.numeric)
@@ -44,6 +54,5 @@ def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:
         sequence = transformer_block(sequence, settings, index)
     pooled = keras.layers.GlobalAveragePooling1D()(
         keras.layers.LayerNormalization(name="final_norm")(sequence))
-    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(pooled)
-    return compile_binary_classifier(
-        keras.Model(inputs, probability, name="feature_transformer"), settings)
+    return task_model(inputs, task_logits(pooled, shapes), shapes, settings,
+                      name="feature_transformer")

@@ -7,12 +7,16 @@ batch size and prefetching so the accelerator never waits for input.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import DataAccessor
 from tfx_bsl.public import tfxio
 
 from pipeline.config import TrainingSettings
+from preprocessing import FeatureShapes, feature_shapes
 
 
 def build_feeder(
@@ -41,3 +45,38 @@ def build_feeder(
         file_pattern, options, transform_output.transformed_metadata.schema
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def label_statistics(file_patterns: list[str], label_name: str) -> tuple[float, float]:
+    """The mean and standard deviation (1 when the label is constant) of a numeric label
+    over transformed examples (gzipped TFRecords, as Transform writes them), in one pass
+    that parses the label alone."""
+    files = sorted(path for pattern in file_patterns for path in tf.io.gfile.glob(pattern))
+    spec = {label_name: tf.io.FixedLenFeature([], tf.float32)}
+    dataset = (tf.data.TFRecordDataset(files, compression_type="GZIP",
+                                       num_parallel_reads=tf.data.AUTOTUNE)
+               .batch(8192)
+               .map(lambda records: tf.cast(tf.io.parse_example(records, spec)[label_name],
+                                            tf.float64),
+                    num_parallel_calls=tf.data.AUTOTUNE))
+    count = total = squares = 0.0
+    for labels in dataset:
+        count += float(tf.size(labels))
+        total += float(tf.reduce_sum(labels))
+        squares += float(tf.reduce_sum(labels * labels))
+    if not count:
+        raise ValueError(f"No examples with label {label_name!r} in {file_patterns}.")
+    mean = total / count
+    variance = max(squares / count - mean * mean, 0.0)
+    return mean, (math.sqrt(variance) if variance > 0 else 1.0)
+
+
+def training_shapes(transform_output: tft.TFTransformOutput, train_files: list[str],
+                    settings: TrainingSettings) -> FeatureShapes:
+    """The shapes the network is built from: Transform's (`feature_shapes`), plus, for
+    regression, the train split's label mean and spread."""
+    shapes = feature_shapes(transform_output, settings)
+    if shapes.task != "regression":
+        return shapes
+    mean, std = label_statistics(train_files, settings.label_name)
+    return dataclasses.replace(shapes, label_mean=mean, label_std=std)

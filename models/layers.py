@@ -1,21 +1,48 @@
-"""Building blocks shared by the architectures: typed inputs, embeddings, compilation."""
+"""Building blocks shared by the architectures: typed inputs, embeddings, the task's head
+and its loss (pipeline/tasks.py)."""
 
 from __future__ import annotations
 
 import keras
 
 from pipeline.config import TrainingSettings
-from preprocessing import FeatureShapes
+from preprocessing import PADDING_TOKEN_ID, FeatureShapes
 
 
 def feature_inputs(shapes: FeatureShapes) -> dict[str, keras.KerasTensor]:
-    """One scalar input per transformed feature: float for numeric, int64 for ids."""
+    """One input per transformed feature: a float for numeric, an int64 id for categorical,
+    a fixed-length row of int64 token ids for text."""
     inputs = {name: keras.Input(shape=(), name=name, dtype="float32") for name in shapes.numeric}
     inputs.update({
         name: keras.Input(shape=(), name=name, dtype="int64")
         for name in shapes.categorical_cardinalities
     })
+    inputs.update({name: keras.Input(shape=(length,), name=name, dtype="int64")
+                   for name, (_, length) in shapes.text.items()})
     return inputs
+
+
+class TokenBag(keras.layers.Layer):
+    """The mean of a text's token embeddings, padding left out: a bag of words that an MLP
+    (or, one unit wide, a linear model) can read."""
+
+    def __init__(self, vocabulary: int, dimension: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.embedding = keras.layers.Embedding(vocabulary, dimension)
+
+    def call(self, token_ids: keras.KerasTensor) -> keras.KerasTensor:
+        vectors = self.embedding(token_ids)
+        present = keras.ops.expand_dims(
+            keras.ops.cast(keras.ops.not_equal(token_ids, PADDING_TOKEN_ID), vectors.dtype), -1)
+        return (keras.ops.sum(vectors * present, axis=1)
+                / keras.ops.maximum(keras.ops.sum(present, axis=1), 1.0))
+
+
+def token_sequences(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes,
+                    dimension: int, prefix: str) -> list[keras.KerasTensor]:
+    """Per text feature, its tokens' embeddings as a sequence (batch, length, dimension)."""
+    return [keras.layers.Embedding(size, dimension, name=f"{prefix}_{name}")(inputs[name])
+            for name, (size, _) in shapes.text.items()]
 
 
 def numeric_block(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes
@@ -27,13 +54,22 @@ def numeric_block(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes
     return columns[0] if len(columns) == 1 else keras.layers.Concatenate()(columns)
 
 
-def embeddings(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes, dimension: int,
-               prefix: str) -> list[keras.KerasTensor]:
+def categorical_embeddings(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes,
+                           dimension: int, prefix: str) -> list[keras.KerasTensor]:
     """One embedding of `dimension` per categorical feature, sized by its cardinality."""
     return [
         keras.layers.Embedding(cardinality, dimension, name=f"{prefix}_{name}")(inputs[name])
         for name, cardinality in shapes.categorical_cardinalities.items()
     ]
+
+
+def embeddings(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes, dimension: int,
+               prefix: str) -> list[keras.KerasTensor]:
+    """A vector of `dimension` per categorical feature (its embedding) and per text
+    feature (its bag of token embeddings)."""
+    return categorical_embeddings(inputs, shapes, dimension, prefix) + [
+        TokenBag(size, dimension, name=f"{prefix}_{name}")(inputs[name])
+        for name, (size, _) in shapes.text.items()]
 
 
 def embedded_features(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes,
@@ -54,10 +90,40 @@ def dense_tower(features: keras.KerasTensor, settings: TrainingSettings) -> kera
     return features
 
 
-def compile_binary_classifier(model: keras.Model, settings: TrainingSettings) -> keras.Model:
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
-        loss=keras.losses.BinaryCrossentropy(),
-        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
-    )
+def task_logits(features: keras.KerasTensor, shapes: FeatureShapes, name: str = "logits"
+                ) -> keras.KerasTensor:
+    """The last linear layer: a unit per class (multiclass), else one."""
+    return keras.layers.Dense(shapes.outputs, name=name)(features)
+
+
+def task_output(logits: keras.KerasTensor, shapes: FeatureShapes) -> keras.KerasTensor:
+    """What the model answers: P(positive) (binary), a probability per class (multiclass),
+    or the value in the label's own units (regression). For regression the network learns
+    a standardized value that this layer turns into the label's scale, so the label's size
+    never slows the optimizer and serving needs no separate step."""
+    if shapes.task == "multiclass":
+        return keras.layers.Activation("softmax", name="probabilities")(logits)
+    if shapes.task == "regression":
+        return keras.layers.Rescaling(scale=shapes.label_std, offset=shapes.label_mean,
+                                      name="value")(logits)
+    return keras.layers.Activation("sigmoid", name="probability")(logits)
+
+
+def task_model(inputs: dict[str, keras.KerasTensor], logits: keras.KerasTensor,
+               shapes: FeatureShapes, settings: TrainingSettings, name: str) -> keras.Model:
+    """The model from its inputs and last linear layer, with the task's output, compiled
+    with the task's loss and metrics (named as the Tuner's objective expects)."""
+    model = keras.Model(inputs, task_output(logits, shapes), name=name)
+    if shapes.task == "multiclass":
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    elif shapes.task == "regression":
+        loss = keras.losses.MeanSquaredError()
+        metrics = [keras.metrics.RootMeanSquaredError(name="rmse"),
+                   keras.metrics.MeanAbsoluteError(name="mae")]
+    else:
+        loss = keras.losses.BinaryCrossentropy()
+        metrics = [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
+                  loss=loss, metrics=metrics)
     return model

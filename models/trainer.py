@@ -23,11 +23,10 @@ from models.distribution import (
     shard_by_example,
 )
 from models.export import export_serving_model
-from models.feeder import build_feeder
+from models.feeder import build_feeder, training_shapes
 from models.package import count_and_fingerprint, history_of, write_model_package
 from models.registry import build_model
 from pipeline.config import TrainingPhase, TrainingSettings, training_phases
-from preprocessing import feature_shapes
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ def run_fn(fn_args: FnArgs) -> None:
     settings = effective_settings(fn_args)
     keras.utils.set_random_seed(settings.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    shapes = feature_shapes(transform_output, settings)
+    shapes = training_shapes(transform_output, fn_args.train_files, settings)
     logger.info("Feature shapes: %s", shapes.to_dict())
 
     strategy = choose_strategy()
@@ -122,6 +121,7 @@ def run_fn(fn_args: FnArgs) -> None:
             transform_output,
             settings.label_name,
             serving_dir,
+            shapes=shapes,
             extra_assets={
                 "training_settings": settings.to_dict(),
                 "feature_shapes": shapes.to_dict(),

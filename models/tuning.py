@@ -19,13 +19,18 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
 from models.distribution import choose_strategy
-from models.feeder import build_feeder
+from models.feeder import build_feeder, training_shapes
 from models.registry import build_model
 from pipeline.config import TrainingSettings, TunerSettings
 from pipeline.search_space import Dimension, parse_search_space
-from preprocessing import feature_shapes
+from pipeline.tasks import LOWER_IS_BETTER_TRAINING_METRICS, task_named
 
-OBJECTIVE = keras_tuner.Objective("val_auc", direction="max")
+
+def objective(task: str) -> keras_tuner.Objective:
+    """The task's Keras metric on the eval split (pipeline/tasks.py), in its direction."""
+    metric = task_named(task).tuner_objective
+    return keras_tuner.Objective(
+        f"val_{metric}", direction="min" if metric in LOWER_IS_BETTER_TRAINING_METRICS else "max")
 
 
 def declare(hyperparameters: keras_tuner.HyperParameters, dimension: Dimension
@@ -48,7 +53,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     settings = TrainingSettings.from_config(tuner_settings)
     keras.utils.set_random_seed(settings.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    shapes = feature_shapes(transform_output, settings)
+    shapes = training_shapes(transform_output, fn_args.train_files, settings)
     dimensions = parse_search_space(tuner_settings.search_space)
 
     def build_trial_model(hyperparameters: keras_tuner.HyperParameters) -> keras.Model:
@@ -60,7 +65,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     strategy = choose_strategy()
     common = {
         "hypermodel": build_trial_model,
-        "objective": OBJECTIVE,
+        "objective": objective(settings.task),
         "seed": settings.seed,
         "directory": fn_args.working_dir,
         "project_name": "search",

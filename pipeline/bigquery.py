@@ -1,8 +1,9 @@
 """The BigQuery query that feeds `BigQueryExampleGen`, generated from the feature configuration.
 
 Columns come out with the same names and types the local ExampleGen writes: numeric and
-bucketized features as FLOAT64, categorical features as STRING, the label as INT64 from
-the same `label_rule`, so a model trained on either source sees identical examples.
+bucketized features as FLOAT64, categorical and text features as STRING, the label as
+the task's type from the same column or `label_rule` (pipeline/label.py), so a model
+trained on either source sees identical examples.
 
 The functions used here (CAST, EXTRACT, IF, SAFE_DIVIDE, TIMESTAMP, TIMESTAMP_TRUNC to
 DAY, TIMESTAMP_SUB, CURRENT_TIMESTAMP, FARM_FINGERPRINT on STRING, MOD, ABS) are run
@@ -17,7 +18,7 @@ import datetime
 import re
 
 from pipeline.config import PipelineConfig
-from pipeline.label import LabelRule
+from pipeline.label import Label
 from pipeline.values import ConfigError
 
 _TABLE_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+){1,2}$")
@@ -62,12 +63,15 @@ def bigquery_query(config: PipelineConfig, window_end: datetime.date | None = No
         f"CAST({_column_source(config, name)} AS FLOAT64) AS {name}" for name in numeric
     ] + [
         f"CAST({_column_source(config, name)} AS STRING) AS {name}"
-        for name in config.categorical_features
+        for name in (*config.categorical_features, *config.text_features)
     ]
-    label_rule = LabelRule.parse(config.label_rule)
-    selected.append(f"{label_rule.to_sql()} AS {config.label_name}")
+    label = Label.from_settings(config.label_name, config.label_rule, config.task)
+    label_sql = label.to_sql(_column_source(config, config.label_name))
+    selected.append(f"{label_sql} AS {config.label_name}")
 
     conditions = list(_date_window(config, window_end))
+    if not label.always_present:
+        conditions.append(f"{label_sql} IS NOT NULL")  # rows without a label are left out
     if config.bigquery_sample_percent < 100:
         # A hash of the row key, not RAND(), so the sample is the same on every run.
         basis_points = round(config.bigquery_sample_percent * 100)

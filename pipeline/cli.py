@@ -24,6 +24,7 @@ import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 from pipeline.config import FIELDS, REPOSITORY_ROOT, TYPE_HINTS, PipelineConfig
 from pipeline.layout import LocalLayout
 from pipeline.loading import load_config
+from pipeline.tasks import task_named
 from pipeline.values import ConfigError, describe_type, parse_flags
 
 VERTEX_COMMANDS = ("compile", "submit", "schedule", "images")
@@ -72,9 +73,10 @@ def train_all_task(argv: Sequence[str]) -> int:
     layout = LocalLayout.for_config(base)
     rows = train_all.collect_comparison(base, layout, variants)
     train_all.record_comparison(layout, rows)
-    paths = train_all.write_comparison(result.run_directory, rows)
-    print("\nComparison on the same eval split (best AUC first):")
-    print(train_all.comparison_table(rows))
+    task = task_named(base.task)
+    paths = train_all.write_comparison(result.run_directory, rows, task)
+    print(f"\nComparison on the same eval split (best {task.ranking_metric} first):")
+    print(train_all.comparison_table(rows, task))
     print("\nReports:")
     for row in rows:
         print(f"  {row['variant']:<22} {row.get('report', '-')}")

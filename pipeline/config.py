@@ -1,9 +1,10 @@
 """Every setting of a run, declared once: its type, default, the steps that read it, and
 its own limits.
 
-The defaults are the fields of `PipelineConfig` below; `pipeline/loading.py` layers a
-variant from `variants.yaml`, `TFX_PIPELINE_<KEY>` variables and `--key=value` flags over
-them.
+The defaults are the fields of `PipelineConfig` below, and they name no dataset: a
+dataset is one file, `datasets/<name>.yaml`, holding its columns by kind, label, task,
+slices and thresholds. `pipeline/loading.py` layers the chosen dataset's file, a variant
+from `variants.yaml`, `TFX_PIPELINE_<KEY>` variables and `--key=value` flags over them.
 
 Each field is declared with `setting(..., read_by=...)`, naming the steps (`Step`) that
 read it. Everything else is derived from that one declaration: what each component
@@ -30,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pipeline.tasks import TASKS, task_named
 from pipeline.values import ConfigError, coerce, one_of
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +86,14 @@ TUNER, TRAINER, EVALUATOR, REPORT, CLOUD = (Step.TUNER, Step.TRAINER, Step.EVALU
                                             Step.REPORT, Step.CLOUD)
 # Feature lists: read where rows are typed, transformed, fed to the network and reported.
 FEATURE_READERS = (EXAMPLE_GEN, TRANSFORM, TRAINER, REPORT)
+# The task and the label: read wherever labels are typed, learned, judged or shown.
+LABEL_READERS = (EXAMPLE_GEN, DATA_CHECKS, TRANSFORM, TRAINER, EVALUATOR, REPORT)
+# Settings that no longer exist, and what replaced them, for a readable refusal.
+RETIRED_SETTINGS = {
+    "min_auc": "blessing_thresholds (e.g. --blessing_thresholds=auc:0.8; the metric must be "
+               "one the task computes)",
+    "max_auc_drop": "change_thresholds (e.g. --change_thresholds=auc:0.01)",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +103,10 @@ class PipelineConfig:
     # --- run ---
     # Names the ML Metadata context, output folders and the Vertex AI pipeline; lowercase
     # letters, digits and hyphens, as Vertex AI requires.
-    pipeline_name: str = setting("big-tipper", read_by=(RUN, CLOUD))
+    pipeline_name: str = setting("tfx-pipeline", read_by=(RUN, CLOUD))
+    # The dataset: datasets/<name>.yaml sets its data source, columns, label, task, slices
+    # and thresholds; the variant, the environment and flags override any of them.
+    dataset: str = setting("taxi", read_by=(RUN,))
     # The name of the variants.yaml entry this config came from.
     variant: str = setting("default", read_by=(RUN,))
     # Pipeline artifacts, metadata store and pushed models.
@@ -112,63 +125,63 @@ class PipelineConfig:
     data_source: str = setting("file", read_by=(EXAMPLE_GEN,), choices=("file", "bigquery"))
     # .jsonl/.json or .csv file, or a glob of them; relative to the repository root, or
     # package://<python package>/<path> for a file shipped inside an installed package.
-    data_path: str = setting("testdata/taxi_trips.jsonl", read_by=(EXAMPLE_GEN,))
-    bigquery_table: str = setting("bigquery-public-data.chicago_taxi_trips.taxi_trips",
-                                  read_by=(EXAMPLE_GEN,))
-    bigquery_timestamp_column: str = setting("trip_start_timestamp", read_by=(EXAMPLE_GEN,))
+    data_path: str = setting("", read_by=(EXAMPLE_GEN,))
+    bigquery_table: str = setting("", read_by=(EXAMPLE_GEN,))  # project.dataset.table
+    bigquery_timestamp_column: str = setting("", read_by=(EXAMPLE_GEN,))  # windows the rows
     bigquery_start_date: str = setting("2019-01-01", read_by=(EXAMPLE_GEN,))  # inclusive
     bigquery_end_date: str = setting("2019-02-01", read_by=(EXAMPLE_GEN,))  # exclusive
     # Share of rows kept, by a hash of the row key.
     bigquery_sample_percent: float = setting(100.0, read_by=(EXAMPLE_GEN,), above=0,
                                              maximum=100)
-    bigquery_row_key: str = setting("unique_key", read_by=(EXAMPLE_GEN,))  # hashed to sample
+    bigquery_row_key: str = setting("", read_by=(EXAMPLE_GEN,))  # hashed to sample
     # When > 0: read the N whole days (UTC) before the day the query runs, instead of the
     # fixed start/end dates, so each scheduled retraining sees the newest data.
     bigquery_window_days: int = setting(0, read_by=(EXAMPLE_GEN,))
     # Features that are not plain columns of the table: name -> BigQuery SQL expression.
-    bigquery_derived_columns: dict[str, str] = setting(read_by=(EXAMPLE_GEN,), factory=lambda: {
-        "trip_start_hour": "EXTRACT(HOUR FROM trip_start_timestamp)",
-        "trip_start_day": "EXTRACT(DAYOFWEEK FROM trip_start_timestamp)",
-        "trip_start_month": "EXTRACT(MONTH FROM trip_start_timestamp)",
-    })
+    bigquery_derived_columns: dict[str, str] = setting(read_by=(EXAMPLE_GEN,), factory=dict)
     # Share of rows hashed into the eval split.
     eval_percent: int = setting(20, read_by=(EXAMPLE_GEN,), minimum=1, maximum=99)
     # The curated schema ExampleValidator checks every run against (relative to the
     # repository root); empty: SchemaGen infers one from each run's own statistics.
-    schema_path: str = setting("schemas/taxi_trips.pbtxt", read_by=(DATA_CHECKS,))
+    schema_path: str = setting("", read_by=(DATA_CHECKS,))
 
     # Distribution checks that stop a run before Transform, per feature: the L-infinity
     # distance (categorical) or Jensen-Shannon divergence (numeric) allowed between this
     # run's train split and the previous run's (drift), and between train and eval (skew).
-    drift_thresholds: dict[str, float] = setting(
-        read_by=(DATA_CHECKS,), above=0, maximum=1, factory=lambda: {
-            "payment_type": 0.2, "company": 0.3, "trip_start_hour": 0.2, "fare": 0.2,
-            "trip_miles": 0.2})
-    skew_thresholds: dict[str, float] = setting(
-        read_by=(DATA_CHECKS,), above=0, maximum=1, factory=lambda: {
-            "payment_type": 0.2, "company": 0.3, "fare": 0.2})
+    drift_thresholds: dict[str, float] = setting(read_by=(DATA_CHECKS,), above=0, maximum=1,
+                                                 factory=dict)
+    skew_thresholds: dict[str, float] = setting(read_by=(DATA_CHECKS,), above=0, maximum=1,
+                                                factory=dict)
 
-    # --- features and label ---
-    numeric_features: tuple[str, ...] = setting(("fare", "trip_miles", "trip_seconds"),
-                                                read_by=FEATURE_READERS)
-    bucketized_features: tuple[str, ...] = setting(
-        ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude"),
-        read_by=FEATURE_READERS)
-    categorical_features: tuple[str, ...] = setting(
-        ("payment_type", "company", "trip_start_hour", "trip_start_day", "trip_start_month",
-         "pickup_community_area", "dropoff_community_area", "dropoff_census_tract"),
-        read_by=FEATURE_READERS)
+    # --- task, features and label ---
+    # binary | multiclass | regression (pipeline/tasks.py): the label's kind, the model's
+    # head and loss, the serving outputs, the Evaluator's metrics and blessing.
+    task: str = setting("binary", read_by=(RUN, *LABEL_READERS), choices=tuple(TASKS))
+    numeric_features: tuple[str, ...] = setting((), read_by=FEATURE_READERS)
+    bucketized_features: tuple[str, ...] = setting((), read_by=FEATURE_READERS)
+    categorical_features: tuple[str, ...] = setting((), read_by=FEATURE_READERS)
+    # Free text (a title, a review): lowercased, split into word tokens, each token an id
+    # in a vocabulary; a bag of token embeddings for the MLPs, a token sequence for
+    # feature_transformer. Missing or empty text is allowed.
+    text_features: tuple[str, ...] = setting((), read_by=FEATURE_READERS)
+    # Tokens kept per text (the first ones); the Trainer sizes its inputs from it.
+    text_max_tokens: int = setting(64, read_by=(TRANSFORM, TRAINER), minimum=1)
+    # Most frequent tokens kept per text feature's vocabulary.
+    text_vocabulary_top_k: int = setting(20_000, read_by=(TRANSFORM,), minimum=1)
     # Quantile buckets per bucketized feature (the Trainer sizes its embeddings from it).
     bucket_count: int = setting(10, read_by=(TRANSFORM, TRAINER), minimum=1)
     # Most frequent values kept per categorical feature.
     vocabulary_top_k: int = setting(1000, read_by=(TRANSFORM,), minimum=1)
-    # Hash buckets (at least 1) for values outside the vocabulary.
+    # Hash buckets (at least 1) for categories and tokens outside the vocabulary.
     oov_buckets: int = setting(1, read_by=(TRANSFORM, TRAINER), minimum=1)
-    label_name: str = setting("big_tipper", read_by=(EXAMPLE_GEN, TRANSFORM, TRAINER,
-                                                     EVALUATOR, REPORT))
-    # The label, as a comparison of arithmetic on raw columns. It is rendered both as
-    # Python (local files) and as SQL (BigQuery), so both sources label rows identically.
-    label_rule: str = setting("tips > 0.2 * fare", read_by=(EXAMPLE_GEN,))
+    # The label's name in the examples: an existing column of the table, or the name given
+    # to the value of label_rule.
+    label_name: str = setting("label", read_by=LABEL_READERS)
+    # Empty: the label is the column label_name. Otherwise the label is computed from raw
+    # numeric columns: one comparison for a binary task ("tips > 0.2 * fare"), arithmetic
+    # for regression ("tips / fare"). It is rendered both as Python (local files) and as
+    # SQL (BigQuery), so both sources label rows identically.
+    label_rule: str = setting("", read_by=(EXAMPLE_GEN,))
 
     # --- model and training ---
     # A name registered in models/registry.py.
@@ -216,13 +229,19 @@ class PipelineConfig:
     search_parallel_trials: int = setting(1, read_by=(TUNER,), minimum=1)
 
     # --- evaluation ---
-    slice_features: tuple[str, ...] = setting(("payment_type", "company", "trip_start_hour"),
-                                              read_by=(EVALUATOR,))
-    # A candidate below this AUC is never blessed.
-    min_auc: float = setting(0.8, read_by=(EVALUATOR,), minimum=0.0, maximum=1.0)
-    # Nor one whose AUC is this much below the last blessed model.
-    max_auc_drop: float = setting(0.01, read_by=(EVALUATOR,), minimum=0.0, maximum=1.0)
-    # Probability above which a trip is called a big tipper.
+    # Categorical features whose every value is a slice of its own in the Evaluator.
+    slice_features: tuple[str, ...] = setting((), read_by=(EVALUATOR,))
+    # Metric -> the value a candidate must reach on the whole eval split to be blessed: a
+    # floor for a metric where higher is better (auc, accuracy, r2, ...), a ceiling where
+    # lower is better (log_loss, mae, rmse). The metric must be one the task computes
+    # (pipeline/tasks.py). Empty: the task's default (binary auc 0.8, multiclass
+    # accuracy 0.5, regression r2 0).
+    blessing_thresholds: dict[str, float] = setting(read_by=(EVALUATOR,), factory=dict)
+    # Metric -> how much worse than the last blessed model a candidate may be. Empty: the
+    # task's default.
+    change_thresholds: dict[str, float] = setting(read_by=(EVALUATOR,), minimum=0.0,
+                                                  factory=dict)
+    # binary: the probability above which an example is called positive.
     decision_threshold: float = setting(0.5, read_by=(EVALUATOR, REPORT), minimum=0.01,
                                         maximum=0.99)
 
@@ -260,7 +279,7 @@ class PipelineConfig:
     push_destination: str = setting("filesystem", read_by=(CLOUD,),
                                     choices=("filesystem", "vertex_endpoint"))
     # Vertex AI endpoint the model is deployed to.
-    serving_endpoint_name: str = setting("big-tipper", read_by=(CLOUD,))
+    serving_endpoint_name: str = setting("tfx-model", read_by=(CLOUD,))
     serving_container_image: str = setting(
         "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest", read_by=(CLOUD,))
     serving_machine_type: str = setting("n1-standard-2", read_by=(CLOUD,))
@@ -273,7 +292,7 @@ class PipelineConfig:
     # ------------------------------------------------------------------ derived values
     @property
     def raw_feature_names(self) -> tuple[str, ...]:
-        """Every configured input feature: numeric, then bucketized, then categorical."""
+        """Every configured input feature: numeric, bucketized, categorical, then text."""
         return raw_feature_names(self)
 
     def resolved_data_path(self) -> str:
@@ -314,8 +333,8 @@ class PipelineConfig:
             _check_limits(field, getattr(self, field.name))
         self._check_schedule()
         if not self.raw_feature_names:
-            raise ConfigError("No features: set numeric_features, bucketized_features "
-                              "or categorical_features.")
+            raise ConfigError("No features: set numeric_features, bucketized_features, "
+                              "categorical_features or text_features (or dataset=).")
         seen: set[str] = set()
         for name in self.raw_feature_names:
             if name in seen:
@@ -333,7 +352,20 @@ class PipelineConfig:
                     f"slice_features: {name!r} is not one of categorical_features "
                     f"({', '.join(self.categorical_features)})."
                 )
+        self._check_thresholds()
         return self
+
+    def _check_thresholds(self) -> None:
+        """Blessing metrics must be ones the task computes; a threshold for another
+        task's metric is refused with this task's choices."""
+        task = task_named(self.task)
+        for key in ("blessing_thresholds", "change_thresholds"):
+            for metric in getattr(self, key):
+                if metric not in task.gating_metrics:
+                    choices = ", ".join(f"{name} ({task.direction(name)})"
+                                        for name in task.gating_metrics)
+                    raise ConfigError(f"{key}: {metric!r} is not a metric of task={self.task}; "
+                                      f"its metrics: {choices}.")
 
     def _check_schedule(self) -> None:
         keys = ("schedule_epochs", "schedule_learning_rate_factors",
@@ -372,9 +404,20 @@ def _check_limits(field: dataclasses.Field, value: Any) -> None:
 
 def raw_feature_names(settings: Any) -> tuple[str, ...]:
     """Every input feature of `settings` (a config or a view that reads the feature lists):
-    numeric, then bucketized, then categorical."""
+    numeric, bucketized, categorical, then text."""
     return (tuple(settings.numeric_features) + tuple(settings.bucketized_features)
-            + tuple(settings.categorical_features))
+            + tuple(settings.categorical_features) + tuple(settings.text_features))
+
+
+def blessing_thresholds(settings: Any) -> dict[str, float]:
+    """The configured blessing thresholds of `settings`, or its task's defaults."""
+    return dict(settings.blessing_thresholds
+                or task_named(settings.task).blessing_thresholds)
+
+
+def change_thresholds(settings: Any) -> dict[str, float]:
+    """The configured change thresholds of `settings`, or its task's defaults."""
+    return dict(settings.change_thresholds or task_named(settings.task).change_thresholds)
 
 
 def training_phases(settings: Any) -> tuple[TrainingPhase, ...]:
@@ -453,6 +496,9 @@ def searchable_settings() -> tuple[str, ...]:
 def coerce_setting(key: str, value: Any, source: str) -> Any:
     """`value` converted to the type of setting `key`; ConfigError for an unknown key or a
     value of the wrong type, naming `source` and the key."""
+    if key in RETIRED_SETTINGS:
+        raise ConfigError(f"{source}: {key!r} is no longer a setting; use "
+                          f"{RETIRED_SETTINGS[key]}.")
     if key not in FIELDS:
         close = difflib.get_close_matches(key, FIELDS, n=1)
         suggestion = f" Did you mean {close[0]!r}?" if close else ""

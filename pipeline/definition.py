@@ -142,6 +142,7 @@ def _data_steps(config: PipelineConfig, window_end: datetime.date | None,
         schema=schema_gen.outputs["schema"],
         thresholds=json.dumps({"drift": config.drift_thresholds,
                                "skew": config.skew_thresholds}, sort_keys=True),
+        label=json.dumps({"name": config.label_name, "task": config.task}, sort_keys=True),
         code=code_of(DataAnomalyGate),
         baseline_statistics=last_accepted_statistics.outputs["statistics"],
     )

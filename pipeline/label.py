@@ -1,10 +1,17 @@
-"""The label rule: one definition, rendered as Python for local files and as SQL for BigQuery.
+"""The label: one definition, rendered as Python for local files and as SQL for BigQuery.
 
-A rule is a single comparison of arithmetic on raw columns and numbers, for example
-`tips > 0.2 * fare`. A row whose referenced columns are all present is labelled 1 when the
-comparison holds and 0 otherwise; a row with any of them null is labelled 0, which is what
-BigQuery's `IF(<comparison>, 1, 0)` gives for a NULL comparison. Only this small grammar
-is accepted so that both renderings provably mean the same thing.
+The label is either a column of the table (`label_rule` empty) or computed by a rule:
+- binary: a single comparison of arithmetic on raw columns and numbers, for example
+  `tips > 0.2 * fare`. A row whose referenced columns are all present is labelled 1 when
+  the comparison holds and 0 otherwise; a row with any of them null is labelled 0, which is
+  what BigQuery's `IF(<comparison>, 1, 0)` gives for a NULL comparison.
+- regression: arithmetic alone, for example `tips / fare`. A row where it is undefined (a
+  null column, a division by zero: SQL's NULL from SAFE_DIVIDE) has no label.
+Only this small grammar is accepted so that both renderings provably mean the same thing.
+
+A row without a label (a null label column, an undefined regression rule) cannot be
+learned from or judged, so both sources leave it out: the SQL with `WHERE ... IS NOT NULL`,
+the file reader by skipping it and counting it.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pipeline.values import ConfigError
+from pipeline.values import ConfigError, InputDataError
 
 _ARITHMETIC: dict[type, tuple[str, Callable[[float, float], float]]] = {
     ast.Add: ("+", operator.add),
@@ -39,19 +46,28 @@ class LabelRule:
     """A parsed label rule; build it with `LabelRule.parse`."""
 
     text: str
-    _tree: ast.Compare
+    _tree: ast.expr
 
     @classmethod
-    def parse(cls, text: str) -> LabelRule:
+    def parse(cls, text: str, task: str = "binary") -> LabelRule:
+        """Parses `text` for `task`: a comparison (binary) or arithmetic (regression)."""
+        if task not in ("binary", "regression"):
+            raise ConfigError(f"label_rule {text!r}: a {task} label must be a column; set "
+                              "label_name= to it and leave label_rule empty.")
         try:
             tree = ast.parse(text, mode="eval").body
         except SyntaxError as error:
             raise ConfigError(f"label_rule {text!r} is not a valid expression: {error.msg}.") \
                 from error
-        if not isinstance(tree, ast.Compare) or len(tree.ops) != 1:
+        comparison = isinstance(tree, ast.Compare)
+        if task == "binary" and (not comparison or len(tree.ops) != 1):
             raise ConfigError(
-                f"label_rule {text!r} must be one comparison, e.g. 'tips > 0.2 * fare'."
+                f"label_rule {text!r} must be one comparison for task=binary, e.g. "
+                "'tips > 0.2 * fare'."
             )
+        if task == "regression" and any(isinstance(node, ast.Compare) for node in ast.walk(tree)):
+            raise ConfigError(f"label_rule {text!r} must be arithmetic for task=regression, "
+                              "e.g. 'tips / fare'; a comparison makes a binary label.")
         for node in ast.walk(tree):
             allowed = (ast.Compare, ast.BinOp, ast.Name, ast.Constant, ast.Load, ast.UnaryOp,
                        ast.USub, *_ARITHMETIC, *_COMPARISONS)
@@ -75,8 +91,20 @@ class LabelRule:
                 names.append(node.id)
         return tuple(names)
 
-    def evaluate(self, row: Mapping[str, Any]) -> int:
-        """Labels one row of raw values (numbers or None)."""
+    @property
+    def is_comparison(self) -> bool:
+        return isinstance(self._tree, ast.Compare)
+
+    def evaluate(self, row: Mapping[str, Any]) -> int | float | None:
+        """Labels one row of raw values (numbers or None): 1 or 0 for a comparison, the
+        value (None where undefined) for arithmetic."""
+        if not self.is_comparison:
+            if any(row.get(name) is None for name in self.columns):
+                return None
+            try:
+                return float(_evaluate(self._tree, row))
+            except ZeroDivisionError:
+                return None  # SAFE_DIVIDE's NULL
         if any(row.get(name) is None for name in self.columns):
             return 0
         _, compare = _COMPARISONS[type(self._tree.ops[0])]
@@ -89,7 +117,10 @@ class LabelRule:
         return int(holds)
 
     def to_sql(self) -> str:
-        """The rule as a BigQuery expression yielding INT64 1 or 0."""
+        """The rule as a BigQuery expression: INT64 1 or 0 for a comparison, FLOAT64 (NULL
+        where undefined) for arithmetic."""
+        if not self.is_comparison:
+            return f"CAST({_sql(self._tree)} AS FLOAT64)"
         symbol, _ = _COMPARISONS[type(self._tree.ops[0])]
         comparison = (
             f"{_sql(self._tree.left)} {symbol} {_sql(self._tree.comparators[0])}"
@@ -121,3 +152,88 @@ def _sql(node: ast.expr) -> str:
     if symbol == "/":
         return f"SAFE_DIVIDE({_sql(node.left)}, {_sql(node.right)})"
     return f"({_sql(node.left)} {symbol} {_sql(node.right)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Label:
+    """The label of a task: a column of the table, or a rule over numeric columns."""
+
+    name: str
+    task: str
+    rule: LabelRule | None
+
+    @classmethod
+    def from_settings(cls, name: str, rule: str, task: str) -> Label:
+        return cls(name, task, LabelRule.parse(rule, task) if rule else None)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The raw columns the label is read or computed from."""
+        return self.rule.columns if self.rule else (self.name,)
+
+    def value(self, row: Mapping[str, Any], numbers: Mapping[str, float | None], where: str
+              ) -> int | float | str | None:
+        """The label of one raw row (`numbers`: its numeric columns, parsed): 0/1 (binary),
+        a class name (multiclass) or a number (regression); None for a row without one.
+        InputDataError naming `where` and the column for a value of the wrong kind."""
+        if self.rule:
+            return self.rule.evaluate(numbers)
+        value = row.get(self.name)
+        if value is None or value == "":
+            return None
+        if self.task == "binary":
+            return _binary(value, self.name, where)
+        if self.task == "multiclass":
+            return _class_name(value, self.name, where)
+        return _regression_value(value, self.name, where)
+
+    def to_sql(self, source: str) -> str:
+        """The label as a BigQuery expression; `source` is the column's SQL source."""
+        if self.rule:
+            return self.rule.to_sql()
+        return {"binary": f"CAST({source} AS INT64)", "multiclass": f"CAST({source} AS STRING)",
+                "regression": f"CAST({source} AS FLOAT64)"}[self.task]
+
+    @property
+    def always_present(self) -> bool:
+        """A binary rule labels every row (nulls give 0); any other label may be absent."""
+        return self.rule is not None and self.rule.is_comparison
+
+
+def _binary(value: Any, column: str, where: str) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    text = str(value).strip().lower()
+    if text in ("1", "1.0", "true"):
+        return 1
+    if text in ("0", "0.0", "false"):
+        return 0
+    raise InputDataError(f"{where}: label column {column!r} should be 0 or 1 (or true/false) "
+                         f"for task=binary, got {value!r}")
+
+
+def _class_name(value: Any, column: str, where: str) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value))  # 2.0 and 2 are one class, as BigQuery's CAST gives "2"
+    if isinstance(value, str):
+        return value
+    raise InputDataError(f"{where}: label column {column!r} should be a class name (a string "
+                         f"or an integer) for task=multiclass, got {value!r}")
+
+
+def _regression_value(value: Any, column: str, where: str) -> float:
+    problem = (f"{where}: label column {column!r} should be a number for task=regression, "
+               f"got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InputDataError(problem)
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputDataError(problem) from None
+    if not math.isfinite(number):
+        raise InputDataError(problem)
+    return number

@@ -1,8 +1,10 @@
 """Loading a configuration in three layers and checking it whole, before any component runs.
 
-1. defaults: the fields of `PipelineConfig` (pipeline/config.py);
-2. a named variant from `variants.yaml`, holding only the keys it overrides;
-3. per-run overrides: `TFX_PIPELINE_<KEY>` environment variables, then `--key=value` flags.
+1. defaults: the fields of `PipelineConfig` (pipeline/config.py), which name no dataset;
+2. the dataset: `datasets/<dataset>.yaml`, the table's columns, label, task, slices and
+   thresholds (the `dataset` setting picks it, from any layer below);
+3. a named variant from `variants.yaml`, holding only the keys it overrides;
+4. per-run overrides: `TFX_PIPELINE_<KEY>` environment variables, then `--key=value` flags.
 
 Every layer is typed against the declarations: an unknown key or a value of the wrong
 type raises `ConfigError` naming the layer and the key.
@@ -34,6 +36,7 @@ from pipeline.search_space import parse_search_space
 from pipeline.values import ConfigError, one_of, parse_flags
 
 VARIANTS_FILE = REPOSITORY_ROOT / "variants.yaml"
+DATASETS_DIRECTORY = REPOSITORY_ROOT / "datasets"
 ENVIRONMENT_PREFIX = "TFX_PIPELINE_"
 
 
@@ -41,16 +44,23 @@ def validate(config: PipelineConfig) -> PipelineConfig:
     """Every check of `config`: its own (`PipelineConfig.check`), then those needing the
     modules above; raises ConfigError naming the setting; returns config."""
     config.check()
-    rule = LabelRule.parse(config.label_rule)
-    categorical_in_rule = [c for c in rule.columns if c in config.categorical_features]
-    if categorical_in_rule:
-        raise ConfigError(f"label_rule reads {categorical_in_rule[0]!r}, a categorical "
-                          "feature; the rule does arithmetic on numeric columns only.")
+    if config.label_rule:
+        rule = LabelRule.parse(config.label_rule, config.task)
+        for kind in ("categorical", "text"):
+            named = [c for c in rule.columns if c in getattr(config, f"{kind}_features")]
+            if named:
+                raise ConfigError(f"label_rule reads {named[0]!r}, a {kind} feature; the "
+                                  "rule does arithmetic on numeric columns only.")
+    if not config.label_name:
+        raise ConfigError("label_name is empty: name the label column (or the rule's value).")
     one_of("architecture", config.architecture, architecture_names())
     if config.hyperparameter_search != "off" and not parse_search_space(config.search_space):
         raise ConfigError(f"hyperparameter_search={config.hyperparameter_search!r} "
                           "needs a search_space.")
     if config.data_source == "file":
+        if not config.data_path:
+            raise ConfigError("data_path is empty: choose a dataset (dataset=, one of "
+                              f"{', '.join(dataset_names())}) or set data_path=.")
         path = config.resolved_data_path()
         if "://" not in path and not glob.glob(path):
             raise ConfigError(f"data_path={config.data_path!r}: no file matches {path}.")
@@ -78,14 +88,45 @@ def _check_schema(config: PipelineConfig) -> None:
                           f"{missing[0]!r}; add it or set schema_path= to infer one.")
 
 
+def dataset_names(directory: Path = DATASETS_DIRECTORY) -> tuple[str, ...]:
+    """The datasets defined by files in `directory` (datasets/<name>.yaml)."""
+    return tuple(sorted(path.stem for path in directory.glob("*.yaml")))
+
+
+def load_dataset(name: str, directory: Path = DATASETS_DIRECTORY) -> dict[str, Any]:
+    """The settings of dataset `name`: the mapping in datasets/<name>.yaml."""
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"dataset={name!r}: no file {path}; datasets: "
+                          f"{', '.join(dataset_names(directory)) or 'none'}.")
+    settings = _read_yaml(path, "Dataset file")
+    if not isinstance(settings, dict):
+        raise ConfigError(f"Dataset file {path} must map setting names to values.")
+    for key in ("dataset", "variant"):
+        if key in settings:
+            raise ConfigError(f"Dataset file {path} may not set {key!r}.")
+    return settings
+
+
+def dataset_config(name: str, directory: Path = DATASETS_DIRECTORY) -> PipelineConfig:
+    """The defaults with dataset `name`'s file over them (not yet validated): what a run
+    of that dataset starts from before its variant and overrides."""
+    return apply_overrides(PipelineConfig(dataset=name), load_dataset(name, directory),
+                           f"datasets/{name}.yaml")
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError as error:
+        raise ConfigError(f"{what} {path} does not exist.") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{what} {path} is not valid YAML: {error}") from error
+
+
 def load_variants(path: Path = VARIANTS_FILE) -> dict[str, dict[str, Any]]:
     """Reads the variants file: a mapping of variant name to the keys it overrides."""
-    try:
-        variants = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError as error:
-        raise ConfigError(f"Variants file {path} does not exist.") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"Variants file {path} is not valid YAML: {error}") from error
+    variants = _read_yaml(path, "Variants file") or {}
     if not isinstance(variants, dict) or not all(
         isinstance(body, dict) or body is None for body in variants.values()
     ):
@@ -98,9 +139,10 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     variants_file: Path = VARIANTS_FILE,
     model_variant: str | None = None,
+    datasets_directory: Path = DATASETS_DIRECTORY,
 ) -> PipelineConfig:
-    """The effective configuration: defaults, then a variant, the environment, then flags,
-    each value typed, the whole checked (`validate`).
+    """The effective configuration: defaults, the dataset's file, a variant, the
+    environment, then flags, each value typed, the whole checked (`validate`).
 
     `model_variant` (train-all) layers a second variant's settings over the first, before
     env and flags; the config is then named after it."""
@@ -117,10 +159,16 @@ def load_config(
         raise ConfigError(
             f"Unknown variant {variant!r}; {variants_file.name} defines: {', '.join(variants)}."
         )
-    config = PipelineConfig(variant=variant)
     variant_settings = variants[variant]
     if "variant" in variant_settings:
         raise ConfigError(f"{variants_file.name}: variant {variant!r} may not set 'variant'.")
+    # The dataset is chosen by the highest layer that names one; its file then sits
+    # under the variant, the environment and the flags.
+    dataset = PipelineConfig.dataset
+    for layer in (variant_settings, *([variants[model_variant]] if model_variant else []),
+                  from_environment, from_flags):
+        dataset = str(layer.get("dataset", dataset))
+    config = dataclasses.replace(dataset_config(dataset, datasets_directory), variant=variant)
     config = apply_overrides(config, variant_settings, f"{variants_file.name} variant {variant!r}")
     if model_variant is not None:
         config = apply_overrides(config, variants[model_variant],

@@ -91,6 +91,14 @@ def _parse_string(text: str, hint: Any, problem: str) -> Any:
         items = [item.strip() for item in stripped.split(",") if item.strip()]
         return tuple(_parse_string(item, item_type, problem) if item_type is not str else item
                      for item in items)
+    if origin is dict and ":" in stripped:
+        # --blessing_thresholds=auc:0.8,accuracy:0.7 (JSON works too).
+        value_type = typing.get_args(hint)[1]
+        pairs = [item.partition(":") for item in stripped.split(",") if item.strip()]
+        if any(not key.strip() or not separator for key, separator, _ in pairs):
+            raise ConfigError(problem + " (use key:value,key:value or JSON).")
+        return {key.strip(): value.strip() if value_type is str
+                else _parse_string(value, value_type, problem) for key, _, value in pairs}
     if hint in (int, float):
         raise ConfigError(problem + ".")
     return text

@@ -9,11 +9,12 @@ import pytest
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 from pipeline.config import PipelineConfig
 from pipeline.loading import validate
+from tests.configs import taxi_config
 
 
 @pytest.fixture(scope="session")
 def default_config() -> PipelineConfig:
-    return validate(PipelineConfig())
+    return validate(taxi_config())
 
 
 @pytest.fixture(scope="session")

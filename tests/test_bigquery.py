@@ -7,12 +7,12 @@ import datetime
 import pytest
 
 from pipeline.bigquery import bigquery_query
-from pipeline.config import PipelineConfig
 from pipeline.values import ConfigError
+from tests.configs import taxi_config
 
 
 def test_query_selects_configured_features_with_local_types_and_the_label() -> None:
-    config = PipelineConfig()
+    config = taxi_config()
     query = bigquery_query(config)
     assert "FROM `bigquery-public-data.chicago_taxi_trips.taxi_trips`" in query
     assert "CAST(fare AS FLOAT64) AS fare" in query
@@ -28,7 +28,7 @@ def test_query_selects_configured_features_with_local_types_and_the_label() -> N
 
 
 def test_sampling_hashes_the_row_key() -> None:
-    query = bigquery_query(PipelineConfig(bigquery_sample_percent=2.5))
+    query = bigquery_query(taxi_config(bigquery_sample_percent=2.5))
     assert "MOD(ABS(FARM_FINGERPRINT(CAST(unique_key AS STRING))), 10000) < 250" in query
 
 
@@ -39,13 +39,13 @@ def test_sampling_hashes_the_row_key() -> None:
 ])
 def test_bad_bigquery_settings(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        bigquery_query(PipelineConfig(**overrides))
+        bigquery_query(taxi_config(**overrides))
 
 
 def test_window_days_reads_the_whole_days_before_the_day_the_query_runs() -> None:
     # Fixed dates that would be refused show they are neither checked nor used.
-    query = bigquery_query(PipelineConfig(bigquery_window_days=7,
-                                          bigquery_start_date="not a date"))
+    query = bigquery_query(taxi_config(bigquery_window_days=7,
+                                       bigquery_start_date="not a date"))
     today = "TIMESTAMP_TRUNC(CURRENT_TIMESTAMP(), DAY)"
     assert (f"trip_start_timestamp >= TIMESTAMP_SUB({today}, INTERVAL 7 DAY)\n"
             f"  AND trip_start_timestamp < {today}") in query
@@ -54,15 +54,15 @@ def test_window_days_reads_the_whole_days_before_the_day_the_query_runs() -> Non
 
 def test_negative_window_days_is_refused() -> None:
     with pytest.raises(ConfigError, match="bigquery_window_days=-1 is negative"):
-        bigquery_query(PipelineConfig(bigquery_window_days=-1))
+        bigquery_query(taxi_config(bigquery_window_days=-1))
 
 
 def test_window_fixed_to_one_run_day_names_its_dates() -> None:
     # A local run fixes the window's end to its own day, so the query text, and with it
     # ExampleGen's cache key, changes from one day to the next.
-    query = bigquery_query(PipelineConfig(bigquery_window_days=7), datetime.date(2026, 3, 2))
+    query = bigquery_query(taxi_config(bigquery_window_days=7), datetime.date(2026, 3, 2))
     assert ("trip_start_timestamp >= TIMESTAMP('2026-02-23')\n"
             "  AND trip_start_timestamp < TIMESTAMP('2026-03-02')") in query
     assert "CURRENT_TIMESTAMP" not in query
-    assert bigquery_query(PipelineConfig(), datetime.date(2026, 3, 2)) == \
-        bigquery_query(PipelineConfig()), "a fixed date window ignores the run day"
+    assert bigquery_query(taxi_config(), datetime.date(2026, 3, 2)) == \
+        bigquery_query(taxi_config()), "a fixed date window ignores the run day"

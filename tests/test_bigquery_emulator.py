@@ -33,6 +33,7 @@ from google.cloud import bigquery
 from pipeline.bigquery import bigquery_query
 from pipeline.components.example_gen import RowConverter, ingestion_spec
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from tests.configs import taxi_config
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -139,7 +140,7 @@ def client(emulator_endpoint: str) -> bigquery.Client:
 def trips() -> list[dict[str, Any]]:
     """The rows the local pipeline reads, each with a unique_key made from its line."""
     rows = []
-    with open(PipelineConfig().resolved_data_path()) as handle:
+    with open(taxi_config().resolved_data_path()) as handle:
         for line in handle:
             row = json.loads(line)
             # 40 hex digits, like the public table's keys.
@@ -184,8 +185,8 @@ def _config(**overrides: Any) -> PipelineConfig:
     The key comes back as one more categorical column, so that each result row can be
     compared with its own JSON line.
     """
-    categorical = (*PipelineConfig().categorical_features, "unique_key")
-    return PipelineConfig(**{"bigquery_table": TRIPS_TABLE,
+    categorical = (*taxi_config().categorical_features, "unique_key")
+    return taxi_config(**{"bigquery_table": TRIPS_TABLE,
                              "categorical_features": categorical, **overrides})
 
 

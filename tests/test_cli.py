@@ -34,7 +34,8 @@ def test_settings_lists_every_setting_with_its_readers() -> None:
     assert result.returncode == 0
     lines = {line.split()[0]: line for line in result.stdout.splitlines()}
     assert set(lines) == set(FIELDS)
-    assert "read by trainer" in lines["epochs"] and "read by evaluator" in lines["min_auc"]
+    assert "read by trainer" in lines["epochs"]
+    assert "read by evaluator" in lines["blessing_thresholds"]
 
 
 def test_the_runner_files_are_tasks_of_the_command_line() -> None:

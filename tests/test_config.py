@@ -26,6 +26,7 @@ from pipeline.config import (
 )
 from pipeline.loading import load_config, load_variants, validate
 from pipeline.values import ConfigError, parse_flags
+from tests.configs import taxi_config
 
 
 @pytest.fixture()
@@ -41,7 +42,7 @@ def variants_file(tmp_path: Path) -> Path:
 
 def test_defaults_are_valid() -> None:
     config = load_config([], environ={})
-    assert config == validate(PipelineConfig())
+    assert config == validate(taxi_config())
     assert config.variant == "default"
 
 
@@ -56,7 +57,7 @@ def test_variant_overrides_only_its_keys(variants_file: Path) -> None:
     assert config.architecture == "deep"
     assert config.hidden_units == (16, 8)
     assert config.learning_rate == 0.01
-    assert config.batch_size == PipelineConfig().batch_size
+    assert config.batch_size == taxi_config().batch_size
 
 
 def test_layers_apply_in_order_defaults_variant_environment_flags(variants_file: Path) -> None:
@@ -140,7 +141,7 @@ def test_bool_is_not_an_int() -> None:
 
 
 def test_round_trip_through_dict() -> None:
-    config = PipelineConfig(hidden_units=(3, 2), architecture="deep")
+    config = taxi_config(hidden_units=(3, 2), architecture="deep")
     assert PipelineConfig.from_dict(config.to_dict()) == config
 
 
@@ -165,13 +166,13 @@ def test_a_setting_declared_without_readers_fails_at_once() -> None:
 
 
 def test_each_step_receives_exactly_the_settings_it_reads() -> None:
-    config = PipelineConfig(epochs=7, min_auc=0.5)
+    config = taxi_config(epochs=7, blessing_thresholds={"auc": 0.5})
     training = TrainingSettings.from_config(config)
     assert set(training.to_dict()) == setting_names(Step.TRAINER)
     assert training.epochs == 7 and training.hidden_units == (64, 32)  # typed: a tuple
     with pytest.raises(AttributeError):
-        training.min_auc  # noqa: B018 - the Trainer does not read it, so it does not have it
-    assert EvaluatorSettings.from_config(config).min_auc == 0.5
+        training.blessing_thresholds  # noqa: B018 - the Trainer does not read it
+    assert EvaluatorSettings.from_config(config).blessing_thresholds == {"auc": 0.5}
     # The Tuner's trials train the Trainer's model: it reads both steps' settings.
     assert set(TunerSettings.from_config(config).to_dict()) == (
         setting_names(Step.TRAINER) | {"hyperparameter_search", "search_space",
@@ -187,7 +188,7 @@ def test_derived_setting_lists() -> None:
                                      "cross_layers", "attention_heads", "transformer_blocks",
                                      "learning_rate")
     model_only = settings_read_only_by(MODEL_BRANCH_STEPS)
-    assert {"architecture", "epochs", "seed", "hyperparameter_search", "min_auc",
+    assert {"architecture", "epochs", "seed", "hyperparameter_search", "blessing_thresholds",
             "slice_features"} <= model_only
     assert not {"label_name", "bucket_count", "numeric_features", "data_path", "output_root",
                 "gcp_project"} & model_only
@@ -202,7 +203,7 @@ def test_derived_setting_lists() -> None:
 ])
 def test_declared_limits_are_checked(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        validate(PipelineConfig(**overrides))
+        validate(taxi_config(**overrides))
     assert message in str(raised.value)
 
 

@@ -13,6 +13,7 @@ from tfx.utils import proto_utils
 from pipeline.bigquery import bigquery_query
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 from pipeline.definition import create_pipeline
+from tests.configs import taxi_config
 
 COMPONENTS = ["ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
               "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
@@ -26,7 +27,7 @@ def _build(config: PipelineConfig, tmp_path: Path):
 
 @pytest.mark.parametrize("data_source", ["file", "bigquery"])
 def test_pipeline_compiles_with_every_component(data_source: str, tmp_path: Path) -> None:
-    pipeline = _build(PipelineConfig(data_source=data_source), tmp_path)
+    pipeline = _build(taxi_config(data_source=data_source), tmp_path)
     assert {component.id for component in pipeline.components} == set(COMPONENTS)
     compiled = Compiler().compile(pipeline)
     node_ids = {node.pipeline_node.node_info.id for node in compiled.nodes}
@@ -34,12 +35,12 @@ def test_pipeline_compiles_with_every_component(data_source: str, tmp_path: Path
 
 
 def test_transform_waits_for_the_anomaly_gate(tmp_path: Path) -> None:
-    components = {c.id: c for c in _build(PipelineConfig(), tmp_path).components}
+    components = {c.id: c for c in _build(taxi_config(), tmp_path).components}
     assert "DataAnomalyGate" in {node.id for node in components["Transform"].upstream_nodes}
 
 
 def test_bigquery_source_uses_the_generated_query(tmp_path: Path) -> None:
-    config = PipelineConfig(data_source="bigquery", bigquery_sample_percent=10.0)
+    config = taxi_config(data_source="bigquery", bigquery_sample_percent=10.0)
     (example_gen,) = (c for c in _build(config, tmp_path).components if c.id == "ExampleGen")
     assert type(example_gen).__name__ == "BigQueryExampleGen"
     input_config = proto_utils.json_to_proto(example_gen.exec_properties["input_config"],
@@ -48,7 +49,7 @@ def test_bigquery_source_uses_the_generated_query(tmp_path: Path) -> None:
 
 
 def test_file_source_reads_the_configured_path(tmp_path: Path) -> None:
-    config = PipelineConfig()
+    config = taxi_config()
     (example_gen,) = (c for c in _build(config, tmp_path).components if c.id == "ExampleGen")
     data_path = Path(config.resolved_data_path())
     assert example_gen.exec_properties["input_base"] == str(data_path.parent)
@@ -67,12 +68,13 @@ def _custom_config(pipeline, component_id: str) -> dict:
 
 
 def test_trainer_receives_the_training_settings_only(tmp_path: Path) -> None:
-    config = PipelineConfig(architecture="deep", epochs=3)
+    config = taxi_config(architecture="deep", epochs=3)
     settings = _custom_config(_build(config, tmp_path), "Trainer")["training_settings"]
     assert settings["architecture"] == "deep" and settings["epochs"] == 3
     # Evaluation and run-location settings stay out of the Trainer's cache key.
-    other = PipelineConfig(architecture="deep", epochs=3, min_auc=0.5, variant="x",
-                           slice_features=("company",), output_root="/elsewhere")
+    other = taxi_config(architecture="deep", epochs=3, blessing_thresholds={"auc": 0.5},
+                        variant="x",
+                        slice_features=("company",), output_root="/elsewhere")
     assert _custom_config(_build(other, tmp_path), "Trainer") == _custom_config(
         _build(config, tmp_path), "Trainer")
 
@@ -120,7 +122,7 @@ def test_editing_code_changes_the_cache_key_of_exactly_its_importers(
         else:
             shutil.copy(source, tmp_path / relative)
     monkeypatch.setattr(fingerprint, "REPOSITORY_ROOT", tmp_path)
-    config = PipelineConfig(hyperparameter_search="random")
+    config = taxi_config(hyperparameter_search="random")
     before = _properties(_build(config, tmp_path))
     assert before == _properties(_build(config, tmp_path))  # stable when nothing changes
     with (tmp_path / edited).open("a") as handle:
@@ -138,12 +140,12 @@ def test_an_entry_outside_code_entries_is_refused() -> None:
 
 
 def test_curated_schema_text_is_a_parameter_of_the_pipeline(tmp_path: Path) -> None:
-    config = PipelineConfig()
+    config = taxi_config()
     (importer,) = (c for c in _build(config, tmp_path).components
                    if c.id == "ImportCuratedSchema")
     assert importer.exec_properties["schema_text"] == Path(
         config.resolved_schema_path()).read_text()
-    inferred = _build(PipelineConfig(schema_path=""), tmp_path)
+    inferred = _build(taxi_config(schema_path=""), tmp_path)
     assert "SchemaGen" in {c.id for c in inferred.components}
 
 
@@ -153,7 +155,7 @@ def test_local_pushes_are_atomic_and_object_store_pushes_use_tfx(tmp_path: Path)
     from pipeline.components.atomic_pusher import AtomicPushExecutor
 
     def pusher_executor(serving_directory: str) -> type:
-        pipeline = create_pipeline(PipelineConfig(), pipeline_root=str(tmp_path / "root"),
+        pipeline = create_pipeline(taxi_config(), pipeline_root=str(tmp_path / "root"),
                                    serving_directory=serving_directory)
         [pusher] = [c for c in pipeline.components if c.id == "Pusher"]
         return pusher.executor_spec.executor_class
@@ -173,7 +175,7 @@ def test_building_the_pipeline_loads_none_of_the_model_code() -> None:
             "from pipeline.config import PipelineConfig; "
             "from pipeline.definition import create_pipeline; "
             "root = tempfile.mkdtemp(); "
-            "create_pipeline(PipelineConfig(hyperparameter_search='random'), root, root); "
+            "create_pipeline(taxi_config(hyperparameter_search='random'), root, root); "
             "print(sorted(m for m in sys.modules if m.startswith(('models.', 'preprocessing', "
             "'evaluation.report'))))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY_ROOT,

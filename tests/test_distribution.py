@@ -23,13 +23,14 @@ import tensorflow as tf
 
 from models.distribution import choose_strategy, is_chief
 from models.export import EXTRA_ASSETS_DIRECTORY
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig, TrainingSettings
+from pipeline.config import REPOSITORY_ROOT, TrainingSettings
+from tests.configs import taxi_config
 from tests.helpers import sample_rows, serialized_examples
 
 # Importing TensorFlow and TFX takes 10-20 s per process here; training a few seconds.
 REPLICA_TIMEOUT_SECONDS = 300
 # Small and quick; two replicas of 50 make global batches of 100 over 400 train rows.
-TRAINING_CONFIG = PipelineConfig(hidden_units=(8,), embedding_dim=4, batch_size=50, epochs=2)
+TRAINING_CONFIG = taxi_config(hidden_units=(8,), embedding_dim=4, batch_size=50, epochs=2)
 
 
 @dataclasses.dataclass

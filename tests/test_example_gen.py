@@ -13,13 +13,14 @@ from pipeline.components.example_gen import (
     ingestion_spec,
     read_examples,
 )
-from pipeline.config import PipelineConfig, resolve_data_path
+from pipeline.config import resolve_data_path
+from tests.configs import taxi_config
 from tests.helpers import TESTDATA, sample_rows
 
 
 @pytest.fixture(scope="module")
 def converter() -> RowConverter:
-    return RowConverter(ingestion_spec(PipelineConfig()))
+    return RowConverter(ingestion_spec(taxi_config()))
 
 
 def _features(example) -> dict:

@@ -15,12 +15,13 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 import lineage as lineage_cli
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.config import REPOSITORY_ROOT
 from pipeline.layout import LocalLayout
 from pipeline.loading import validate
 from pipeline.metadata.run_record import attach_run_record, run_record_of
 from pipeline.metadata.store import open_store
 from pipeline.orchestration.local import run_local_pipeline
+from tests.configs import taxi_config
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.e2e
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run 1 with the defaults, run 2 with dropout changed (only the Trainer's input)."""
     root = tmp_path_factory.mktemp("lineage")
-    first = validate(PipelineConfig(output_root=str(root)))
+    first = validate(taxi_config(output_root=str(root)))
     assert run_local_pipeline(first).succeeded
     assert run_local_pipeline(dataclasses.replace(first, dropout=0.2)).succeeded
     return root

@@ -15,6 +15,7 @@ from models.export import EXTRA_ASSETS_DIRECTORY, export_serving_model
 from models.registry import architecture_names, build_model
 from pipeline.config import PipelineConfig, TrainingSettings
 from preprocessing import feature_shapes
+from tests.configs import taxi_config
 from tests.helpers import sample_rows, serialized_examples, transform_rows
 
 
@@ -31,7 +32,7 @@ def _layers(model: keras.Model, kind: type | None = None, prefix: str = "") -> l
 def test_the_registry_builds_the_named_architecture(architecture: str,
                                                     transform_output_dir: Path) -> None:
     settings = TrainingSettings.from_config(
-        PipelineConfig(architecture=architecture, hidden_units=(8, 4), embedding_dim=4))
+        taxi_config(architecture=architecture, hidden_units=(8, 4), embedding_dim=4))
     shapes = feature_shapes(tft.TFTransformOutput(str(transform_output_dir)), settings)
     model = build_model(architecture, shapes, settings)
     assert model.name == architecture
@@ -62,7 +63,7 @@ def test_architecture_settings_change_the_network(architecture: str, setting: st
     transform_output = tft.TFTransformOutput(str(transform_output_dir))
     built = {}
     for value in (1, 3):
-        settings = TrainingSettings.from_config(PipelineConfig(
+        settings = TrainingSettings.from_config(taxi_config(
             architecture=architecture, embedding_dim=6, **{setting: value}))
         model = build_model(architecture, feature_shapes(transform_output, settings), settings)
         built[value] = (count_layers(model), model.count_params())
@@ -81,7 +82,7 @@ def test_unknown_architecture_is_refused(transform_output_dir: Path,
 @pytest.mark.parametrize("architecture", architecture_names())
 def test_architecture_trains_exports_and_serves(architecture: str, transform_output_dir: Path,
                                                 tmp_path: Path) -> None:
-    config = PipelineConfig(architecture=architecture, hidden_units=(8,), embedding_dim=4)
+    config = taxi_config(architecture=architecture, hidden_units=(8,), embedding_dim=4)
     settings = TrainingSettings.from_config(config)
     transform_output = tft.TFTransformOutput(str(transform_output_dir))
     shapes = feature_shapes(transform_output, settings)

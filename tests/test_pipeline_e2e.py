@@ -276,7 +276,7 @@ def test_a_worse_candidate_is_not_blessed_against_the_baseline(first_run: dict) 
 
 
 def test_a_first_run_is_held_to_the_absolute_threshold_only(tmp_path: Path) -> None:
-    config = _config(tmp_path, "--min_auc=0.99")
+    config = _config(tmp_path, "--blessing_thresholds=auc:0.99")
     assert run_local_pipeline(config).succeeded
     summary = collect_run_summary(config, LocalLayout.for_config(config))
     assert summary["blessed"] is False

@@ -9,10 +9,11 @@ from pipeline.config import PipelineConfig
 from pipeline.loading import load_config
 from pipeline.search_space import Dimension, parse_search_space
 from pipeline.values import ConfigError
+from tests.configs import taxi_config
 
 
 def test_the_default_space_parses_into_ranges_and_choices() -> None:
-    dimensions = {d.name: d for d in parse_search_space(PipelineConfig().search_space)}
+    dimensions = {d.name: d for d in parse_search_space(taxi_config().search_space)}
     assert dimensions["learning_rate"] == Dimension("learning_rate", low=0.0003, high=0.01,
                                                     log=True)
     assert dimensions["hidden_units"].choices == ("32", "64,32", "128,64")

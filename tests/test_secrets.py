@@ -8,6 +8,7 @@ import re
 import subprocess
 
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from tests.configs import taxi_config
 
 CREDENTIAL_PATTERNS = {
     "a private key": re.compile(r"-----BEGIN (RSA |EC |OPENSSH )?PRIVATE KEY-----"),
@@ -39,4 +40,4 @@ def test_configuration_has_no_setting_for_a_secret() -> None:
     names = [field.name for field in dataclasses.fields(PipelineConfig)]
     assert [name for name in names
             if re.search(r"password|secret|token|credential|api_key", name)] == []
-    assert "MLMD_MYSQL_PASSWORD" not in PipelineConfig().to_json()
+    assert "MLMD_MYSQL_PASSWORD" not in taxi_config().to_json()

@@ -7,28 +7,28 @@ import json
 import tensorflow_model_analysis as tfma
 
 from evaluation.slices import eval_config_from
-from pipeline.config import PipelineConfig
+from tests.configs import taxi_config
 
 
 def test_slices_are_overall_then_each_configured_feature() -> None:
-    config = PipelineConfig(slice_features=("payment_type", "company"))
+    config = taxi_config(slice_features=("payment_type", "company"))
     eval_config = eval_config_from(config)
     assert [list(spec.feature_keys) for spec in eval_config.slicing_specs] == [
         [], ["payment_type"], ["company"]]
 
 
 def test_metrics_cover_quality_and_calibration() -> None:
-    metrics = eval_config_from(PipelineConfig()).metrics_specs[0].metrics
+    metrics = eval_config_from(taxi_config()).metrics_specs[0].metrics
     class_names = {metric.class_name for metric in metrics}
     assert {"ExampleCount", "AUC", "BinaryAccuracy", "Precision", "Recall", "Calibration",
             "CalibrationPlot", "ConfusionMatrixAtThresholds"} <= class_names
     # The report's confusion matrix is at the operating threshold, and nowhere else.
     [confusion] = [m for m in metrics if m.class_name == "ConfusionMatrixAtThresholds"]
-    assert json.loads(confusion.config) == {"thresholds": [PipelineConfig().decision_threshold]}
+    assert json.loads(confusion.config) == {"thresholds": [taxi_config().decision_threshold]}
 
 
 def test_auc_gate_has_value_and_change_thresholds_on_the_overall_slice() -> None:
-    config = PipelineConfig(min_auc=0.77, max_auc_drop=0.02)
+    config = taxi_config(blessing_thresholds={"auc": 0.77}, change_thresholds={"auc": 0.02})
     eval_config = eval_config_from(config)
     (gate,) = (m for m in eval_config.metrics_specs[0].metrics
                if m.class_name == "AUC" and json.loads(m.config)["name"] == "auc")
@@ -41,7 +41,7 @@ def test_auc_gate_has_value_and_change_thresholds_on_the_overall_slice() -> None
 
 
 def test_decision_threshold_reaches_accuracy_precision_recall() -> None:
-    metrics = eval_config_from(PipelineConfig(decision_threshold=0.4)).metrics_specs[0].metrics
+    metrics = eval_config_from(taxi_config(decision_threshold=0.4)).metrics_specs[0].metrics
     by_class = {m.class_name: json.loads(m.config or "{}") for m in metrics}
     assert by_class["BinaryAccuracy"]["threshold"] == 0.4
     assert by_class["Precision"]["thresholds"] == [0.4]
@@ -49,6 +49,6 @@ def test_decision_threshold_reaches_accuracy_precision_recall() -> None:
 
 
 def test_label_and_prediction_keys_come_from_configuration() -> None:
-    (model_spec,) = eval_config_from(PipelineConfig(label_name="tipped")).model_specs
+    (model_spec,) = eval_config_from(taxi_config(label_name="tipped")).model_specs
     assert model_spec.label_key == "tipped"
     assert model_spec.signature_name == "serving_default"

@@ -20,12 +20,13 @@ from models.trainer import run_fn
 from pipeline.config import PipelineConfig, TrainingPhase, TrainingSettings, training_phases
 from pipeline.loading import validate
 from pipeline.values import ConfigError
+from tests.configs import taxi_config
 from tests.conftest import EVAL_ROWS, TRAIN_ROWS
 from tests.trainer_harness import trainer_fn_args
 
-PHASED = PipelineConfig(hidden_units=(8,), embedding_dim=4, batch_size=50, learning_rate=0.01,
-                        schedule_epochs=(2, 1), schedule_learning_rate_factors=(1.0, 0.25),
-                        schedule_batch_size_factors=(1, 4))
+PHASED = taxi_config(hidden_units=(8,), embedding_dim=4, batch_size=50, learning_rate=0.01,
+                     schedule_epochs=(2, 1), schedule_learning_rate_factors=(1.0, 0.25),
+                     schedule_batch_size_factors=(1, 4))
 
 
 def train(trainer_inputs: dict[str, str], directory: Path, config: PipelineConfig,
@@ -47,7 +48,7 @@ def phased_model(trainer_inputs: dict[str, str], tmp_path_factory: pytest.TempPa
 
 def test_schedule_phases_scale_the_base_rate_and_batch() -> None:
     assert training_phases(PHASED) == (TrainingPhase(2, 0.01, 50), TrainingPhase(1, 0.0025, 200))
-    assert training_phases(PipelineConfig(epochs=3)) == (TrainingPhase(3, 0.003, 256),)
+    assert training_phases(taxi_config(epochs=3)) == (TrainingPhase(3, 0.003, 256),)
 
 
 @pytest.mark.parametrize("overrides, problem", [
@@ -58,7 +59,7 @@ def test_schedule_phases_scale_the_base_rate_and_batch() -> None:
 ])
 def test_inconsistent_schedules_are_refused(overrides: dict, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
-        validate(PipelineConfig(**overrides))
+        validate(taxi_config(**overrides))
 
 
 def test_each_phase_trains_with_its_rate_and_batch_size(phased_model: Path) -> None:
@@ -110,7 +111,7 @@ def test_tuned_hyperparameters_replace_configured_values(trainer_inputs: dict[st
     hyperparameters = keras_tuner.HyperParameters()
     hyperparameters.Choice("hidden_units", ["16,8"])
     hyperparameters.Fixed("learning_rate", 0.02)
-    config = PipelineConfig(hidden_units=(8,), embedding_dim=4, batch_size=100, epochs=1)
+    config = taxi_config(hidden_units=(8,), embedding_dim=4, batch_size=100, epochs=1)
     model = train(trainer_inputs, tmp_path, config, hyperparameters.get_config())
     used = json.loads((model / PACKAGE_DIRECTORY / "config.json").read_text())
     assert used["hidden_units"] == [16, 8] and used["learning_rate"] == 0.02
@@ -123,8 +124,9 @@ def test_run_fn_refuses_settings_it_does_not_read(trainer_inputs: dict[str, str]
                                                   tmp_path: Path) -> None:
     """The Trainer gets exactly its settings: an extra one (a setting it would silently
     ignore) or a missing one (which it would silently default) stops it."""
-    sent = TrainingSettings.from_config(PipelineConfig()).to_dict()
-    for settings, problem in (({**sent, "min_auc": 0.9}, "does not read: min_auc"),
+    sent = TrainingSettings.from_config(taxi_config()).to_dict()
+    for settings, problem in (({**sent, "blessing_thresholds": {"auc": 0.9}},
+                                "does not read: blessing_thresholds"),
                               ({k: v for k, v in sent.items() if k != "epochs"},
                                "lacks epochs")):
         fn_args = trainer_fn_args({**trainer_inputs, "model": str(tmp_path / "model"),

@@ -11,12 +11,12 @@ import pytest
 from google.cloud import aiplatform_v1
 
 import lineage as lineage_cli
-from pipeline.config import PipelineConfig
 from pipeline.metadata.lineage import LineageError
 from pipeline.metadata.vertex_lineage import metadata_store_name, vertex_model_report
+from tests.configs import taxi_config
 
-CONFIG = PipelineConfig(gcp_project="tipper-project", gcp_region="europe-west4",
-                        metadata_connection="vertex")
+CONFIG = taxi_config(gcp_project="tipper-project", gcp_region="europe-west4",
+                     metadata_connection="vertex")
 STORE = metadata_store_name(CONFIG)
 
 # (execution, component, inputs, outputs), oldest first; run 2 compared its model with
@@ -104,7 +104,7 @@ def test_show_by_artifact_id_through_the_command_line(
 
 def test_vertex_needs_a_project_and_serves_show_only(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(LineageError, match="gcp_project is not set"):
-        vertex_model_report(PipelineConfig(metadata_connection="vertex"), "latest",
+        vertex_model_report(taxi_config(metadata_connection="vertex"), "latest",
                             RecordingMetadataService())
     assert lineage_cli.main(["runs", "--metadata_connection=vertex"]) == 1
     assert "read by `show` only" in capsys.readouterr().err

@@ -4,6 +4,11 @@ ExampleValidator records anomalies but lets the pipeline go on; training on data
 broke the schema is how bad models reach production. This component runs after it,
 and Transform waits for it, so a run with anomalies fails with a readable summary while
 the anomalies artifact stays recorded in ML Metadata for inspection.
+
+It also checks what the task needs of the label, from the same statistics, so that a
+table of millions of rows or a BigQuery source is checked without a pass of our own: a
+classification label with a single class, and a multi-class eval split holding a class the
+train split never shows (the model could not answer it).
 """
 
 # No `from __future__ import annotations`: TFX reads this module's annotations at runtime.
@@ -117,6 +122,47 @@ def distribution_problems(statistics: ExampleStatistics, schema_artifact: Schema
     return lines
 
 
+def label_problems(statistics: ExampleStatistics, label_name: str, task: str) -> list[str]:
+    """What makes the label unusable for `task`, one line each, naming the label column."""
+    import tensorflow_data_validation as tfdv
+
+    def label_statistics(split: str) -> Any:
+        path = os.path.join(artifact_utils.get_split_uri([statistics], split), STATISTICS_FILE)
+        for dataset in tfdv.load_stats_binary(path).datasets:
+            for feature in dataset.features:
+                if feature.path.step and feature.path.step[-1] == label_name:
+                    return feature
+        return None
+
+    if task == "regression":
+        return []
+    splits = artifact_utils.decode_split_names(statistics.split_names)
+    classes: dict[str, set[str] | None] = {}
+    for split in splits:
+        feature = label_statistics(split)
+        if feature is None:
+            return [f"{split}: the label column {label_name!r} is not in the examples"]
+        if feature.HasField("string_stats"):
+            buckets = feature.string_stats.rank_histogram.buckets
+            complete = len(buckets) >= feature.string_stats.unique
+            classes[split] = {bucket.label for bucket in buckets} if complete else None
+            count = feature.string_stats.unique
+        else:
+            numbers = feature.num_stats
+            classes[split] = None
+            count = 1 if numbers.min == numbers.max else 2
+        if split == "train" and count < 2:
+            return [f"train: the label column {label_name!r} holds a single class; task={task} "
+                    "needs examples of two or more"]
+    train, evaluation = classes.get("train"), classes.get("eval")
+    if train is not None and evaluation is not None and evaluation - train:
+        unseen = ", ".join(repr(name) for name in sorted(evaluation - train))
+        return [f"eval: the label column {label_name!r} holds class(es) the train split never "
+                f"shows: {unseen}; the model cannot predict them (more rows, or a split that "
+                "keeps rare classes in train)"]
+    return []
+
+
 _DISTRIBUTION_ANOMALIES = (
     anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
     anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH,
@@ -139,16 +185,20 @@ def DataAnomalyGate(  # noqa: N802
     statistics: InputArtifact[ExampleStatistics],
     schema: InputArtifact[Schema],
     thresholds: Parameter[str],
+    label: Parameter[str],
     code: Parameter[str],
     accepted_statistics: OutputArtifact[AcceptedStatistics],
     baseline_statistics: InputArtifact[AcceptedStatistics] = None,
 ) -> None:
     """Fails when ExampleValidator found anomalies, or a feature drifted from the last
-    accepted data, is skewed between train and eval, or has no value at all, listing them
-    all; otherwise records `statistics` as the accepted baseline for the next run. `code`
-    is the fingerprint of this module's code, so that editing it re-runs a cached gate."""
+    accepted data, is skewed between train and eval, or has no value at all, or the label
+    (`label`: {"name", "task"}) does not fit the task, listing them all; otherwise records
+    `statistics` as the accepted baseline for the next run. `code` is the fingerprint of
+    this module's code, so that editing it re-runs a cached gate."""
+    label_settings = json.loads(label)
     raise_on_anomalies(anomalies, distribution_problems(
-        statistics, schema, baseline_statistics, json.loads(thresholds)))
+        statistics, schema, baseline_statistics, json.loads(thresholds))
+        + label_problems(statistics, label_settings["name"], label_settings["task"]))
     io_utils.copy_file(
         os.path.join(artifact_utils.get_split_uri([statistics], "train"), STATISTICS_FILE),
         os.path.join(accepted_statistics.uri, STATISTICS_FILE))

@@ -2,9 +2,10 @@
 
 TFX ships no JSON-lines ExampleGen, and its CsvExampleGen infers each column's type from
 the data and cannot compute a label. This executor reads both formats with the feature
-configuration: numeric features become floats, categorical ones strings (as the BigQuery
-query casts them), the label is computed by the configured rule, and every problem in a
-file is reported with the file and line it is on. TFX's base executor does the rest:
+configuration: numeric features become floats, categorical and text ones strings (as the
+BigQuery query casts them), the label is read or computed for the task (pipeline/label.py),
+and every problem in a file is reported with the file and line it is on. TFX's base
+executor does the rest:
 the deterministic hash split into train and eval, and writing TFRecords.
 """
 
@@ -15,6 +16,7 @@ import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 # isort: on
 import csv
 import json
+import logging
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -30,12 +32,12 @@ from tfx.proto import example_gen_pb2
 from tfx.utils import proto_utils
 
 from pipeline.config import PipelineConfig
-from pipeline.label import LabelRule
+from pipeline.label import Label
 from pipeline.values import InputDataError
 
 JSON_LINES_SUFFIXES = (".jsonl", ".json", ".ndjson")
 CSV_SUFFIXES = (".csv",)
-
+logger = logging.getLogger(__name__)
 
 
 def ingestion_spec(config: PipelineConfig) -> dict[str, Any]:
@@ -43,33 +45,45 @@ def ingestion_spec(config: PipelineConfig) -> dict[str, Any]:
     return {
         "numeric_columns": list(config.numeric_features + config.bucketized_features),
         "categorical_columns": list(config.categorical_features),
+        "text_columns": list(config.text_features),
         "label_name": config.label_name,
         "label_rule": config.label_rule,
+        "task": config.task,
     }
 
 
 class RowConverter:
-    """Turns one raw row (a dict of JSON or CSV values) into a `tf.train.Example`."""
+    """Turns one raw row (a dict of JSON or CSV values) into a `tf.train.Example`, or None
+    for a row without a label (pipeline/label.py says why those are left out)."""
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
-        self.label_rule = LabelRule.parse(spec["label_rule"])
+        self.label = Label.from_settings(spec["label_name"], spec["label_rule"], spec["task"])
         self.label_name: str = spec["label_name"]
         self.categorical_columns: list[str] = list(spec["categorical_columns"])
-        label_only = [c for c in self.label_rule.columns if c not in spec["numeric_columns"]]
-        self.numeric_columns: list[str] = list(spec["numeric_columns"]) + label_only
+        self.text_columns: list[str] = list(spec.get("text_columns", ()))
+        rule_only = ([c for c in self.label.rule.columns if c not in spec["numeric_columns"]]
+                     if self.label.rule else [])
+        self.numeric_columns: list[str] = list(spec["numeric_columns"]) + rule_only
         self.feature_columns = set(spec["numeric_columns"]) | set(self.categorical_columns)
-        self.required_columns = self.numeric_columns + self.categorical_columns
+        self.required_columns = list(dict.fromkeys(
+            self.numeric_columns + self.categorical_columns + self.text_columns
+            + list(self.label.columns)))
 
     def missing_columns(self, present: set[str]) -> list[str]:
-        """The required columns (features and the label rule's inputs) not in `present`."""
+        """The required columns (features and the label's columns) not in `present`."""
         return [name for name in self.required_columns if name not in present]
 
-    def convert(self, row: Mapping[str, Any], where: str) -> tf.train.Example:
+    def convert(self, row: Mapping[str, Any], where: str) -> tf.train.Example | None:
         missing = self.missing_columns(set(row))
         if missing:
-            raise InputDataError(f"{where}: missing required column {missing[0]!r}"
+            which = ("label column" if missing[0] == self.label_name and not self.label.rule
+                     else "required column")
+            raise InputDataError(f"{where}: missing {which} {missing[0]!r}"
                                  + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
         numbers = {name: _number(row[name], name, where) for name in self.numeric_columns}
+        label = self.label.value(row, numbers, where)
+        if label is None:
+            return None
         features: dict[str, tf.train.Feature] = {}
         for name in self.numeric_columns:
             if name in self.feature_columns:
@@ -82,10 +96,21 @@ class RowConverter:
             features[name] = tf.train.Feature(
                 bytes_list=tf.train.BytesList(value=[] if value is None else [value.encode()])
             )
+        for name in self.text_columns:
+            value = _category(row[name], name, where)
+            features[name] = tf.train.Feature(
+                bytes_list=tf.train.BytesList(value=[] if value is None else [value.encode()])
+            )
         # Written explicitly (not with tfx's dict_to_example, which turns 0 into "missing").
-        features[self.label_name] = tf.train.Feature(
-            int64_list=tf.train.Int64List(value=[self.label_rule.evaluate(numbers)])
-        )
+        if isinstance(label, str):
+            features[self.label_name] = tf.train.Feature(
+                bytes_list=tf.train.BytesList(value=[label.encode()]))
+        elif isinstance(label, float):
+            features[self.label_name] = tf.train.Feature(
+                float_list=tf.train.FloatList(value=[label]))
+        else:
+            features[self.label_name] = tf.train.Feature(
+                int64_list=tf.train.Int64List(value=[label]))
         return tf.train.Example(features=tf.train.Features(feature=features))
 
 
@@ -130,12 +155,22 @@ def read_examples(path: str, converter: RowConverter) -> Iterator[tf.train.Examp
         rows = _json_lines(lines, path) if path.endswith(JSON_LINES_SUFFIXES) else _csv_rows(
             lines, path, converter
         )
-        count = 0
+        count = unlabelled = 0
         for line_number, row in rows:
-            yield converter.convert(row, f"{path}:{line_number}")
+            example = converter.convert(row, f"{path}:{line_number}")
             count += 1
+            if example is None:
+                unlabelled += 1
+            else:
+                yield example
     if count == 0:
         raise InputDataError(f"{path}: the file holds no rows")
+    if unlabelled == count:
+        raise InputDataError(f"{path}: none of its {count} rows has a value for the label "
+                             f"{converter.label_name!r}")
+    if unlabelled:
+        logger.warning("%s: %d of %d rows have no label %r and were left out", path,
+                       unlabelled, count, converter.label_name)
 
 
 def _decoded_lines(handle: Any, path: str) -> Iterator[str]:

@@ -48,10 +48,11 @@ def ModelReportGen(  # noqa: N802
     report: OutputArtifact[ModelReport],
     tuner_results: InputArtifact[TunerResults] = None,
 ) -> None:
-    """Writes report.html: slices worst first, calibration, confusion matrix, the most
-    wrong eval examples and permutation importance for the candidate model, and the search
-    trials when the pipeline tuned. `code` is
-    the hash of the report's source, so that editing it re-runs a cached report."""
+    """Writes report.html for the candidate model: slices worst first, the task's views
+    (calibration and confusion matrix; confusion between classes; predicted against
+    actual), the most wrong eval examples and permutation importance, and the search
+    trials when the pipeline tuned. `code` is the hash of the report's source, so that
+    editing it re-runs a cached report."""
     # Imported here: the pipeline definition imports this module for the component alone,
     # and need not load the report's analyses (TFMA, the model package) to build a DAG.
     from evaluation.report import ReportSettings, build_report
@@ -67,7 +68,7 @@ def ModelReportGen(  # noqa: N802
             trials = json.load(handle)
     report_settings = ReportSettings(
         label_name=read.label_name, feature_names=raw_feature_names(read),
-        decision_threshold=read.decision_threshold, seed=read.seed)
+        decision_threshold=read.decision_threshold, seed=read.seed, task=read.task)
     html_text = build_report(report_settings, eval_pattern, model.uri, evaluation.uri,
                              facts, trials)
     with tf.io.gfile.GFile(os.path.join(report.uri, REPORT_FILE), "w") as handle:

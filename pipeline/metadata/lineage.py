@@ -16,7 +16,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.types import artifact_utils
 
-from evaluation.results import SUMMARY_METRICS, metrics_by_slice
+from evaluation.results import metrics_by_slice, task_of_metrics
 from pipeline.components.anomaly_gate import anomaly_lines
 from pipeline.config import PipelineConfig
 from pipeline.layout import LocalLayout
@@ -126,7 +126,9 @@ def run_status(store: metadata_store.MetadataStore, run: Run) -> str:
 def overall_metrics(evaluation: metadata_store_pb2.Artifact | None) -> dict[str, float]:
     if evaluation is None:
         return {}
-    return metrics_by_slice(evaluation.uri, SUMMARY_METRICS).get("Overall", {})
+    overall = metrics_by_slice(evaluation.uri).get("Overall", {})
+    return {name: overall[name] for name in task_of_metrics(overall).summary_metrics
+            if name in overall}
 
 
 def run_rows(store: metadata_store.MetadataStore, runs: list[Run]) -> list[dict[str, Any]]:
@@ -138,6 +140,7 @@ def run_rows(store: metadata_store.MetadataStore, runs: list[Run]) -> list[dict[
         blessing = outputs.get("ModelBlessing")
         pushed = outputs.get("PushedModel")
         metrics = overall_metrics(outputs.get("ModelEvaluation"))
+        ranking = task_of_metrics(metrics).ranking_metric if metrics else None
         rows.append({
             "run": run.number,
             "run_id": run.context.name,
@@ -145,7 +148,9 @@ def run_rows(store: metadata_store.MetadataStore, runs: list[Run]) -> list[dict[
             "variant": config.get("variant", "?"),
             "architecture": config.get("architecture", "?"),
             "status": run_status(store, run),
-            "auc": metrics.get("auc"),
+            # The task's ranking metric (auc, accuracy, r2), under its own name.
+            "metric": ranking,
+            **({ranking: metrics.get(ranking)} if ranking else {}),
             "examples": metrics.get("example_count"),
             "blessed": None if blessing is None else bool(custom_property(blessing, "blessed")),
             "pushed": (custom_property(pushed, "pushed_version")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evaluation.results import SUMMARY_METRICS
+from evaluation.results import task_of_metrics
 from pipeline.config import PipelineConfig
 from pipeline.metadata import lineage
 from pipeline.metadata.lineage import LineageError, Run
@@ -56,10 +56,13 @@ def runs_command(config: PipelineConfig, options: argparse.Namespace) -> Result:
     store, runs, where = _runs(config)
     _ids(options, 0)
     rows = lineage.run_rows(store, runs)
-    header = ("run", "started", "variant", "architecture", "status", "auc", "examples",
+    # One pipeline learns one task, so its ranking metric names the column.
+    metric = next((row["metric"] for row in rows if row["metric"]), "metric")
+    header = ("run", "started", "variant", "architecture", "status", metric, "examples",
               "blessed", "pushed")
     table = [[str(row["run"]), row["started"], row["variant"], row["architecture"],
-              row["status"], _number(row["auc"]), _number(row["examples"], 0),
+              row["status"], _number(row.get(row["metric"] or "", None)),
+              _number(row["examples"], 0),
               {None: "-", True: "yes", False: "no"}[row["blessed"]],
               str(row["pushed"] or "-")] for row in rows]
     return Result(rows, f"Runs of {config.pipeline_name} in {where}:\n" + _table(header, table))
@@ -237,7 +240,8 @@ def reproduce_command(config: PipelineConfig, options: argparse.Namespace) -> Re
     new_metrics = lineage.overall_metrics(
         lineage.run_outputs(new_store, new_runs[-1]).get("ModelEvaluation"))
     differences = {name: [original_metrics.get(name), new_metrics.get(name)]
-                   for name in SUMMARY_METRICS if name in original_metrics}
+                   for name in task_of_metrics(original_metrics).summary_metrics
+                   if name in original_metrics}
     within = all(abs(after - before) <= REPRODUCTION_TOLERANCE
                  for name, (before, after) in differences.items()
                  if name != "example_count" and before is not None and after is not None) \

@@ -27,6 +27,7 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from pipeline.config import PipelineConfig
 from pipeline.definition import create_pipeline, create_train_all_pipeline
 from pipeline.layout import LocalLayout
+from pipeline.loading import dataset_config
 from pipeline.metadata.run_record import RunRecord, attach_run_record, now, start_run_record
 from pipeline.metadata.store import latest_run_context, open_store
 from pipeline.orchestration.progress import reporting_progress
@@ -129,11 +130,13 @@ def run_local_train_all(config: PipelineConfig, model_variants: Mapping[str, Pip
 
 
 def start_block(config: PipelineConfig, config_path: Path) -> str:
-    """What a run prints before it starts: the settings that differ from the defaults
-    (the full configuration is in `config_path`)."""
-    changed = config.differences()
-    lines = [f"Variant {config.variant!r}, output under {config.output_root}; settings "
-             + ("that differ from the defaults:" if changed else "all at their defaults.")]
+    """What a run prints before it starts: the settings that differ from its dataset's
+    (the defaults and datasets/<dataset>.yaml; the full configuration is in
+    `config_path`)."""
+    changed = config.differences(dataset_config(config.dataset))
+    lines = [f"Variant {config.variant!r}, output under {config.output_root}; dataset "
+             f"{config.dataset!r}; settings "
+             + ("that differ from the dataset's:" if changed else "all as the dataset sets them.")]
     lines += [f"  {key} = {json.dumps(value)}" for key, value in sorted(changed.items())
               if key != "variant"]
     lines.append(f"Full configuration: {config_path}")

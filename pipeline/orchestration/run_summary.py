@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-from evaluation.results import SUMMARY_METRICS, blessing_failures, metrics_by_slice
+from evaluation.results import blessing_failures, metrics_by_slice, task_of_metrics
 from pipeline.config import PipelineConfig
 from pipeline.layout import LocalLayout
 from pipeline.metadata.store import (
@@ -20,6 +20,7 @@ from pipeline.metadata.store import (
     run_executions,
 )
 from pipeline.orchestration.local import LocalRunResult
+from pipeline.tasks import task_named
 
 
 def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str, Any]:
@@ -37,7 +38,8 @@ def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str
         for artifact in step.outputs:
             if artifact.type == "ModelEvaluation":
                 summary["evaluation_uri"] = artifact.uri
-                summary["metrics"] = metrics_by_slice(artifact.uri)
+                summary["metrics"] = metrics_by_slice(
+                    artifact.uri, task_named(config.task).summary_metrics)
             elif artifact.type == "ModelBlessing":
                 summary["blessed"] = bool(custom_property(artifact, "blessed"))
             elif artifact.type == "PushedModel":
@@ -59,8 +61,11 @@ def _format(value: float | None, name: str) -> str:
     return f"{value:.0f}" if name == "example_count" else f"{value:.3f}"
 
 
-def metrics_table(metrics: dict[str, dict[str, float]], slices_per_feature: int = 5) -> str:
-    """Overall first, then the largest slices of each feature, as a fixed-width table."""
+def metrics_table(metrics: dict[str, dict[str, float]], slices_per_feature: int = 5,
+                  names: tuple[str, ...] | None = None) -> str:
+    """Overall first, then the largest slices of each feature, as a fixed-width table of
+    `names` (default: the summary metrics of the task the metrics belong to)."""
+    names = names or task_of_metrics(metrics.get("Overall", {})).summary_metrics
     by_feature: dict[str, list[tuple[str, dict[str, float]]]] = {}
     for name, values in metrics.items():
         if name != "Overall":
@@ -72,10 +77,10 @@ def metrics_table(metrics: dict[str, dict[str, float]], slices_per_feature: int 
         rows += entries[:slices_per_feature]
         hidden += max(0, len(entries) - slices_per_feature)
     width = min(44, max(len(name) for name, _ in rows))
-    lines = [f"  {'slice':<{width}}" + "".join(f"{name:>14}" for name in SUMMARY_METRICS)]
+    lines = [f"  {'slice':<{width}}" + "".join(f"{name:>16}" for name in names)]
     for name, values in rows:
         lines.append(f"  {name[:width]:<{width}}"
-                     + "".join(f"{_format(values.get(m), m):>14}" for m in SUMMARY_METRICS))
+                     + "".join(f"{_format(values.get(m), m):>16}" for m in names))
     if hidden:
         lines.append(f"  ({hidden} smaller slices not shown)")
     return "\n".join(lines)

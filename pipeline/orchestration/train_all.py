@@ -39,6 +39,7 @@ from pipeline.metadata.store import (
     open_store,
     run_executions,
 )
+from pipeline.tasks import Task, task_named
 from pipeline.values import ConfigError
 
 COMPARISON_PROPERTY_PREFIX = "comparison."
@@ -152,7 +153,7 @@ def collect_comparison(config: PipelineConfig, layout: LocalLayout,
                 row.update(scoring_speed(serving, records))
         if evaluation is not None:
             overall = metrics_by_slice(evaluation.uri).get("Overall", {})
-            for metric in ("auc", "accuracy", "precision", "recall", "calibration"):
+            for metric in task_named(config.task).summary_metrics[1:]:
                 value = overall.get(metric)  # NaN (e.g. no positive prediction): unknown
                 row[metric] = None if value is None or math.isnan(value) else value
         if blessing is not None:
@@ -186,15 +187,27 @@ def record_comparison(layout: LocalLayout, rows: list[dict[str, Any]]) -> None:
 
 
 # ---------------------------------------------------------------------- presenting
-COLUMNS = (("variant", "variant", "{}"), ("architecture", "architecture", "{}"),
-           ("auc", "AUC", "{:.3f}"), ("accuracy", "accuracy", "{:.3f}"),
-           ("blessed", "blessed", "{}"), ("training_seconds", "train s", "{:.1f}"),
-           ("parameters", "params", "{:,}"), ("size_bytes", "size MB", "{:.2f}"),
-           ("examples_per_second", "scored/s", "{:,.0f}"), ("latency_ms", "1-ex ms", "{:.1f}"))
+def columns(task: Task) -> tuple[tuple[str, str, str], ...]:
+    """(key, title, format) of the comparison's columns: the task's first two metrics
+    (its ranking metric first), then the costs."""
+    return (("variant", "variant", "{}"), ("architecture", "architecture", "{}"),
+            *((name, name, "{:.3f}") for name in task.summary_metrics[1:3]),
+            ("blessed", "blessed", "{}"), ("training_seconds", "train s", "{:.1f}"),
+            ("parameters", "params", "{:,}"), ("size_bytes", "size MB", "{:.2f}"),
+            ("examples_per_second", "scored/s", "{:,.0f}"), ("latency_ms", "1-ex ms", "{:.1f}"))
 
 
-def comparison_table(rows: list[dict[str, Any]]) -> str:
-    """The rows, best AUC first, as a fixed-width table."""
+def best_first(rows: list[dict[str, Any]], task: Task) -> list[dict[str, Any]]:
+    """The rows by the task's ranking metric, best first; rows without it last."""
+    metric = task.ranking_metric
+    sign = -1 if task.higher_is_better(metric) else 1
+    return sorted(rows, key=lambda row: (row.get(metric) is None,
+                                         sign * (row.get(metric) or 0)))
+
+
+def comparison_table(rows: list[dict[str, Any]], task: Task) -> str:
+    """The rows, best first by the task's ranking metric, as a fixed-width table."""
+    table_columns = columns(task)
     def cell(row: dict[str, Any], key: str, template: str) -> str:
         value = row.get(key)
         if value is None:
@@ -205,19 +218,20 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
             value = "yes" if value else "no"
         return template.format(value)
 
-    ordered = sorted(rows, key=lambda row: -(row.get("auc") or 0))
-    table = [[title for _, title, _ in COLUMNS]]
-    table += [[cell(row, key, template) for key, _, template in COLUMNS] for row in ordered]
-    widths = [max(len(line[index]) for line in table) for index in range(len(COLUMNS))]
+    ordered = best_first(rows, task)
+    table = [[title for _, title, _ in table_columns]]
+    table += [[cell(row, key, template) for key, _, template in table_columns] for row in ordered]
+    widths = [max(len(line[index]) for line in table) for index in range(len(table_columns))]
     return "\n".join("  " + "  ".join(
         text.ljust(width) if index < 2 else text.rjust(width)
         for index, (text, width) in enumerate(zip(line, widths, strict=True)))
         for line in table)
 
 
-def comparison_csv(rows: list[dict[str, Any]]) -> str:
-    keys = [key for key, _, _ in COLUMNS] + ["calibration", "precision", "recall", "epochs",
-                                             "model_uri", "report"]
+def comparison_csv(rows: list[dict[str, Any]], task: Task) -> str:
+    keys = list(dict.fromkeys([key for key, _, _ in columns(task)]
+                              + list(task.summary_metrics[1:])
+                              + ["epochs", "model_uri", "report"]))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -225,13 +239,14 @@ def comparison_csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def comparison_png(rows: list[dict[str, Any]]) -> bytes:
+def comparison_png(rows: list[dict[str, Any]], task: Task) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = (("auc", "eval AUC"), ("training_seconds", "training time (s)"),
+    metric = task.ranking_metric
+    panels = ((metric, f"eval {metric}"), ("training_seconds", "training time (s)"),
               ("size_bytes", "model size (MB)"), ("examples_per_second", "scored examples/s"))
     names = [row["variant"] for row in rows]
     figure, axes = plt.subplots(2, 2, figsize=(10, 1.2 + 0.9 * len(rows)))
@@ -240,7 +255,7 @@ def comparison_png(rows: list[dict[str, Any]]) -> bytes:
         axis.barh(names, values, color="#4c72b0")
         axis.invert_yaxis()  # first variant on top, as in the table's input order
         axis.set_title(title)
-        if key == "auc":
+        if key == "auc" or key == "accuracy":
             axis.set_xlim(max(0.0, min(values, default=0) - 0.05), 1.0)
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -249,10 +264,11 @@ def comparison_png(rows: list[dict[str, Any]]) -> bytes:
     return buffer.getvalue()
 
 
-def write_comparison(run_directory: Path, rows: list[dict[str, Any]]) -> dict[str, Path]:
+def write_comparison(run_directory: Path, rows: list[dict[str, Any]], task: Task
+                     ) -> dict[str, Path]:
     paths = {"csv": run_directory / "comparison.csv", "json": run_directory / "comparison.json",
              "png": run_directory / "comparison.png"}
-    paths["csv"].write_text(comparison_csv(rows))
+    paths["csv"].write_text(comparison_csv(rows, task))
     paths["json"].write_text(json.dumps(rows, indent=2, default=str) + "\n")
-    paths["png"].write_bytes(comparison_png(rows))
+    paths["png"].write_bytes(comparison_png(rows, task))
     return paths

@@ -1,0 +1,359 @@
+"""TFMA metrics that TFMA 0.47 lacks, for the Evaluator's EvalConfig.
+
+- `RSquared` ("r2"): the coefficient of determination of a regression,
+  1 - sum(w (y - p)^2) / sum(w (y - mean_w(y))^2). TFMA's SquaredPearsonCorrelation is
+  the squared correlation, which ignores bias and scale errors, so it is not R².
+- `RootMeanSquaredError` ("root_mean_squared_error"): TFMA has MeanSquaredError but no
+  native RMSE (only Keras's, wrapped, which is slow); this is the root of TFMA's MSE.
+- `SparseCategoricalCrossEntropy` ("sparse_categorical_crossentropy"): multi-class log
+  loss for an integer class id label. TFMA's native CategoricalCrossEntropy expects a
+  one-hot label: given a class id it silently returns -id * sum(log p). Keras's
+  SparseCategoricalCrossentropy is right, but runs as a slow wrapped Keras metric.
+- `MacroPrecision`, `MacroRecall`, `MacroF1` and `MultiClassAccuracy`: multi-class metrics
+  read off TFMA's multi-class confusion matrix at the argmax prediction. They need no
+  number of classes in the config: the classes are those seen in the slice, as labels or
+  as predictions, as scikit-learn's average="macro" does; a class's undefined precision
+  or recall (never predicted, never seen) counts as 0, also as scikit-learn does.
+
+Each is a TFMA metric class, used as
+`tfma.MetricConfig(class_name="RSquared", module="evaluation.tfma_metrics")`; every value
+is a plain float under a key without sub_key, so per-slice value and change thresholds
+gate on it like on TFMA's own metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+
+import apache_beam as beam
+import numpy as np
+from tensorflow_model_analysis.metrics import mean_regression_error, metric_types, metric_util
+from tensorflow_model_analysis.metrics import multi_class_confusion_matrix_metrics as mc
+from tensorflow_model_analysis.proto import config_pb2
+
+R_SQUARED_NAME = "r2"
+ROOT_MEAN_SQUARED_ERROR_NAME = "root_mean_squared_error"
+SPARSE_CATEGORICAL_CROSSENTROPY_NAME = "sparse_categorical_crossentropy"
+MACRO_PRECISION_NAME = "macro_precision"
+MACRO_RECALL_NAME = "macro_recall"
+MACRO_F1_NAME = "macro_f1"
+MULTI_CLASS_ACCURACY_NAME = "accuracy"
+
+# Our own name for the shared confusion matrix: TFMA keeps one computation per combiner
+# and key, so sharing TFMA's "_multi_class_confusion_matrices" would let a
+# MultiClassConfusionMatrixAtThresholds at its default 0.5 replace our argmax matrix.
+_ARGMAX_MATRICES_NAME = "_argmax_multi_class_confusion_matrices"
+
+
+class RSquared(metric_types.Metric):
+    """Coefficient of determination (R²) of a single regression output, weighted by the
+    example weight when the EvalConfig has one. NaN when the labels are constant."""
+
+    def __init__(self, name: str = R_SQUARED_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_r_squared), name=name)
+
+
+metric_types.register_metric(RSquared)
+
+
+def _r_squared(
+    name: str = R_SQUARED_NAME,
+    eval_config: config_pb2.EvalConfig | None = None,
+    model_name: str = "",
+    output_name: str = "",
+    sub_key: metric_types.SubKey | None = None,
+    aggregation_type: metric_types.AggregationType | None = None,
+    class_weights: dict[int, float] | None = None,
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
+    """One computation per model and output, as TFMA's squared_pearson_correlation."""
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 sub_key=sub_key, example_weighted=example_weighted)
+    combiner = _RSquaredCombiner(key, eval_config, aggregation_type, class_weights,
+                                 example_weighted)
+    return [metric_types.MetricComputation(keys=[key], preprocessors=None, combiner=combiner)]
+
+
+@dataclasses.dataclass
+class _RSquaredAccumulator:
+    """Weighted label mean and squared deviations, kept as a mean and a sum of squares
+    about it (Chan et al.) so that labels far from zero lose no precision."""
+
+    weight: float = 0.0
+    label_mean: float = 0.0
+    label_squares: float = 0.0  # sum of w (y - label_mean)^2
+    squared_errors: float = 0.0  # sum of w (y - p)^2
+
+    def merge(self, other: _RSquaredAccumulator) -> None:
+        weight = self.weight + other.weight
+        if weight == 0.0:
+            return
+        delta = other.label_mean - self.label_mean
+        self.label_squares += other.label_squares + delta**2 * self.weight * other.weight / weight
+        self.label_mean += delta * other.weight / weight
+        self.squared_errors += other.squared_errors
+        self.weight = weight
+
+
+class _RSquaredCombiner(beam.CombineFn):
+    """Computes R² over a slice from labels, predictions and example weights."""
+
+    def __init__(self, key: metric_types.MetricKey, eval_config: config_pb2.EvalConfig | None,
+                 aggregation_type: metric_types.AggregationType | None,
+                 class_weights: dict[int, float] | None, example_weighted: bool):
+        self._key = key
+        self._eval_config = eval_config
+        self._aggregation_type = aggregation_type
+        self._class_weights = class_weights
+        self._example_weighted = example_weighted
+
+    def create_accumulator(self) -> _RSquaredAccumulator:
+        return _RSquaredAccumulator()
+
+    def add_input(self, accumulator: _RSquaredAccumulator,
+                  element: metric_types.StandardMetricInputs) -> _RSquaredAccumulator:
+        for label, prediction, example_weight in metric_util.to_label_prediction_example_weight(
+                element, eval_config=self._eval_config, model_name=self._key.model_name,
+                output_name=self._key.output_name, sub_key=self._key.sub_key,
+                aggregation_type=self._aggregation_type, class_weights=self._class_weights,
+                example_weighted=self._example_weighted):
+            weight = float(metric_util.safe_to_scalar(example_weight))
+            label = float(metric_util.safe_to_scalar(label))
+            error = label - float(metric_util.safe_to_scalar(prediction))
+            accumulator.merge(_RSquaredAccumulator(weight, label, 0.0, weight * error**2))
+        return accumulator
+
+    def merge_accumulators(
+            self, accumulators: Iterable[_RSquaredAccumulator]) -> _RSquaredAccumulator:
+        accumulators = iter(accumulators)
+        result = next(accumulators)
+        for accumulator in accumulators:
+            result.merge(accumulator)
+        return result
+
+    def extract_output(
+            self, accumulator: _RSquaredAccumulator) -> dict[metric_types.MetricKey, float]:
+        if accumulator.weight <= 0.0 or accumulator.label_squares <= 0.0:
+            return {self._key: float("nan")}
+        return {self._key: 1.0 - accumulator.squared_errors / accumulator.label_squares}
+
+
+class RootMeanSquaredError(metric_types.Metric):
+    """Square root of TFMA's (example-weighted) mean squared error."""
+
+    def __init__(self, name: str = ROOT_MEAN_SQUARED_ERROR_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_root_mean_squared_error),
+                         name=name)
+
+
+metric_types.register_metric(RootMeanSquaredError)
+
+
+def _root_mean_squared_error(
+    name: str = ROOT_MEAN_SQUARED_ERROR_NAME,
+    eval_config: config_pb2.EvalConfig | None = None,
+    model_name: str = "",
+    output_name: str = "",
+    sub_key: metric_types.SubKey | None = None,
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 sub_key=sub_key, example_weighted=example_weighted)
+    # A leading "_" keeps this MSE out of the written results; a configured
+    # MeanSquaredError is computed separately under its own key.
+    computations = mean_regression_error.MeanSquaredError(name="_" + name).computations(
+        eval_config=eval_config, model_names=[model_name], output_names=[output_name],
+        sub_keys=[sub_key], example_weighted=example_weighted)
+    mse_key = computations[-1].keys[-1]
+
+    def result(metrics: dict[metric_types.MetricKey, float]
+               ) -> dict[metric_types.MetricKey, float]:
+        return {key: float(np.sqrt(metrics[mse_key]))}
+
+    computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
+    return computations
+
+
+class SparseCategoricalCrossEntropy(metric_types.Metric):
+    """Mean of -log p[label] over the slice, weighted by the example weight when the
+    EvalConfig has one. The label is a class id (or a one-hot vector); the prediction a
+    probability vector, renormalized and clipped as Keras does, so the values agree."""
+
+    def __init__(self, name: str = SPARSE_CATEGORICAL_CROSSENTROPY_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_sparse_cross_entropy),
+                         name=name)
+
+
+metric_types.register_metric(SparseCategoricalCrossEntropy)
+
+_KERAS_EPSILON = 1e-7
+
+
+def _sparse_cross_entropy(
+    name: str = SPARSE_CATEGORICAL_CROSSENTROPY_NAME,
+    eval_config: config_pb2.EvalConfig | None = None,
+    model_name: str = "",
+    output_name: str = "",
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 example_weighted=example_weighted)
+    combiner = _SparseCrossEntropyCombiner(key, eval_config, example_weighted)
+    return [metric_types.MetricComputation(keys=[key], preprocessors=None, combiner=combiner)]
+
+
+class _SparseCrossEntropyCombiner(beam.CombineFn):
+    """Accumulates (sum of w * -log p[label], sum of w)."""
+
+    def __init__(self, key: metric_types.MetricKey, eval_config: config_pb2.EvalConfig | None,
+                 example_weighted: bool):
+        self._key = key
+        self._eval_config = eval_config
+        self._example_weighted = example_weighted
+
+    def create_accumulator(self) -> tuple[float, float]:
+        return 0.0, 0.0
+
+    def add_input(self, accumulator: tuple[float, float],
+                  element: metric_types.StandardMetricInputs) -> tuple[float, float]:
+        total, weights = accumulator
+        # flatten=False keeps the whole probability vector of each example together.
+        for label, prediction, example_weight in metric_util.to_label_prediction_example_weight(
+                element, eval_config=self._eval_config, model_name=self._key.model_name,
+                output_name=self._key.output_name, example_weighted=self._example_weighted,
+                flatten=False, require_single_example_weight=True):
+            class_id = int(np.argmax(label)) if label.size > 1 else int(label.item())
+            probabilities = np.asarray(prediction, dtype=np.float64).reshape(-1)
+            probabilities = np.clip(probabilities / probabilities.sum(),
+                                    _KERAS_EPSILON, 1.0 - _KERAS_EPSILON)
+            weight = float(metric_util.safe_to_scalar(example_weight))
+            total -= weight * float(np.log(probabilities[class_id]))
+            weights += weight
+        return total, weights
+
+    def merge_accumulators(
+            self, accumulators: Iterable[tuple[float, float]]) -> tuple[float, float]:
+        accumulators = list(accumulators)
+        return sum(a[0] for a in accumulators), sum(a[1] for a in accumulators)
+
+    def extract_output(
+            self, accumulator: tuple[float, float]) -> dict[metric_types.MetricKey, float]:
+        total, weights = accumulator
+        return {self._key: total / weights if weights > 0.0 else float("nan")}
+
+
+# Per-class counts from the argmax confusion matrix: (true positives, predicted, actual).
+_ClassCounts = dict[int, tuple[float, float, float]]
+
+
+def _class_counts(matrices: mc.Matrices) -> _ClassCounts:
+    """Counts per class id, over the classes that occur as label or as prediction."""
+    entries = matrices[0.0] if 0.0 in matrices else {}
+    classes = {k.actual_class_id for k in entries} | {k.predicted_class_id for k in entries}
+    classes.discard(mc.NO_PREDICTED_CLASS_ID)
+    counts = {}
+    for class_id in sorted(classes):
+        true_positives = entries.get(mc.MatrixEntryKey(class_id, class_id), 0.0)
+        predicted = sum(v for k, v in entries.items() if k.predicted_class_id == class_id)
+        actual = sum(v for k, v in entries.items() if k.actual_class_id == class_id)
+        counts[class_id] = (true_positives, predicted, actual)
+    return counts
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0.0 else 0.0
+
+
+def _macro_precision(counts: _ClassCounts) -> float:
+    return float(np.mean([_ratio(tp, predicted) for tp, predicted, _ in counts.values()]))
+
+
+def _macro_recall(counts: _ClassCounts) -> float:
+    return float(np.mean([_ratio(tp, actual) for tp, _, actual in counts.values()]))
+
+
+def _macro_f1(counts: _ClassCounts) -> float:
+    # Per-class F1 averaged (scikit-learn's macro F1), not the F1 of macro P and macro R.
+    return float(np.mean([_ratio(2.0 * tp, predicted + actual)
+                          for tp, predicted, actual in counts.values()]))
+
+
+def _accuracy(counts: _ClassCounts) -> float:
+    return _ratio(sum(tp for tp, _, _ in counts.values()),
+                  sum(actual for _, _, actual in counts.values()))
+
+
+def _argmax_matrix_computations(
+    statistic: Callable[[_ClassCounts], float],
+    name: str,
+    eval_config: config_pb2.EvalConfig | None = None,
+    model_name: str = "",
+    output_name: str = "",
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
+    """TFMA's multi-class confusion matrix at threshold 0 (every example counted at its
+    argmax class), then `statistic` of its per-class counts."""
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 example_weighted=example_weighted)
+    computations = mc.multi_class_confusion_matrices(
+        thresholds=[0.0], name=_ARGMAX_MATRICES_NAME, eval_config=eval_config,
+        model_name=model_name, output_name=output_name, example_weighted=example_weighted)
+    matrices_key = computations[-1].keys[-1]
+
+    def result(metrics: dict[metric_types.MetricKey, mc.Matrices]
+               ) -> dict[metric_types.MetricKey, float]:
+        counts = _class_counts(metrics[matrices_key])
+        return {key: statistic(counts) if counts else float("nan")}
+
+    computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
+    return computations
+
+
+def _argmax_metric(statistic: Callable[[_ClassCounts], float]) -> Callable[..., object]:
+    """The create-computations function TFMA calls per model and output."""
+
+    def create(name: str, eval_config: config_pb2.EvalConfig | None = None,
+               model_name: str = "", output_name: str = "",
+               example_weighted: bool = False) -> metric_types.MetricComputations:
+        return _argmax_matrix_computations(statistic, name, eval_config, model_name,
+                                           output_name, example_weighted)
+
+    return create
+
+
+class MacroPrecision(metric_types.Metric):
+    """Unweighted mean over classes of precision at the argmax prediction."""
+
+    def __init__(self, name: str = MACRO_PRECISION_NAME):
+        super().__init__(metric_util.merge_per_key_computations(
+            _argmax_metric(_macro_precision)), name=name)
+
+
+class MacroRecall(metric_types.Metric):
+    """Unweighted mean over classes of recall at the argmax prediction."""
+
+    def __init__(self, name: str = MACRO_RECALL_NAME):
+        super().__init__(metric_util.merge_per_key_computations(
+            _argmax_metric(_macro_recall)), name=name)
+
+
+class MacroF1(metric_types.Metric):
+    """Unweighted mean over classes of F1 at the argmax prediction."""
+
+    def __init__(self, name: str = MACRO_F1_NAME):
+        super().__init__(metric_util.merge_per_key_computations(
+            _argmax_metric(_macro_f1)), name=name)
+
+
+class MultiClassAccuracy(metric_types.Metric):
+    """Share of examples whose argmax class is their label, under a key without sub_key
+    (TFMA's Precision with top_k=1 gives the same value under sub_key top_k:1)."""
+
+    def __init__(self, name: str = MULTI_CLASS_ACCURACY_NAME):
+        super().__init__(metric_util.merge_per_key_computations(
+            _argmax_metric(_accuracy)), name=name)
+
+
+for _metric in (MacroPrecision, MacroRecall, MacroF1, MultiClassAccuracy):
+    metric_types.register_metric(_metric)

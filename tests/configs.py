@@ -1,0 +1,20 @@
+"""Configurations for tests: a shipped dataset's settings over the defaults, unvalidated,
+so that a test can also build a configuration that `validate` must refuse."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pipeline.config import PipelineConfig
+from pipeline.loading import dataset_config as unvalidated_dataset_config
+
+
+def dataset_config(dataset: str, **overrides: Any) -> PipelineConfig:
+    """`datasets/<dataset>.yaml` over the defaults, then `overrides` (typed values)."""
+    return dataclasses.replace(unvalidated_dataset_config(dataset), **overrides)
+
+
+def taxi_config(**overrides: Any) -> PipelineConfig:
+    """The default dataset's configuration (the big-tipper taxi task) with `overrides`."""
+    return dataset_config("taxi", **overrides)
