@@ -178,7 +178,8 @@ def _overall_entries(records: Any, field: str) -> Any:
     also stores the baseline's values and the differences)."""
     return (entry for record in records if not record.slice_key.single_slice_keys
             for entry in getattr(record, field)
-            if entry.key.model_name != "baseline" and not entry.key.is_diff)
+            if entry.key.model_name != "baseline"
+            and not (field == "metric_keys_and_values" and entry.key.is_diff))
 
 
 def evaluator_views(evaluation_uri: str) -> tuple[list[dict[str, float]], dict[str, int]]:

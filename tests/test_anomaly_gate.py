@@ -16,6 +16,7 @@ from pipeline.components.anomaly_gate import (
     AcceptedStatistics,
     DataAnomaliesError,
     distribution_problems,
+    label_problems,
     raise_on_anomalies,
 )
 
@@ -146,3 +147,33 @@ def test_numeric_distance_ignores_one_outlier_but_sees_a_shift(tmp_path: Path) -
                                                           "eval": doubled.head(100)})
     [line] = distribution_problems(shifted, schema, baseline, thresholds)
     assert line.startswith("drift: fare: The approximate Jensen-Shannon divergence")
+
+
+def _labels(values: list) -> pd.DataFrame:
+    return pd.DataFrame({"species": values, "mass": [float(i) for i in range(len(values))]})
+
+
+def test_a_classification_label_must_hold_two_classes_and_eval_only_known_ones(
+        tmp_path: Path) -> None:
+    fine = _statistics_artifact(tmp_path / "fine", {
+        "train": _labels(["Adelie", "Gentoo", "Chinstrap"] * 20),
+        "eval": _labels(["Gentoo", "Adelie"] * 5)})
+    assert label_problems(fine, "species", "multiclass") == []
+
+    one_class = _statistics_artifact(tmp_path / "one", {
+        "train": _labels(["Adelie"] * 30), "eval": _labels(["Adelie"] * 5)})
+    assert label_problems(one_class, "species", "multiclass") == [
+        "train: the label column 'species' holds a single class; task=multiclass needs "
+        "examples of two or more"]
+
+    unseen = _statistics_artifact(tmp_path / "unseen", {
+        "train": _labels(["Adelie", "Gentoo"] * 20),
+        "eval": _labels(["Adelie", "Emperor", "Gentoo"] * 3)})
+    [line] = label_problems(unseen, "species", "multiclass")
+    assert line.startswith("eval: the label column 'species' holds class(es) the train split "
+                           "never shows: 'Emperor'")
+
+    binary = _statistics_artifact(tmp_path / "binary", {
+        "train": pd.DataFrame({"clicked": [0] * 40}), "eval": pd.DataFrame({"clicked": [0, 1]})})
+    assert "holds a single class" in label_problems(binary, "clicked", "binary")[0]
+    assert label_problems(one_class, "mass", "regression") == []  # a number: any values

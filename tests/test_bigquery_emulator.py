@@ -325,3 +325,34 @@ def test_window_days_reads_the_whole_days_before_today(
         if datetime.datetime.now(UTC) < today + day:
             break
     assert _keys(result) == sorted(name for name, (_, kept) in starts.items() if kept)
+
+
+# Regression by a rule (rows where it is undefined, a null or zero fare, left out on both
+# paths), and a multi-class label that is a string column, with a text feature beside it.
+@pytest.mark.parametrize("task, label_name, label_rule, label_type", [
+    ("regression", "tip_share", "tips / fare", "FLOAT"),
+    ("multiclass", "payment_type", "", "STRING"),
+])
+def test_other_tasks_label_the_rows_the_local_path_labels(
+        client: bigquery.Client, trips_table: str, trips: list[dict[str, Any]], task: str,
+        label_name: str, label_rule: str, label_type: str) -> None:
+    categorical = tuple(name for name in _config().categorical_features
+                        if name not in (label_name, "company"))
+    config = _config(task=task, label_name=label_name, label_rule=label_rule,
+                     categorical_features=categorical, text_features=("company",),
+                     **_whole_testdata_window(trips))
+    schema, result = _run(client, config)
+    converter = RowConverter(ingestion_spec(config))
+    local = {trip["unique_key"]: _example_values(example) for line_number, trip
+             in enumerate(trips, start=1)
+             if (example := converter.convert(trip, f"line {line_number}")) is not None}
+    if task == "regression":
+        assert 0 < len(trips) - len(local) < len(trips) / 10  # a few trips have no fare
+    assert _keys(result) == sorted(local)
+    differences = [f"{row['unique_key']} {name}: local {value!r}, BigQuery {row[name]!r}"
+                   for row in result
+                   for name, (kind, value) in local[row["unique_key"]].items()
+                   if not _same(kind, value, row[name])]
+    assert not differences, f"{len(differences)} differences, e.g. {differences[:5]}"
+    types = {field.name: field.field_type for field in schema}
+    assert types[label_name] == label_type and types["company"] == "STRING"

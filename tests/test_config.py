@@ -18,6 +18,8 @@ from pipeline.config import (
     Step,
     TrainingSettings,
     TunerSettings,
+    blessing_thresholds,
+    change_thresholds,
     check_declarations,
     searchable_settings,
     setting,
@@ -117,6 +119,23 @@ def test_list_and_mapping_values_parse_from_strings() -> None:
         (["--skew_thresholds={\"fare\": 1.5}"], "skew_thresholds: fare=1.5 must be in (0, 1]"),
         (["--drift_thresholds={\"fare\": \"high\"}"], "is not a mapping of str to float"),
         (["--schema_path=schemas/none.pbtxt"], "schema_path='schemas/none.pbtxt': no such file"),
+        # Tasks, labels and datasets.
+        (["--task=ranking"], "task='ranking' is not allowed; choose one of: binary, multiclass, "
+                             "regression"),
+        (["--min_auc=0.9"], "command line: 'min_auc' is no longer a setting; use "
+                            "blessing_thresholds"),
+        (["--dataset=taxi_fare", "--blessing_thresholds=auc:0.8"],
+         "blessing_thresholds: 'auc' is not a metric of task=regression; its metrics: r2 "
+         "(higher is better), mae (lower is better), rmse (lower is better)."),
+        (["--dataset=penguins", "--change_thresholds=rmse:1"],
+         "change_thresholds: 'rmse' is not a metric of task=multiclass"),
+        (["--blessing_thresholds=auc"], "blessing_thresholds='auc' is not a mapping"),
+        (["--dataset=penguins", "--label_rule=bill_length_mm > 40"],
+         "a multiclass label must be a column"),
+        (["--dataset=taxi_tip_share", "--label_rule=tips > fare"],
+         "must be arithmetic for task=regression"),
+        (["--dataset=imdb", "--label_rule=review > 1"], "reads 'review', a text feature"),
+        (["--dataset=titanic"], "dataset='titanic': no file"),
     ],
 )
 def test_bad_settings_fail_naming_the_key(argv: list[str], message: str) -> None:
@@ -213,3 +232,38 @@ def test_loading_a_configuration_imports_no_tensorflow() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY_ROOT,
                             capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_every_shipped_dataset_loads_and_selecting_one_is_one_setting() -> None:
+    from pipeline.loading import dataset_names
+
+    assert {"taxi", "penguins", "taxi_fare", "taxi_tip_share", "imdb"} <= set(dataset_names())
+    tasks = {name: load_config([f"--dataset={name}"], environ={}).task
+             for name in dataset_names()}
+    assert tasks["penguins"] == "multiclass" and tasks["taxi_fare"] == "regression"
+    # The dataset's file sits under the variant, the environment and flags.
+    config = load_config(["--dataset=penguins", "--epochs=3", "--variant=deep"],
+                         environ={"TFX_PIPELINE_BATCH_SIZE": "8"})
+    assert (config.label_name, config.epochs, config.batch_size, config.architecture) == (
+        "species", 3, 8, "deep")
+    assert load_config([], environ={}).dataset == "taxi"  # the README's default
+
+
+def test_a_new_dataset_is_one_file(tmp_path: Path) -> None:
+    """A team's table: a file of rows and a file of settings, no Python."""
+    (tmp_path / "churn.yaml").write_text(
+        "pipeline_name: churn\ntask: multiclass\ndata_path: testdata/penguins.jsonl\n"
+        "numeric_features: [body_mass_g]\ncategorical_features: [sex]\n"
+        "label_name: island\nblessing_thresholds: {macro_f1: 0.4}\n")
+    config = load_config(["--dataset=churn"], environ={}, datasets_directory=tmp_path)
+    assert (config.task, config.label_name, config.pipeline_name) == (
+        "multiclass", "island", "churn")
+    assert blessing_thresholds(config) == {"macro_f1": 0.4}
+
+
+def test_thresholds_default_to_the_task_and_read_key_value_flags() -> None:
+    assert blessing_thresholds(PipelineConfig(task="regression")) == {"r2": 0.0}
+    assert change_thresholds(PipelineConfig(task="multiclass")) == {"accuracy": 0.02}
+    config = load_config(["--dataset=taxi_fare", "--blessing_thresholds=r2:0.5,mae:2.5"],
+                         environ={})
+    assert config.blessing_thresholds == {"r2": 0.5, "mae": 2.5}

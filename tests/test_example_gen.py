@@ -14,7 +14,7 @@ from pipeline.components.example_gen import (
     read_examples,
 )
 from pipeline.config import resolve_data_path
-from tests.configs import taxi_config
+from tests.configs import dataset_config, taxi_config
 from tests.helpers import TESTDATA, sample_rows
 
 
@@ -141,3 +141,42 @@ def test_an_extra_column_is_tolerated_and_ignored(tmp_path: Path,
     path = _write(tmp_path, "extra.jsonl", [json.dumps({**row, "surge_multiplier": 1.5})])
     plain = _write(tmp_path, "plain.jsonl", [json.dumps(row)])
     assert list(read_examples(path, converter)) == list(read_examples(plain, converter))
+
+
+def test_a_file_without_the_label_column_fails_naming_file_line_and_column(
+        tmp_path: Path) -> None:
+    converter = RowConverter(ingestion_spec(dataset_config("penguins")))
+    path = tmp_path / "penguins.jsonl"
+    rows = [json.loads(line) for line in (TESTDATA.parent / "penguins.jsonl").open()][:3]
+    path.write_text("".join(json.dumps({k: v for k, v in row.items() if k != "species"})
+                            + "\n" for row in rows))
+    with pytest.raises(InputDataError, match=f"{path}:1: missing label column 'species'"):
+        list(read_examples(str(path), converter))
+
+
+def test_a_non_numeric_regression_label_fails_naming_file_line_and_column(
+        tmp_path: Path) -> None:
+    converter = RowConverter(ingestion_spec(dataset_config("taxi_fare")))
+    path = tmp_path / "trips.csv"
+    row = sample_rows(1)[0]
+    columns = [name for name in row if name != "fare"]
+    path.write_text(",".join(columns + ["fare"]) + "\n"
+                    + ",".join(str(row[name] or "") for name in columns) + ",12.5\n"
+                    + ",".join(str(row[name] or "") for name in columns) + ",n/a\n")
+    with pytest.raises(InputDataError, match=f"{path}:3: label column 'fare' should be a "
+                                             "number for task=regression, got 'n/a'"):
+        list(read_examples(str(path), converter))
+
+
+def test_rows_without_a_label_are_left_out_and_the_rest_typed_by_task() -> None:
+    converter = RowConverter(ingestion_spec(dataset_config("taxi_tip_share")))
+    rows = sample_rows()
+    examples = [converter.convert(row, f"row {i}") for i, row in enumerate(rows)]
+    unlabelled = [row for row, example in zip(rows, examples, strict=True) if example is None]
+    assert unlabelled and all(not row["fare"] for row in unlabelled)
+    shares = [_features(example)["tip_share"] for example in examples if example is not None]
+    assert all(len(share) == 1 and 0 <= share[0] < 2 for share in shares)
+    penguin = RowConverter(ingestion_spec(dataset_config("penguins"))).convert(
+        {"species": "Adelie", "island": "Dream", "sex": None, "bill_length_mm": 39.1,
+         "bill_depth_mm": None, "flipper_length_mm": 181, "body_mass_g": 3750}, "row")
+    assert _features(penguin)["species"] == [b"Adelie"]

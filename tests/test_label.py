@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.label import LabelRule
-from pipeline.values import ConfigError
+from pipeline.label import Label, LabelRule
+from pipeline.values import ConfigError, InputDataError
 
 
 def test_big_tipper_rule() -> None:
@@ -35,3 +35,40 @@ def test_division_renders_as_safe_divide() -> None:
 def test_rules_outside_the_grammar_are_refused(text: str) -> None:
     with pytest.raises(ConfigError, match="label_rule"):
         LabelRule.parse(text)
+
+
+def test_a_regression_rule_is_arithmetic_and_undefined_where_sql_gives_null() -> None:
+    rule = LabelRule.parse("tips / fare", "regression")
+    assert rule.evaluate({"tips": 2.0, "fare": 8.0}) == 0.25
+    assert rule.evaluate({"tips": 1.0, "fare": 0.0}) is None  # SAFE_DIVIDE's NULL
+    assert rule.evaluate({"tips": None, "fare": 8.0}) is None
+    assert rule.to_sql() == "CAST(SAFE_DIVIDE(tips, fare) AS FLOAT64)"
+    assert not Label.from_settings("tip_share", "tips / fare", "regression").always_present
+
+
+@pytest.mark.parametrize("task, text, message", [
+    ("regression", "tips > fare", "must be arithmetic for task=regression"),
+    ("binary", "tips / fare", "must be one comparison for task=binary"),
+    ("multiclass", "tips + 1", "a multiclass label must be a column"),
+])
+def test_a_rule_must_fit_the_task(task: str, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        LabelRule.parse(text, task)
+
+
+def test_label_columns_are_typed_by_task_and_name_the_line_and_column() -> None:
+    where = "data.jsonl:7"
+    species = Label.from_settings("species", "", "multiclass")
+    assert species.value({"species": "Gentoo"}, {}, where) == "Gentoo"
+    assert species.value({"species": 2.0}, {}, where) == "2"  # as BigQuery's CAST gives
+    assert species.value({"species": None}, {}, where) is None  # left out, not guessed
+    assert species.to_sql("species") == "CAST(species AS STRING)"
+    price = Label.from_settings("price", "", "regression")
+    assert price.value({"price": "12.5"}, {}, where) == 12.5
+    with pytest.raises(InputDataError, match="data.jsonl:7: label column 'price' should be a "
+                                             "number for task=regression, got 'cheap'"):
+        price.value({"price": "cheap"}, {}, where)
+    clicked = Label.from_settings("clicked", "", "binary")
+    assert clicked.value({"clicked": True}, {}, where) == 1
+    with pytest.raises(InputDataError, match="'clicked' should be 0 or 1"):
+        clicked.value({"clicked": 3}, {}, where)
