@@ -56,9 +56,9 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     extra id, `bucket_count`, for "missing"; categorical: vocabulary id of the
     `vocabulary_top_k` most frequent values, unseen values hashed into `oov_buckets`
     extra ids; text: word tokens (lowercased, split on what is not a letter, digit or
-    apostrophe), the first `text_max_tokens` of them as vocabulary ids over the
+    apostrophe), the first `text_max_length` of them as vocabulary ids over the
     `text_vocabulary_top_k` most frequent tokens (unseen ones hashed into `oov_buckets`),
-    shifted by one and padded with 0 to `text_max_tokens`. The label: 0/1 (binary), its
+    shifted by one and padded with 0 to `text_max_length`. The label: 0/1 (binary), its
     class id in the label vocabulary (multiclass), the number (regression). Every analyzer
     reads raw values only, so tf.Transform needs a single pass over the data.
     `custom_config["settings"]` holds exactly the settings Transform reads
@@ -99,15 +99,15 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
 
 def _token_ids(value: tf.Tensor | tf.SparseTensor, name: str, settings: TransformSettings
                ) -> tf.Tensor:
-    """(batch, text_max_tokens) int64 token ids of a text feature, 0-padded."""
+    """(batch, text_max_length) int64 token ids of a text feature, 0-padded."""
     text = tf.strings.lower(_dense(value, b""))
     words = tf.strings.split(tf.strings.strip(tf.strings.regex_replace(text, r"[^\w']+", " ")))
-    words = words[:, :settings.text_max_tokens]
+    words = words[:, :settings.text_max_length]
     ids = tft.experimental.compute_and_apply_approximate_vocabulary(
         words, top_k=settings.text_vocabulary_top_k, num_oov_buckets=settings.oov_buckets,
         vocab_filename=name)
     return (ids + 1).to_tensor(default_value=PADDING_TOKEN_ID,
-                               shape=[None, settings.text_max_tokens])
+                               shape=[None, settings.text_max_length])
 
 
 def _label(value: tf.Tensor | tf.SparseTensor, settings: TransformSettings) -> tf.Tensor:
@@ -162,7 +162,7 @@ def feature_shapes(transform_output: tft.TFTransformOutput, settings: TrainingSe
     cardinalities.update({name: settings.bucket_count + 1
                           for name in settings.bucketized_features})
     text = {name: (transform_output.vocabulary_size_by_name(name) + settings.oov_buckets + 1,
-                   settings.text_max_tokens)
+                   settings.text_max_length)
             for name in settings.text_features}
     class_names = (tuple(value.decode() if isinstance(value, bytes) else str(value)
                          for value in transform_output.vocabulary_by_name(

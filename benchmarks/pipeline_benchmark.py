@@ -111,10 +111,10 @@ def eval_split_auc(metadata_path: Path, model_path: Path, output_key: str) -> fl
     import tensorflow as tf
     from scipy.stats import rankdata
 
-    from pipeline.config import PipelineConfig
     from pipeline.label import LabelRule
+    from pipeline.loading import load_config
 
-    defaults = PipelineConfig()
+    defaults = load_config([], environ={})  # the default dataset: taxi's big tippers
     label_name, rule = defaults.label_name, LabelRule.parse(defaults.label_rule)
 
     files = tf.io.gfile.glob(f"{_example_gen_output(metadata_path)}/Split-eval/*")

@@ -38,9 +38,8 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
 from evaluation.results import metrics_by_slice, without_undefined_metrics
-from models.export import EXTRA_ASSETS_DIRECTORY
-from models.package import PACKAGE_DIRECTORY, SERVING_DIRECTORY
-from pipeline.tasks import task_named
+from models.package import EXTRA_ASSETS_DIRECTORY, PACKAGE_DIRECTORY, SERVING_DIRECTORY
+from pipeline.tasks import LOWER_IS_BETTER_TRAINING_METRICS, task_named
 
 SCORING_BATCH = 1024
 
@@ -340,16 +339,17 @@ def regression_png(labels: np.ndarray, predictions: np.ndarray) -> str:
     return _png(figure)
 
 
-def search_png(trials: list[dict[str, Any]]) -> str:
+def search_png(trials: list[dict[str, Any]], objective: str = "auc") -> str:
     """Each trial's score in the order tried, and the best score so far."""
     plt = _pyplot()
     ordered = sorted(trials, key=lambda trial: str(trial["trial_id"]))
     scores = [trial["score"] for trial in ordered]
+    best = (np.minimum if objective in LOWER_IS_BETTER_TRAINING_METRICS else np.maximum)
     figure, axis = plt.subplots(figsize=(6, 3.6))
     axis.plot(range(1, len(scores) + 1), scores, "o", label="trial")
-    axis.plot(range(1, len(scores) + 1), np.maximum.accumulate(scores), label="best so far")
+    axis.plot(range(1, len(scores) + 1), best.accumulate(scores), label="best so far")
     axis.set_xlabel("trial")
-    axis.set_ylabel("objective (eval)")
+    axis.set_ylabel(f"eval {objective}")
     axis.set_title("Hyperparameter search")
     axis.legend()
     return _png(figure)
@@ -495,12 +495,17 @@ def render_html(title: str, facts: dict[str, str], metrics: dict[str, dict[str, 
 
     if trials:
         names = sorted({key for trial in trials for key in trial} - {"trial_id", "score"})
-        best_first = sorted(trials, key=lambda trial: -trial["score"])
+        # keras-tuner's score is the objective as measured; lower is better for an error.
+        lower = task.tuner_objective in LOWER_IS_BETTER_TRAINING_METRICS
+        best_first = sorted(trials, key=lambda trial: trial["score"] if lower
+                            else -trial["score"])
         parts.append(f"<h2>Hyperparameter search: {len(trials)} trials</h2>")
         parts.append("<p class='note'>The best trial's values were used to train this "
                      "model.</p>")
-        parts.append(_image(search_png(trials), "hyperparameter search"))
-        parts.append(_table(("trial", "objective", *names),
+        parts.append(_image(search_png(trials, task.tuner_objective), "hyperparameter search"))
+        objective = task.tuner_objective
+        parts.append(_table(("trial", f"eval {'AUC' if objective == 'auc' else objective}",
+                             *names),
                             [(trial["trial_id"], trial["score"],
                               *(trial.get(name) for name in names)) for trial in best_first],
                             table_id="search"))

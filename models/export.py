@@ -27,9 +27,10 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from models.package import EXTRA_ASSETS_DIRECTORY
 from preprocessing import FeatureShapes
 
-EXTRA_ASSETS_DIRECTORY = "assets.extra"
+__all__ = ["EXTRA_ASSETS_DIRECTORY", "ServingModule", "export_serving_model"]
 
 
 class ServingModule(tf.Module):

@@ -29,6 +29,8 @@ import tensorflow as tf
 PACKAGE_DIRECTORY = "package"
 PACKAGE_ZIP = "model_package.zip"
 SERVING_DIRECTORY = "Format-Serving"  # TFX's name for the SavedModel inside a Model artifact
+# Inside the SavedModel: JSON files that travel with it (settings, shapes, training facts).
+EXTRA_ASSETS_DIRECTORY = "assets.extra"
 EPOCH_COLUMNS = ("epoch", "phase", "learning_rate", "batch_size", "steps", "seconds")
 
 

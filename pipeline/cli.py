@@ -194,6 +194,8 @@ TASKS: dict[str, Task] = {
                       _script(sys.executable, "benchmarks/pipeline_benchmark.py")),
     "benchmark-train-all": Task("train-all against one full pipeline per model variant",
                                 _script(sys.executable, "benchmarks/train_all_benchmark.py")),
+    "benchmark-quality": Task("every dataset's model against a gradient-boosted tree",
+                              _script(sys.executable, "benchmarks/quality_benchmark.py")),
     "test": Task("lint, then the whole test suite (scripts/test; arguments go to pytest)",
                  _script("bash", "scripts/test")),
     "settings": Task("list every setting with its type, default and the steps that read it",
@@ -216,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Unknown task {name!r}.\n\n{usage}", file=sys.stderr)
         return 2
     if rest[:1] in (["-h"], ["--help"]) and name not in ("lineage", "test", "benchmark",
-                                                         "benchmark-train-all"):
+                                                         "benchmark-train-all",
+                                                         "benchmark-quality"):
         print(f"{name}: {TASKS[name].summary}\n{TASKS[name].run.__doc__ or ''}".rstrip())
         return 0
     return TASKS[name].run(rest)

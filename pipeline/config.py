@@ -165,7 +165,7 @@ class PipelineConfig:
     # feature_transformer. Missing or empty text is allowed.
     text_features: tuple[str, ...] = setting((), read_by=FEATURE_READERS)
     # Tokens kept per text (the first ones); the Trainer sizes its inputs from it.
-    text_max_tokens: int = setting(64, read_by=(TRANSFORM, TRAINER), minimum=1)
+    text_max_length: int = setting(64, read_by=(TRANSFORM, TRAINER), minimum=1)
     # Most frequent tokens kept per text feature's vocabulary.
     text_vocabulary_top_k: int = setting(20_000, read_by=(TRANSFORM,), minimum=1)
     # Quantile buckets per bucketized feature (the Trainer sizes its embeddings from it).

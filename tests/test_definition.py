@@ -172,10 +172,13 @@ def test_building_the_pipeline_loads_none_of_the_model_code() -> None:
     import sys
 
     code = ("import sys, tempfile; import pipeline.keras_choice; "
-            "from pipeline.config import PipelineConfig; "
+            # The dataset file read here: pipeline.loading would load the model registry.
+            "import yaml; from pipeline.config import PipelineConfig, apply_overrides; "
+            "taxi = yaml.safe_load(open('datasets/taxi.yaml')); "
             "from pipeline.definition import create_pipeline; "
             "root = tempfile.mkdtemp(); "
-            "create_pipeline(taxi_config(hyperparameter_search='random'), root, root); "
+            "create_pipeline(apply_overrides(PipelineConfig(), {**taxi, "
+            "'hyperparameter_search': 'random'}, 'test'), root, root); "
             "print(sorted(m for m in sys.modules if m.startswith(('models.', 'preprocessing', "
             "'evaluation.report'))))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY_ROOT,

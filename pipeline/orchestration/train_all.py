@@ -113,8 +113,7 @@ def collect_comparison(config: PipelineConfig, layout: LocalLayout,
 
     from evaluation.report import read_examples
     from evaluation.results import metrics_by_slice
-    from models.export import EXTRA_ASSETS_DIRECTORY
-    from models.package import SERVING_DIRECTORY
+    from models.package import EXTRA_ASSETS_DIRECTORY, SERVING_DIRECTORY
 
     store = open_store(layout.metadata_path)
     run = latest_run_context(store, comparison_pipeline_name(config))
