@@ -346,6 +346,10 @@ class PipelineConfig:
             for name in getattr(self, key):
                 if name not in seen:
                     raise ConfigError(f"{key}: {name!r} is not a configured feature.")
+                if name in self.text_features:
+                    raise ConfigError(f"{key}: {name!r} is a text feature; distances between "
+                                      "distributions of whole texts, which rarely repeat, "
+                                      "measure nothing. Leave it out.")
         for name in self.slice_features:
             if name not in self.categorical_features:
                 raise ConfigError(

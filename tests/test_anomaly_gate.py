@@ -15,6 +15,7 @@ from pipeline.components.anomaly_gate import (
     STATISTICS_FILE,
     AcceptedStatistics,
     DataAnomaliesError,
+    anomaly_lines,
     distribution_problems,
     label_problems,
     raise_on_anomalies,
@@ -177,3 +178,15 @@ def test_a_classification_label_must_hold_two_classes_and_eval_only_known_ones(
         "train": pd.DataFrame({"clicked": [0] * 40}), "eval": pd.DataFrame({"clicked": [0, 1]})})
     assert "holds a single class" in label_problems(binary, "clicked", "binary")[0]
     assert label_problems(one_class, "mass", "regression") == []  # a number: any values
+
+
+def test_new_words_in_a_text_column_are_no_anomaly(tmp_path: Path) -> None:
+    """SchemaGen infers a domain for a string column with few distinct values; for free
+    text a value never seen before is normal, for a category it is an anomaly."""
+    seen = pd.DataFrame({"title": ["great film", "dull plot"] * 50,
+                         "genre": ["drama", "comedy"] * 50})
+    new = pd.DataFrame({"title": ["a new title"] * 10, "genre": ["western"] * 10})
+    artifact = _anomalies_artifact(tmp_path, {"eval": new}, seen)
+    assert {line.split(": ")[1] for line in anomaly_lines(artifact)} == {"title", "genre"}
+    [line] = anomaly_lines(artifact, free_text=["title"])
+    assert line.startswith("eval: genre: Unexpected string values")

@@ -17,6 +17,7 @@ import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 # isort: on
 import json
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
@@ -46,14 +47,20 @@ class AcceptedStatistics(Artifact):
 
 
 
-def anomaly_lines(anomalies: ExampleAnomalies) -> list[str]:
-    """One line per anomaly, e.g. `eval: fare: Unexpected string values (...)`."""
+def anomaly_lines(anomalies: ExampleAnomalies, free_text: Iterable[str] = ()) -> list[str]:
+    """One line per anomaly, e.g. `eval: fare: Unexpected string values (...)`. A value
+    never seen before is no anomaly for a `free_text` column (SchemaGen infers a domain of
+    values for a string column with few distinct ones, which a text column may have)."""
+    free_text = frozenset(free_text)
     lines = []
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         path = os.path.join(artifact_utils.get_split_uri([anomalies], split), SCHEMA_DIFF_FILE)
         report = anomalies_pb2.Anomalies()
         report.ParseFromString(io_utils.read_bytes_file(path))
         for feature, info in sorted(report.anomaly_info.items()):
+            if feature in free_text and {reason.type for reason in info.reason} <= {
+                    anomalies_pb2.AnomalyInfo.ENUM_TYPE_UNEXPECTED_STRING_VALUES}:
+                continue
             lines.append(f"{split}: {feature}: {info.short_description} ({info.description})")
         if report.HasField("dataset_anomaly_info"):
             info = report.dataset_anomaly_info
@@ -169,9 +176,10 @@ _DISTRIBUTION_ANOMALIES = (
 )
 
 
-def raise_on_anomalies(anomalies: ExampleAnomalies, problems: list[str] = ()) -> None:
+def raise_on_anomalies(anomalies: ExampleAnomalies, problems: list[str] = (),
+                       free_text: Iterable[str] = ()) -> None:
     """Raises DataAnomaliesError listing every anomaly and distribution problem, if any."""
-    lines = anomaly_lines(anomalies) + list(problems)
+    lines = anomaly_lines(anomalies, free_text) + list(problems)
     if lines:
         raise DataAnomaliesError(
             f"The data checks found {len(lines)} problem(s); the run stops before "
@@ -192,13 +200,14 @@ def DataAnomalyGate(  # noqa: N802
 ) -> None:
     """Fails when ExampleValidator found anomalies, or a feature drifted from the last
     accepted data, is skewed between train and eval, or has no value at all, or the label
-    (`label`: {"name", "task"}) does not fit the task, listing them all; otherwise records
-    `statistics` as the accepted baseline for the next run. `code` is the fingerprint of
-    this module's code, so that editing it re-runs a cached gate."""
+    does not fit the task (`label`: {"name", "task", "text_features"}), listing them all;
+    otherwise records `statistics` as the accepted baseline for the next run. `code` is the
+    fingerprint of this module's code, so that editing it re-runs a cached gate."""
     label_settings = json.loads(label)
     raise_on_anomalies(anomalies, distribution_problems(
         statistics, schema, baseline_statistics, json.loads(thresholds))
-        + label_problems(statistics, label_settings["name"], label_settings["task"]))
+        + label_problems(statistics, label_settings["name"], label_settings["task"]),
+        free_text=label_settings["text_features"])
     io_utils.copy_file(
         os.path.join(artifact_utils.get_split_uri([statistics], "train"), STATISTICS_FILE),
         os.path.join(accepted_statistics.uri, STATISTICS_FILE))
