@@ -110,7 +110,8 @@ def print_run_summary(config: PipelineConfig, layout: LocalLayout, result: Local
         for reason in summary.get("not_blessed_because", []):
             print(f"  because {reason}")
     if "report" in summary:
-        print(f"Report (slices, calibration, errors, feature importance): {summary['report']}")
+        print(f"Report (slices, the task's views, errors, feature importance): "
+              f"{summary['report']}")
     if "model_package" in summary:
         print(f"Model package (SavedModel, curves, logs, config, dataset): "
               f"{summary['model_package']}")
