@@ -180,3 +180,56 @@ def test_rows_without_a_label_are_left_out_and_the_rest_typed_by_task() -> None:
         {"species": "Adelie", "island": "Dream", "sex": None, "bill_length_mm": 39.1,
          "bill_depth_mm": None, "flipper_length_mm": 181, "body_mass_g": 3750}, "row")
     assert _features(penguin)["species"] == [b"Adelie"]
+
+
+def _exec_properties(config) -> dict:
+    """The ExampleGen component's execution properties, as its executor receives them."""
+    from google.protobuf import message
+    from tfx.utils import proto_utils
+
+    from pipeline.components.example_gen import record_file_example_gen
+
+    component = record_file_example_gen(config, "code")
+    return {key: proto_utils.proto_to_json(value) if isinstance(value, message.Message)
+            else value for key, value in component.exec_properties.items()}
+
+
+def _records(directory: Path) -> list[bytes]:
+    import tensorflow as tf
+
+    files = sorted(str(path) for path in directory.rglob("*.gz"))
+    return [record.numpy() for record in tf.data.TFRecordDataset(files, "GZIP")]
+
+
+def test_streaming_splits_equal_tfx_beam_splits(tmp_path: Path) -> None:
+    """The streaming path writes exactly the examples TFX's Beam path writes, split by
+    split (TFX shuffles before writing, so as sets), and in file order."""
+    import apache_beam as beam
+
+    from pipeline.components.example_gen import RecordFileExampleGenExecutor, write_splits
+    from pipeline.components.example_gen import split_config as split_config_of
+
+    config = taxi_config()
+    properties = _exec_properties(config)
+    executor = RecordFileExampleGenExecutor()
+    with beam.Pipeline() as pipeline:
+        for name, examples in executor.GenerateExamplesByBeam(pipeline, properties).items():
+            _ = (examples
+                 | f"Serialize{name}" >> beam.Map(lambda e: e.SerializeToString(
+                     deterministic=True))
+                 | f"Write{name}" >> beam.io.WriteToTFRecord(
+                     str(tmp_path / "beam" / name / "part"), file_name_suffix=".gz"))
+    counts = write_splits([str(TESTDATA)], RowConverter(ingestion_spec(config)),
+                          split_config_of(config).split_config,
+                          {name: str(tmp_path / "stream" / name) for name in ("train", "eval")})
+    converter = RowConverter(ingestion_spec(config))
+    in_file_order = [example.SerializeToString(deterministic=True)
+                     for example in read_examples(str(TESTDATA), converter)]
+    for name in ("train", "eval"):
+        streamed, by_beam = _records(tmp_path / "stream" / name), _records(tmp_path / "beam" / name)
+        assert sorted(streamed) == sorted(by_beam)
+        assert len(streamed) == counts[name]
+        # Written as read: the rows of the file TFX put in this split, in the file's order.
+        members = set(by_beam)
+        assert streamed == [record for record in in_file_order if record in members]
+    assert counts["eval"] / sum(counts.values()) == pytest.approx(0.2, abs=0.03)
