@@ -31,8 +31,12 @@ from pipeline.config import TrainingPhase, TrainingSettings, training_phases
 logger = logging.getLogger(__name__)
 
 
+PROGRESS_SECONDS = 10.0  # how often a long epoch reports its steps
+
+
 class EpochRecorder(keras.callbacks.Callback):
-    """Logs one line per epoch (the local runner shows it under the Trainer's progress) and
+    """Logs one line per epoch, and within a long epoch its steps and examples per second
+    every PROGRESS_SECONDS (the local runner shows both under the Trainer's progress), and
     keeps a row per epoch for the model package: the phase and its batch size, and what
     training actually did: the optimizer's learning rate and the steps taken."""
 
@@ -41,17 +45,31 @@ class EpochRecorder(keras.callbacks.Callback):
         self.rows: list[dict[str, float]] = []
         self.phase: dict[str, float] = {}
         self._epoch_started = 0.0
+        self._last_report = 0.0
         self._steps = 0
+        self._epoch = 0
+        self._steps_per_epoch: int | None = None  # known after the first epoch
+        self._examples_per_step = 0
 
-    def start_phase(self, number: int, phase: TrainingPhase) -> None:
+    def start_phase(self, number: int, phase: TrainingPhase, replicas: int = 1) -> None:
         self.phase = {"phase": number, "batch_size": phase.batch_size}
+        self._examples_per_step = phase.batch_size * replicas
+        self._steps_per_epoch = None  # a new batch size: a new count
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch_started = time.monotonic()
+        self._epoch_started = self._last_report = time.monotonic()
         self._steps = 0
+        self._epoch = epoch + 1
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._steps += 1
+        now = time.monotonic()
+        if now - self._last_report >= PROGRESS_SECONDS:
+            self._last_report = now
+            of = f" of {self._steps_per_epoch:,}" if self._steps_per_epoch else ""
+            rate = self._steps * self._examples_per_step / (now - self._epoch_started)
+            logger.info("epoch %d: step %s%s (%s examples/s)", self._epoch,
+                        f"{self._steps:,}", of, f"{rate:,.0f}")
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = {name: float(value) for name, value in (logs or {}).items()}
@@ -60,6 +78,7 @@ class EpochRecorder(keras.callbacks.Callback):
                               self.model.optimizer.learning_rate)),
                           "steps": self._steps,
                           "seconds": round(time.monotonic() - self._epoch_started, 3)})
+        self._steps_per_epoch = self._steps
         metrics = "  ".join(f"{name} {value:.4f}" for name, value in logs.items())
         logger.info("epoch %d/%d (phase %d)  %s", epoch + 1, self.params.get("epochs", 0),
                     self.phase.get("phase", 1), metrics)
@@ -106,7 +125,7 @@ def run_fn(fn_args: FnArgs) -> None:
         started = time.monotonic()
         epochs_done = 0
         for number, phase in enumerate(phases, start=1):
-            recorder.start_phase(number, phase)
+            recorder.start_phase(number, phase, replicas)
             model.optimizer.learning_rate.assign(phase.learning_rate)
             # The same feeder, rebuilt for the phase's batch size.
             train_data = shard_by_example(build_feeder(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -82,7 +83,7 @@ class LabelRule:
                 )
         return cls(text=text, _tree=tree)
 
-    @property
+    @functools.cached_property
     def columns(self) -> tuple[str, ...]:
         """The raw columns the rule reads, in order of first appearance."""
         names: list[str] = []

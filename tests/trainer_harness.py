@@ -19,14 +19,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
 from models.distribution import choose_strategy, is_chief
-
-if TYPE_CHECKING:
-    from tfx.components.trainer.fn_args_utils import FnArgs
+from models.fn_args import trainer_fn_args
 
 
 def split_cpu(device_count: int) -> None:
@@ -46,42 +43,6 @@ def describe_strategy() -> dict:
         "replicas": strategy.num_replicas_in_sync,
         "chief": is_chief(strategy),
     }
-
-
-def trainer_fn_args(spec: dict) -> FnArgs:
-    """FnArgs as TFX's Trainer executor builds them (GenericExecutor._GetFnArgs).
-
-    spec: "transform_graph" (Transform's output directory), "examples" (a directory with
-    Split-train/ and Split-eval/ holding gzipped TFRecords of transformed examples),
-    "model" and "model_run" (the output artifacts' directories), "training_settings".
-    """
-    # TFX takes ~10 s to import; only training needs it.
-    from tfx.components.trainer.fn_args_utils import get_common_fn_args
-    from tfx.components.util import examples_utils
-    from tfx.proto import example_gen_pb2, trainer_pb2
-    from tfx.types import artifact_utils, standard_artifacts
-    from tfx.types import standard_component_specs as keys
-    from tfx.utils import json_utils, path_utils, proto_utils
-
-    transform_graph = standard_artifacts.TransformGraph()
-    transform_graph.uri = spec["transform_graph"]
-    examples = standard_artifacts.Examples()
-    examples.uri = spec["examples"]
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
-    examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
-    exec_properties = {
-        keys.TRAIN_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.TrainArgs(splits=["train"])),
-        keys.EVAL_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.EvalArgs(splits=["eval"])),
-        keys.CUSTOM_CONFIG_KEY: json_utils.dumps(
-            {"training_settings": spec["training_settings"]}),
-    }
-    fn_args = get_common_fn_args(
-        {keys.EXAMPLES_KEY: [examples], keys.TRANSFORM_GRAPH_KEY: [transform_graph]},
-        exec_properties)
-    fn_args.transform_output = fn_args.transform_graph_path
-    fn_args.serving_model_dir = path_utils.serving_model_dir(spec["model"])
-    fn_args.model_run_dir = spec["model_run"]
-    return fn_args
 
 
 def main(argv: Sequence[str]) -> None:

@@ -1,0 +1,78 @@
+"""Is training bound by its input? The Trainer's examples per second with the real feeder
+(`models/feeder.py`, reading Transform's gzipped TFRecords) against the same model fed the
+same batches from memory; the ratio is the share of the model's own speed the feeder
+keeps (1.0: the input never waits the model).
+
+Used by benchmarks/growth_benchmark.py and benchmarks/gpu_check.py on a pipeline run's
+artifacts, found through ML Metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
+
+
+def run_artifacts(config: Any) -> dict[str, str]:
+    """The directories of the latest run's Transform output and transformed examples."""
+    from pipeline.layout import LocalLayout
+    from pipeline.metadata.store import latest_run_context, open_store, run_executions
+
+    store = open_store(LocalLayout.for_config(config).metadata_path)
+    run = latest_run_context(store, config.pipeline_name)
+    found: dict[str, str] = {}
+    for step in run_executions(store, run.id):
+        if step.component == "Transform":
+            for artifact in step.outputs:
+                if artifact.type == "TransformGraph":
+                    found["transform_graph"] = artifact.uri
+                elif artifact.type == "Examples":
+                    found["examples"] = artifact.uri
+    return found
+
+
+def input_bound_ratio(config: Any, artifacts: dict[str, str], work_directory: str,
+                      steps: int = 300, warmup_steps: int = 30) -> dict[str, float]:
+    """Examples per second of one pass over `steps` batches, from the feeder and from
+    memory, after `warmup_steps` that build and trace the model."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from models.distribution import choose_strategy
+    from models.feeder import build_feeder, training_shapes
+    from models.fn_args import trainer_fn_args
+    from models.registry import build_model
+    from pipeline.config import TrainingSettings
+
+    settings = TrainingSettings.from_config(config)
+    fn_args = trainer_fn_args({**artifacts, "model": f"{work_directory}/model",
+                               "model_run": f"{work_directory}/model_run",
+                               "training_settings": settings.to_dict()})
+    transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    shapes = training_shapes(transform_output, fn_args.train_files, settings)
+    strategy = choose_strategy()
+    batch_size = settings.batch_size * strategy.num_replicas_in_sync
+    with strategy.scope():
+        model = build_model(settings.architecture, shapes, settings)
+
+    def feeder() -> tf.data.Dataset:
+        return build_feeder(fn_args.train_files, fn_args.data_accessor, transform_output,
+                            settings, batch_size, training=True).repeat()
+
+    model.fit(feeder().take(warmup_steps), epochs=1, verbose=0)
+    started = time.monotonic()
+    model.fit(feeder().take(steps), epochs=1, verbose=0)
+    fed = steps * batch_size / (time.monotonic() - started)
+
+    in_memory = feeder().take(steps).cache()
+    for _ in in_memory:  # fill the cache: from here on, batches come from memory
+        pass
+    model.fit(in_memory.take(warmup_steps), epochs=1, verbose=0)
+    started = time.monotonic()
+    model.fit(in_memory, epochs=1, verbose=0)
+    from_memory = steps * batch_size / (time.monotonic() - started)
+    return {"feeder_examples_per_second": fed, "memory_examples_per_second": from_memory,
+            "ratio": fed / from_memory, "batch_size": batch_size,
+            "replicas": strategy.num_replicas_in_sync}
