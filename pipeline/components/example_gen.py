@@ -86,6 +86,7 @@ class RowConverter:
         self.string_columns = self.categorical_columns + self.text_columns
         self._keys = {name: name.encode() for name in
                       (*self.numeric_columns, *self.string_columns, self.label_name)}
+        self._key_fields = {key: _field(1, key) for key in self._keys.values()}
 
     def missing_columns(self, present: set[str]) -> list[str]:
         """The required columns (features and the label's columns) not in `present`."""
@@ -130,16 +131,18 @@ class RowConverter:
         else:
             features.append((key, _int64_feature((label,))))
         features.sort()
-        entries = b"".join(_field(1, _field(1, key) + _field(2, feature))
-                           for key, feature in features)
-        return _field(1, entries)
+        entries = []
+        for key, feature in features:  # a map entry: {key = 1, value = 2}
+            entry = self._key_fields[key] + _field(2, feature)
+            entries.append(_field(1, entry))
+        return _field(1, b"".join(entries))
 
 
 # ---------------------------------------------------------------------- the wire format
 # tf.train.Example is Example{features=1: Features{feature=1: map<string, Feature>}}, a
 # map entry being {key=1, value=2}; Feature is one of bytes_list=1, float_list=2,
 # int64_list=3, each a message whose field 1 holds the values (numbers packed).
-def _varint(number: int) -> bytes:
+def _encode_varint(number: int) -> bytes:
     number &= (1 << 64) - 1  # a negative int64 takes ten bytes, as protobuf writes it
     out = bytearray()
     while number > 0x7F:
@@ -149,9 +152,17 @@ def _varint(number: int) -> bytes:
     return bytes(out)
 
 
+# Lengths and small numbers by lookup: encoding them was most of the encoder's time.
+_SMALL_VARINTS = tuple(_encode_varint(number) for number in range(1 << 14))
+
+
+def _varint(number: int) -> bytes:
+    return _SMALL_VARINTS[number] if 0 <= number < 16384 else _encode_varint(number)
+
+
 def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return _SMALL_VARINTS[number << 3 | 2] + _varint(len(payload)) + payload
 
 
 def _float_feature(values: tuple[float, ...]) -> bytes:
