@@ -15,13 +15,14 @@ from typing import Any
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 
 
-def run_artifacts(config: Any) -> dict[str, str]:
-    """The directories of the latest run's Transform output and transformed examples."""
+def run_artifacts(config: Any, pipeline_name: str | None = None) -> dict[str, str]:
+    """The directories of the latest run's Transform output and transformed examples (of
+    `pipeline_name`, by default the config's pipeline)."""
     from pipeline.layout import LocalLayout
     from pipeline.metadata.store import latest_run_context, open_store, run_executions
 
     store = open_store(LocalLayout.for_config(config).metadata_path)
-    run = latest_run_context(store, config.pipeline_name)
+    run = latest_run_context(store, pipeline_name or config.pipeline_name)
     found: dict[str, str] = {}
     for step in run_executions(store, run.id):
         if step.component == "Transform":

@@ -12,7 +12,23 @@ import os
 import tempfile
 from collections.abc import Iterator
 
+import keras
 import tensorflow as tf
+
+
+def use_mixed_precision(setting: str) -> bool:
+    """Sets Keras's float16 compute policy when `setting` is auto and every visible GPU
+    computes float16 fast (compute capability 7.0+: tensor cores); returns whether it did.
+    On a CPU float16 is slower, so it stays float32."""
+    gpus = tf.config.list_physical_devices("GPU")
+    fast = bool(gpus) and all(
+        tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        >= (7, 0) for gpu in gpus)
+    if setting == "auto" and fast:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        return True
+    keras.mixed_precision.set_global_policy("float32")
+    return False
 
 
 def choose_strategy() -> tf.distribute.Strategy:

@@ -101,12 +101,13 @@ def task_output(logits: keras.KerasTensor, shapes: FeatureShapes) -> keras.Keras
     or the value in the label's own units (regression). For regression the network learns
     a standardized value that this layer turns into the label's scale, so the label's size
     never slows the optimizer and serving needs no separate step."""
+    # float32 outputs under mixed precision: probabilities and values keep their precision.
     if shapes.task == "multiclass":
-        return keras.layers.Activation("softmax", name="probabilities")(logits)
+        return keras.layers.Activation("softmax", name="probabilities", dtype="float32")(logits)
     if shapes.task == "regression":
         return keras.layers.Rescaling(scale=shapes.label_std, offset=shapes.label_mean,
-                                      name="value")(logits)
-    return keras.layers.Activation("sigmoid", name="probability")(logits)
+                                      name="value", dtype="float32")(logits)
+    return keras.layers.Activation("sigmoid", name="probability", dtype="float32")(logits)
 
 
 def task_model(inputs: dict[str, keras.KerasTensor], logits: keras.KerasTensor,

@@ -21,6 +21,7 @@ from models.distribution import (
     choose_strategy,
     is_chief,
     shard_by_example,
+    use_mixed_precision,
 )
 from models.export import export_serving_model
 from models.feeder import build_feeder, training_shapes
@@ -111,6 +112,7 @@ def run_fn(fn_args: FnArgs) -> None:
 
     strategy = choose_strategy()
     replicas = strategy.num_replicas_in_sync
+    mixed_precision = use_mixed_precision(settings.mixed_precision)
     eval_data = shard_by_example(build_feeder(
         fn_args.eval_files, fn_args.data_accessor, transform_output, settings,
         settings.batch_size * replicas, training=False))
@@ -151,6 +153,7 @@ def run_fn(fn_args: FnArgs) -> None:
                     "history": history_of(recorder.rows),
                     "devices": [device.name for device in tf.config.list_logical_devices()],
                     "replicas": replicas,
+                    "mixed_precision": mixed_precision,
                     "parameters": model.count_params(),
                 },
             },

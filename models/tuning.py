@@ -18,7 +18,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
-from models.distribution import choose_strategy
+from models.distribution import choose_strategy, use_mixed_precision
 from models.feeder import build_feeder, training_shapes
 from models.registry import build_model
 from pipeline.config import TrainingSettings, TunerSettings
@@ -63,6 +63,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
         return build_model(trial.architecture, shapes, trial)
 
     strategy = choose_strategy()
+    use_mixed_precision(settings.mixed_precision)
     common = {
         "hypermodel": build_trial_model,
         "objective": objective(settings.task),

@@ -201,6 +201,9 @@ class PipelineConfig:
     batch_size: int = setting(256, read_by=(TRAINER,), minimum=1)
     epochs: int = setting(4, read_by=(TRAINER,), minimum=1)  # passes over the train split
     shuffle_buffer: int = setting(10_000, read_by=(TRAINER,), minimum=1)
+    # auto: float16 compute with float32 weights when a GPU that runs float16 fast
+    # (compute capability 7.0 or newer) is visible; off: float32 everywhere.
+    mixed_precision: str = setting("auto", read_by=(TRAINER,), choices=("auto", "off"))
     # Training in phases, one after another on the same feeder and model: phase i trains
     # schedule_epochs[i] epochs at learning_rate * schedule_learning_rate_factors[i] with
     # batches of batch_size * schedule_batch_size_factors[i] (raise the batch size as the

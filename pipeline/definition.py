@@ -232,6 +232,26 @@ def create_pipeline(
     )
 
 
+def create_data_pipeline(
+    config: PipelineConfig,
+    pipeline_root: str,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: Sequence[str] = (),
+) -> tfx_pipeline.Pipeline:
+    """The data steps alone, up to Transform, for `config` (named `<pipeline>-data`, so its
+    runs are no production run): what a training check on other hardware starts from
+    (benchmarks/gpu_check.py)."""
+    data = _data_steps(config, None, False)
+    return tfx_pipeline.Pipeline(
+        pipeline_name=f"{config.pipeline_name}-data",
+        pipeline_root=pipeline_root,
+        components=data.nodes,
+        enable_cache=True,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args),
+    )
+
+
 def create_train_all_pipeline(
     config: PipelineConfig,
     model_variants: Mapping[str, PipelineConfig],

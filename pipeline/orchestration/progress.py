@@ -106,7 +106,8 @@ class ComponentProgress(logging.Handler):
             self._line(self.current, state, time.monotonic() - self.started_at)
             self.current = None
 
-    def _start_ticker(self, interval: float = PROGRESS_SECONDS) -> None:
+    def _start_ticker(self) -> None:
+        interval = PROGRESS_SECONDS  # read at each start, so a test may shorten it
         self._stop_ticker()
         stop = self._ticker = threading.Event()
         started, base = time.monotonic(), bytes_read()
