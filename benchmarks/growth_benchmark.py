@@ -22,14 +22,11 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from pipeline_benchmark import _tree_rss_bytes
+from pipeline_benchmark import sample_memory
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 from pipeline.config import REPOSITORY_ROOT, resolve_data_path
@@ -74,24 +71,9 @@ def derive_table(rows: int, path: Path) -> None:
 
 def measure(command: list[str], log_path: Path) -> tuple[float, list[tuple[float, int]], int]:
     """Runs `command`: (wall seconds, [(wall-clock time, summed RSS)], exit code)."""
-    started = time.monotonic()
-    samples: list[tuple[float, int]] = []
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   cwd=REPOSITORY_ROOT, env={**os.environ})
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.is_set():
-                samples.append((time.time(), _tree_rss_bytes(process.pid)[0]))
-                time.sleep(0.2)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        code = process.wait()
-        done.set()
-        sampler.join()
-    return time.monotonic() - started, samples, code
+    seconds, samples, code = sample_memory(command, dict(os.environ), log_path,
+                                           REPOSITORY_ROOT, interval=0.2)
+    return seconds, [(at, total) for at, total, _ in samples], code
 
 
 def step_rows(output_root: Path, rows: int) -> list[dict]:

@@ -54,29 +54,36 @@ def _tree_rss_bytes(root_pid: int) -> tuple[int, int]:
     return total, largest
 
 
-def measure(command: list[str], env: dict[str, str], log_path: Path, cwd: Path
-            ) -> tuple[float, tuple[int, int], int]:
-    """Runs `command`: (wall seconds, (peak summed, peak single-process RSS), exit code)."""
+def sample_memory(command: list[str], env: dict[str, str], log_path: Path, cwd: Path,
+                  interval: float = 0.1) -> tuple[float, list[tuple[float, int, int]], int]:
+    """Runs `command`, sampling its process tree's memory every `interval` seconds:
+    (wall seconds, [(time.time(), summed RSS, largest single RSS)], exit code)."""
     started = time.monotonic()
+    samples: list[tuple[float, int, int]] = []
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    cwd=cwd)
-        peak = (0, 0)
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak
             while not done.is_set():
-                total, largest = _tree_rss_bytes(process.pid)
-                peak = (max(peak[0], total), max(peak[1], largest))
-                time.sleep(0.1)
+                samples.append((time.time(), *_tree_rss_bytes(process.pid)))
+                time.sleep(interval)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         code = process.wait()
         done.set()
         sampler.join()
-    return time.monotonic() - started, peak, code
+    return time.monotonic() - started, samples, code
+
+
+def measure(command: list[str], env: dict[str, str], log_path: Path, cwd: Path
+            ) -> tuple[float, tuple[int, int], int]:
+    """Runs `command`: (wall seconds, (peak summed, peak single-process RSS), exit code)."""
+    seconds, samples, code = sample_memory(command, env, log_path, cwd)
+    return (seconds, (max((total for _, total, _ in samples), default=0),
+                      max((largest for _, _, largest in samples), default=0)), code)
 
 
 def latest_evaluation_metrics(metadata_path: Path) -> dict[str, float]:

@@ -14,25 +14,16 @@ import importlib.util
 import json
 from pathlib import Path
 
+from derive_testdata import typed_cell  # this folder is on the path of its scripts
+
 SPEC = importlib.util.find_spec("palmerpenguins")
 SOURCE = Path(next(iter(SPEC.submodule_search_locations))) / "data" / "penguins.csv"
 TARGET = Path(__file__).parent / "penguins.jsonl"
 
 
-def _typed(cell: str) -> int | float | str | None:
-    if cell in ("", "NA"):
-        return None
-    for convert in (int, float):
-        try:
-            return convert(cell)
-        except ValueError:
-            pass
-    return cell
-
-
 def main() -> None:
     with SOURCE.open(newline="") as handle, TARGET.open("w") as out:
-        rows = [{name: _typed(cell) for name, cell in row.items()}
+        rows = [{name: typed_cell(cell, ("", "NA")) for name, cell in row.items()}
                 for row in csv.DictReader(handle)]
         for row in rows:
             out.write(json.dumps(row) + "\n")

@@ -21,8 +21,10 @@ TARGET = Path(__file__).parent / "taxi_trips.jsonl"
 KEEP_NUMERATOR, KEEP_DENOMINATOR = 2, 15
 
 
-def _typed(cell: str) -> int | float | str | None:
-    if cell == "":
+def typed_cell(cell: str, missing: tuple[str, ...] = ("",)) -> int | float | str | None:
+    """A CSV cell as JSON would hold it: None for a `missing` marker, else an int, a float
+    or the string."""
+    if cell in missing:
         return None
     for convert in (int, float):
         try:
@@ -44,7 +46,7 @@ def main() -> None:
     with TARGET.open("w") as out:
         for raw_line, cells in zip(lines[1:], csv.reader(lines[1:]), strict=False):
             if _kept(raw_line):
-                row = {name: _typed(cell) for name, cell in zip(header, cells, strict=False)}
+                row = {name: typed_cell(cell) for name, cell in zip(header, cells, strict=False)}
                 out.write(json.dumps(row, sort_keys=False) + "\n")
                 kept += 1
     print(f"wrote {kept} of {len(lines) - 1} trips to {TARGET}")
