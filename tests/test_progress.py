@@ -40,16 +40,18 @@ def test_a_silent_beam_step_reports_rows_read_while_it_runs(tmp_path: Path,
     monkeypatch.setattr("pipeline.orchestration.progress.PROGRESS_SECONDS", 0.05)
     progress.emit(_record("Component Transform is running."))
     path = tmp_path / "data.bin"
-    path.write_bytes(b"x" * 1_000_000)
-    path.read_bytes()  # 1 MB: about 10,000 rows at 100 bytes a row
-    time.sleep(0.3)
+    path.write_bytes(b"x" * 2_000_000)
+    path.read_bytes()  # 2 MB: about 20,000 rows at 100 bytes a row
+    time.sleep(0.5)
     progress.emit(_record("Component Transform is finished."))
     lines = stream.getvalue().splitlines()
     assert lines[0].strip() == "1,000 examples written"
     assert "Transform" in lines[1] and "running" in lines[1]
-    ticks = [line for line in lines if "rows read" in line]
-    assert ticks and "the data is 1,000 rows" in ticks[-1]
-    assert int(ticks[-1].split("about ")[1].split(" rows")[0].replace(",", "")) >= 10_000
+    reading = [line for line in lines if "the data is 1,000 rows" in line]
+    assert reading and int(reading[0].split("about ")[1].split(" rows")[0].replace(",", "")) \
+        >= 20_000
+    # Once nothing more is read, the step is working on what it read, and says so.
+    assert "working on them" in [line for line in lines if "rows read" in line][-1]
     assert "ran" in lines[-1]
     count = len(stream.getvalue().splitlines())
     time.sleep(0.2)

@@ -114,15 +114,21 @@ class ComponentProgress(logging.Handler):
         per_example = self.example_bytes / self.examples if self.examples else 0.0
 
         def tick() -> None:
+            previous = 0
             while not stop.wait(interval):
                 read = bytes_read() - base
                 seconds = time.monotonic() - started
-                if per_example:
-                    rows = read / per_example
-                    text = (f"about {rows:,.0f} rows read ({rows / seconds:,.0f} rows/s; "
+                amount = (f"about {read / per_example:,.0f} rows" if per_example
+                          else f"{read / 1e6:,.0f} MB")
+                if read - previous < 1_000_000:  # under a megabyte in a whole interval
+                    # Beam's in-memory runner reads a stage's input whole, then works on it.
+                    text = f"{amount} read; working on them ({seconds:,.0f} s)"
+                elif per_example:
+                    text = (f"{amount} read ({read / per_example / seconds:,.0f} rows/s; "
                             f"the data is {self.examples:,} rows)")
                 else:
-                    text = f"{read / 1e6:,.0f} MB read ({read / 1e6 / seconds:,.1f} MB/s)"
+                    text = f"{amount} read ({read / 1e6 / seconds:,.1f} MB/s)"
+                previous = read
                 self.stream.write(f"        {text}\n")
                 self.stream.flush()
 
