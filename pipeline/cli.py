@@ -196,6 +196,10 @@ TASKS: dict[str, Task] = {
                                 _script(sys.executable, "benchmarks/train_all_benchmark.py")),
     "benchmark-quality": Task("every dataset's model against a gradient-boosted tree",
                               _script(sys.executable, "benchmarks/quality_benchmark.py")),
+    "benchmark-growth": Task("the whole pipeline at 15K, 150K and 1.5M rows, step by step",
+                             _script(sys.executable, "benchmarks/growth_benchmark.py")),
+    "gpu-check": Task("run_fn on every visible GPU: examples/s and the input-bound ratio",
+                      _script(sys.executable, "benchmarks/gpu_check.py")),
     "test": Task("lint, then the whole test suite (scripts/test; arguments go to pytest)",
                  _script("bash", "scripts/test")),
     "settings": Task("list every setting with its type, default and the steps that read it",
@@ -219,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if rest[:1] in (["-h"], ["--help"]) and name not in ("lineage", "test", "benchmark",
                                                          "benchmark-train-all",
-                                                         "benchmark-quality"):
+                                                         "benchmark-quality",
+                                                         "benchmark-growth", "gpu-check"):
         print(f"{name}: {TASKS[name].summary}\n{TASKS[name].run.__doc__ or ''}".rstrip())
         return 0
     return TASKS[name].run(rest)
