@@ -46,9 +46,8 @@ def split_examples(config: PipelineConfig, split: str) -> list[Any]:
 
     store = open_store(LocalLayout.for_config(config).metadata_path)
     run = latest_run_context(store, config.pipeline_name)
-    (examples,) = (artifact for step in run_executions(store, run.id)
-                   if step.component == "ExampleGen" for artifact in step.outputs
-                   if artifact.type == "Examples")
+    examples = next(step.output("Examples") for step in run_executions(store, run.id)
+                    if step.component == "ExampleGen")
     files = tf.io.gfile.glob(f"{examples.uri}/Split-{split}/*")
     return [tf.train.Example.FromString(record.numpy())
             for record in tf.data.TFRecordDataset(files, compression_type="GZIP")]

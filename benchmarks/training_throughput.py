@@ -23,15 +23,10 @@ def run_artifacts(config: Any, pipeline_name: str | None = None) -> dict[str, st
 
     store = open_store(LocalLayout.for_config(config).metadata_path)
     run = latest_run_context(store, pipeline_name or config.pipeline_name)
-    found: dict[str, str] = {}
-    for step in run_executions(store, run.id):
-        if step.component == "Transform":
-            for artifact in step.outputs:
-                if artifact.type == "TransformGraph":
-                    found["transform_graph"] = artifact.uri
-                elif artifact.type == "Examples":
-                    found["examples"] = artifact.uri
-    return found
+    transform = next(step for step in run_executions(store, run.id)
+                     if step.component == "Transform")
+    return {"transform_graph": transform.output("TransformGraph").uri,
+            "examples": transform.output("Examples").uri}
 
 
 def input_bound_ratio(config: Any, artifacts: dict[str, str], work_directory: str,

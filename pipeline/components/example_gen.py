@@ -75,17 +75,16 @@ class RowConverter:
         self.label = Label.from_settings(spec["label_name"], spec["label_rule"], spec["task"])
         self.label_name: str = spec["label_name"]
         self.categorical_columns: list[str] = list(spec["categorical_columns"])
-        self.text_columns: list[str] = list(spec.get("text_columns", ()))
+        self.text_columns: list[str] = list(spec["text_columns"])
         rule_only = ([c for c in self.label.rule.columns if c not in spec["numeric_columns"]]
                      if self.label.rule else [])
         self.numeric_columns: list[str] = list(spec["numeric_columns"]) + rule_only
-        self.feature_columns = set(spec["numeric_columns"]) | set(self.categorical_columns)
         self.required_columns = list(dict.fromkeys(
             self.numeric_columns + self.categorical_columns + self.text_columns
             + list(self.label.columns)))
         self.string_columns = self.categorical_columns + self.text_columns
-        self.float_features = [name for name in self.numeric_columns
-                               if name in self.feature_columns]
+        # The numeric features; a rule's other inputs are read, not written.
+        self.float_features: list[str] = list(spec["numeric_columns"])
         self._required = frozenset(self.required_columns)
         # Deterministic serialization orders a map by key: the order is fixed per table.
         written = (*self.float_features, *self.string_columns, self.label_name)

@@ -103,7 +103,7 @@ def print_run_summary(config: PipelineConfig, layout: LocalLayout, result: Local
               f"{component['seconds']:7.1f} s")
     if "metrics" in summary:
         print(f"\nEvaluation on the eval split ({summary['evaluation_uri']}):")
-        print(metrics_table(summary["metrics"]))
+        print(metrics_table(summary["metrics"], names=task_named(config.task).summary_metrics))
     if "blessed" in summary:
         verdict = "blessed" if summary["blessed"] else "NOT blessed"
         print(f"\nModel {summary.get('model_uri', '')}: {verdict}")
