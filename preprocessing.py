@@ -66,12 +66,19 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     """
     settings = TransformSettings.from_dict(custom_config["settings"], "Transform")
     outputs: dict[str, tf.Tensor] = {}
-    for name in settings.numeric_features:
-        present = _present_values(inputs[name])
-        mean, variance = tft.mean(present), tft.var(present)
-        dense = _dense(inputs[name], float("nan"))
+    if settings.numeric_features:
+        # All numeric features as the columns of one (batch, k) tensor, missing as NaN: one
+        # mean and one variance analyzer for all of them (tf.Transform's count, mean and
+        # variance ignore NaN, per column), where one pair per feature cost about a second
+        # of graph building per feature on every run, whatever the data's size.
+        dense = tf.stack([_dense(inputs[name], float("nan"))
+                          for name in settings.numeric_features], axis=1)
+        mean = tft.mean(dense, reduce_instance_dims=False)
+        variance = tft.var(dense, reduce_instance_dims=False)
         scaled = (dense - mean) / tf.where(variance > 0, tf.sqrt(variance), 1.0)
-        outputs[name] = tf.where(tf.math.is_nan(dense), tf.zeros_like(dense), scaled)
+        scaled = tf.where(tf.math.is_nan(dense), tf.zeros_like(dense), scaled)
+        for index, name in enumerate(settings.numeric_features):
+            outputs[name] = scaled[:, index]
     bucket_count = settings.bucket_count
     for name in settings.bucketized_features:
         boundaries = tft.quantiles(_present_values(inputs[name]), num_buckets=bucket_count,

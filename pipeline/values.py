@@ -91,6 +91,8 @@ def _parse_string(text: str, hint: Any, problem: str) -> Any:
         items = [item.strip() for item in stripped.split(",") if item.strip()]
         return tuple(_parse_string(item, item_type, problem) if item_type is not str else item
                      for item in items)
+    if origin is dict and not stripped:
+        return {}  # --drift_thresholds= : none
     if origin is dict and ":" in stripped:
         # --blessing_thresholds=auc:0.8,accuracy:0.7 (JSON works too).
         value_type = typing.get_args(hint)[1]

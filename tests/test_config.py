@@ -267,3 +267,10 @@ def test_thresholds_default_to_the_task_and_read_key_value_flags() -> None:
     config = load_config(["--dataset=taxi_fare", "--blessing_thresholds=r2:0.5,mae:2.5"],
                          environ={})
     assert config.blessing_thresholds == {"r2": 0.5, "mae": 2.5}
+
+
+def test_an_empty_mapping_flag_clears_the_datasets_mapping() -> None:
+    assert load_config(["--dataset=taxi"], environ={}).drift_thresholds  # taxi sets some
+    config = load_config(["--dataset=taxi", "--drift_thresholds=", "--skew_thresholds="],
+                         environ={})
+    assert config.drift_thresholds == {} and config.skew_thresholds == {}

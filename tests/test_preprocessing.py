@@ -14,13 +14,21 @@ from tests.helpers import sample_rows, transform_rows
 
 def test_numeric_features_are_z_scored_with_missing_values_imputed(
         transform_output_dir: Path, default_config: PipelineConfig) -> None:
-    rows = sample_rows(300)
+    """Every numeric feature is scaled by its own mean and population standard deviation
+    over the values present in the fitted rows (numpy's figures, to float32 precision),
+    missing values become 0, and a feature's scaling does not leak into another's."""
+    rows = sample_rows(300)  # the rows transform_output_dir was fitted on
     outputs = transform_rows(transform_output_dir, default_config, rows)
-    fares = outputs["fare"].numpy()
-    assert abs(fares.mean()) < 1e-3 and abs(fares.std() - 1) < 1e-2
-    missing_row = dict(rows[0], fare=None)
+    for name in default_config.numeric_features:
+        raw = np.array([np.nan if row.get(name) is None else float(row[name]) for row in rows])
+        present = raw[~np.isnan(raw)]
+        expected = np.where(np.isnan(raw), 0.0, (raw - present.mean()) / present.std())
+        np.testing.assert_allclose(outputs[name].numpy(), expected, rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
+    missing_row = dict(rows[0], **{name: None for name in default_config.numeric_features})
     imputed = transform_rows(transform_output_dir, default_config, [missing_row])
-    assert imputed["fare"].numpy().tolist() == [0.0]  # the mean, after scaling
+    for name in default_config.numeric_features:
+        assert imputed[name].numpy().tolist() == [0.0], name  # the mean, after scaling
 
 
 def test_bucketized_features_get_quantile_ids_and_a_missing_id(
