@@ -9,7 +9,6 @@ from that graph's output.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,14 +18,13 @@ import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from models.shapes import PADDING_TOKEN_ID, FeatureShapes
 from pipeline.config import TrainingSettings, TransformSettings
 
 MISSING_CATEGORY = b"__missing__"
 # The vocabulary file of a multi-class label's classes (most frequent first): class id i
 # is line i, so the model's i-th probability belongs to it.
 LABEL_CLASSES_VOCABULARY = "label_classes"
-# Token id 0 pads a text to its fixed length; vocabulary ids start at 1.
-PADDING_TOKEN_ID = 0
 
 
 def _dense(value: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
@@ -126,36 +124,6 @@ def _label(value: tf.Tensor | tf.SparseTensor, settings: TransformSettings) -> t
     if settings.task == "regression":
         return tf.cast(_dense(value, float("nan")), tf.float32)
     return _dense(value, tf.constant(0, tf.int64))
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureShapes:
-    """What the models need to size themselves, read from Transform's output."""
-
-    numeric: tuple[str, ...]
-    categorical_cardinalities: dict[str, int]  # id range per categorical/bucketized feature
-    # Per text feature: (token id range, padding included; tokens per example).
-    text: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
-    task: str = "binary"
-    class_names: tuple[str, ...] = ()  # multiclass: the class of each output, in order
-    # regression: the train split's label mean and standard deviation (models/feeder.py's
-    # `label_statistics`), which scale the model's output to the label's units.
-    label_mean: float = 0.0
-    label_std: float = 1.0
-
-    @property
-    def outputs(self) -> int:
-        """Units of the model's last layer: one per class, or one."""
-        return len(self.class_names) if self.task == "multiclass" else 1
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, for logs and the model's assets."""
-        return {"numeric": list(self.numeric),
-                "categorical_cardinalities": dict(self.categorical_cardinalities),
-                "text": {name: {"vocabulary": size, "length": length}
-                         for name, (size, length) in self.text.items()},
-                "task": self.task, "class_names": list(self.class_names),
-                "label_mean": self.label_mean, "label_std": self.label_std}
 
 
 def feature_shapes(transform_output: tft.TFTransformOutput, settings: TrainingSettings

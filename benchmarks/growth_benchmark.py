@@ -114,7 +114,8 @@ def print_size(rows: int, wall: float, samples: list[tuple[float, int]], steps: 
     if throughput:
         print(f"  Trainer input: {throughput['feeder_examples_per_second']:,.0f} examples/s "
               f"from the feeder, {throughput['memory_examples_per_second']:,.0f} from memory: "
-              f"ratio {throughput['ratio']:.2f} (batch {throughput['batch_size']})")
+              f"ratio {throughput['ratio']:.2f} (batch {throughput['batch_size']}); the feeder "
+              f"alone, no model: {throughput['feeder_alone_examples_per_second']:,.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:

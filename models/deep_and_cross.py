@@ -7,8 +7,8 @@ from __future__ import annotations
 import keras
 
 from models.layers import dense_tower, embedded_features, feature_inputs, task_logits, task_model
+from models.shapes import FeatureShapes
 from pipeline.config import TrainingSettings
-from preprocessing import FeatureShapes
 
 
 def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:

@@ -28,7 +28,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models.package import EXTRA_ASSETS_DIRECTORY
-from preprocessing import FeatureShapes
+from models.shapes import FeatureShapes
 
 __all__ = ["EXTRA_ASSETS_DIRECTORY", "ServingModule", "export_serving_model"]
 

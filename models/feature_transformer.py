@@ -16,8 +16,8 @@ from models.layers import (
     task_model,
     token_sequences,
 )
+from models.shapes import FeatureShapes
 from pipeline.config import TrainingSettings
-from preprocessing import FeatureShapes
 
 
 def transformer_block(tokens: keras.KerasTensor, settings: TrainingSettings, index: int

@@ -15,8 +15,9 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import DataAccessor
 from tfx_bsl.public import tfxio
 
+from models.shapes import FeatureShapes
 from pipeline.config import TrainingSettings
-from preprocessing import FeatureShapes, feature_shapes
+from preprocessing import feature_shapes
 
 
 def build_feeder(

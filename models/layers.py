@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import keras
 
+from models.shapes import PADDING_TOKEN_ID, FeatureShapes
 from pipeline.config import TrainingSettings
-from preprocessing import PADDING_TOKEN_ID, FeatureShapes
 
 
 def feature_inputs(shapes: FeatureShapes) -> dict[str, keras.KerasTensor]:

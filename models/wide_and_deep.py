@@ -15,8 +15,8 @@ from models.layers import (
     task_logits,
     task_model,
 )
+from models.shapes import FeatureShapes
 from pipeline.config import TrainingSettings
-from preprocessing import FeatureShapes
 
 
 def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:
