@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -86,3 +87,32 @@ def test_the_gpu_check_runs_on_cpu_with_small_data() -> None:
     assert lines[0].startswith("devices: ")
     assert any(line.startswith("epoch 1: ") and line.endswith("examples/s") for line in lines)
     assert lines[-1].startswith("input-bound ratio ")
+
+
+@pytest.mark.e2e
+def test_the_networks_train_from_a_shape_spec_without_a_pipeline(tmp_path: Path) -> None:
+    """benchmarks/gpu_model_step.py's `measure`, as it runs on a machine with no
+    TensorFlow, here on the TensorFlow backend: every architecture in both precisions."""
+    from models.registry import architecture_names
+
+    result = subprocess.run(
+        [sys.executable, "benchmarks/gpu_model_step.py", "measure",
+         "--spec=benchmarks/taxi_model_spec.json", "--batch_sizes=64", "--steps=3"],
+        cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(REPOSITORY_ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines()
+            if line.split()[:1] and line.split()[0] in architecture_names()]
+    assert sorted((row[0], row[2]) for row in rows) == sorted(
+        (name, precision) for name in architecture_names()
+        for precision in ("float32", "mixed_bfloat16"))
+    assert all(float(row[3].replace(",", "")) > 0 for row in rows)
+
+
+def test_feature_shapes_survive_their_dictionary() -> None:
+    from models.shapes import FeatureShapes
+
+    shapes = FeatureShapes(numeric=("a",), categorical_cardinalities={"b": 5},
+                           text={"c": (100, 20)}, task="multiclass", class_names=("x", "y"),
+                           label_mean=1.5, label_std=2.0)
+    assert FeatureShapes.from_dict(shapes.to_dict()) == shapes
