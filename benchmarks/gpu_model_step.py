@@ -32,12 +32,14 @@ from pathlib import Path
 def prepare(out: Path, flags: list[str]) -> None:
     import tempfile
 
+    # isort: off
+    import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
+    # isort: on
     import tensorflow_transform as tft
     from tfx.orchestration import metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from training_throughput import run_artifacts
 
-    import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
     from models.feeder import training_shapes
     from models.fn_args import trainer_fn_args
     from pipeline.config import TrainingSettings
