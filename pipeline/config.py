@@ -49,6 +49,7 @@ class Step(str, enum.Enum):
     TRAINER = "trainer"  # run_fn and the networks in models/
     EVALUATOR = "evaluator"  # the TFMA eval config: slices, metrics, blessing
     REPORT = "report"  # ModelReportGen
+    SANDBOX = "sandbox"  # ServingSandbox: the candidate served before it may be pushed
     CLOUD = "cloud"  # vertex_runner.py: images, machines, Dataflow, the endpoint
 
 
@@ -84,10 +85,11 @@ RUN, EXAMPLE_GEN, DATA_CHECKS, TRANSFORM = (Step.RUN, Step.EXAMPLE_GEN, Step.DAT
                                             Step.TRANSFORM)
 TUNER, TRAINER, EVALUATOR, REPORT, CLOUD = (Step.TUNER, Step.TRAINER, Step.EVALUATOR,
                                             Step.REPORT, Step.CLOUD)
+SANDBOX = Step.SANDBOX
 # Feature lists: read where rows are typed, transformed, fed to the network and reported.
 FEATURE_READERS = (EXAMPLE_GEN, TRANSFORM, TRAINER, REPORT)
 # The task and the label: read wherever labels are typed, learned, judged or shown.
-LABEL_READERS = (EXAMPLE_GEN, DATA_CHECKS, TRANSFORM, TRAINER, EVALUATOR, REPORT)
+LABEL_READERS = (EXAMPLE_GEN, DATA_CHECKS, TRANSFORM, TRAINER, EVALUATOR, REPORT, SANDBOX)
 # Settings that no longer exist, and what replaced them, for a readable refusal.
 RETIRED_SETTINGS = {
     "min_auc": "blessing_thresholds (e.g. --blessing_thresholds=auc:0.8; the metric must be "
@@ -247,6 +249,19 @@ class PipelineConfig:
     # binary: the probability above which an example is called positive.
     decision_threshold: float = setting(0.5, read_by=(EVALUATOR, REPORT), minimum=0.01,
                                         maximum=0.99)
+
+    # --- the serving sandbox: the blessed candidate, served from a fresh process ---
+    # How long the sandbox sends requests, in all (half single examples, half batches).
+    sandbox_seconds: float = setting(4.0, read_by=(SANDBOX,), above=0.0)
+    sandbox_clients: int = setting(2, read_by=(SANDBOX,), minimum=1)  # concurrent clients
+    sandbox_batch_size: int = setting(64, read_by=(SANDBOX,), minimum=1)  # batch requests
+    # Eval-split examples sent, checked against in-process answers and, a few of them,
+    # written into the model as TF Serving's warmup requests.
+    sandbox_examples: int = setting(256, read_by=(SANDBOX,), minimum=1)
+    # The push is blocked when one example's 99th-percentile latency exceeds this...
+    max_latency_p99_ms: float = setting(100.0, read_by=(SANDBOX,), above=0.0)
+    # ...or the batch requests' throughput falls below this (examples per second).
+    min_examples_per_second: float = setting(1000.0, read_by=(SANDBOX,), minimum=0.0)
 
     # --- Google Cloud: read by vertex_runner.py only ---
     gcp_project: str = setting("", read_by=(CLOUD,))  # project that runs and pays
@@ -588,3 +603,4 @@ TrainingSettings = settings_view("TrainingSettings", Step.TRAINER)
 TunerSettings = settings_view("TunerSettings", Step.TRAINER, Step.TUNER)
 EvaluatorSettings = settings_view("EvaluatorSettings", Step.EVALUATOR)
 ModelReportSettings = settings_view("ModelReportSettings", Step.REPORT)
+SandboxSettings = settings_view("SandboxSettings", Step.SANDBOX)

@@ -23,7 +23,6 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.components import (
     Evaluator,
     ExampleValidator,
-    Pusher,
     SchemaGen,
     StatisticsGen,
     Trainer,
@@ -44,14 +43,16 @@ from tfx.types import Channel, standard_artifacts
 from evaluation.slices import eval_config_from
 from pipeline.bigquery import bigquery_query
 from pipeline.components.anomaly_gate import AcceptedStatistics, DataAnomalyGate
-from pipeline.components.atomic_pusher import AtomicPusher
+from pipeline.components.atomic_pusher import AtomicPusher, SandboxedPusher
 from pipeline.components.curated_schema import ImportCuratedSchema
 from pipeline.components.example_gen import record_file_example_gen, split_config
 from pipeline.components.model_report import ModelReportGen
+from pipeline.components.serving_sandbox import ServingSandbox
 from pipeline.config import (
     EvaluatorSettings,
     ModelReportSettings,
     PipelineConfig,
+    SandboxSettings,
     TrainingSettings,
     TransformSettings,
     TunerSettings,
@@ -70,7 +71,7 @@ TUNER_FN = "models.tuning.tuner_fn"
 # carries `code_of` its entry; the images must carry every module these import.
 CODE_ENTRIES: tuple[Any, ...] = (
     PREPROCESSING_FN, RUN_FN, TUNER_FN, record_file_example_gen, ImportCuratedSchema,
-    DataAnomalyGate, ModelReportGen, AtomicPusher)
+    DataAnomalyGate, ModelReportGen, ServingSandbox, AtomicPusher)
 
 
 def entry_module(entry: Any) -> str:
@@ -197,35 +198,43 @@ def create_pipeline(
     ).with_id("LatestBlessedModelResolver")
     branch = _model_branch(config, data, baseline_resolver, vertex_training, vertex_tuning)
 
+    # The blessed candidate served from a fresh process before anything ships it.
+    sandbox = ServingSandbox(
+        model=branch.trainer.outputs["model"],
+        model_blessing=branch.evaluator.outputs["blessing"],
+        examples=data.example_gen.outputs["examples"],
+        settings=json.dumps(SandboxSettings.from_config(config).to_dict(), sort_keys=True),
+        code=code_of(ServingSandbox),
+    ).with_id("ServingSandbox")
+    # Every Pusher here ships only what both the Evaluator and the sandbox passed, and
+    # ships the sandbox's copy, which carries TF Serving's warmup requests.
+    gates = {"model": branch.trainer.outputs["model"],
+             "model_blessing": branch.evaluator.outputs["blessing"],
+             "infra_blessing": sandbox.outputs["blessing"]}
     if vertex_serving is None:
         # A local push is staged and renamed into place, so it appears whole or not at all;
         # object stores have no atomic rename, and there TFX's own Pusher writes
         # saved_model.pb last, the file model servers wait for.
         local = "://" not in serving_directory
-        pusher = (AtomicPusher if local else Pusher)(
-            model=branch.trainer.outputs["model"],
-            model_blessing=branch.evaluator.outputs["blessing"],
+        pusher = (AtomicPusher if local else SandboxedPusher)(
+            **gates,
             push_destination=pusher_pb2.PushDestination(
                 filesystem=pusher_pb2.PushDestination.Filesystem(
                     base_directory=serving_directory)),
-            custom_config={"code": code_of(AtomicPusher)} if local else None,
+            custom_config={"code": code_of(AtomicPusher)},
         )
     else:
         # Imported here: aiplatform, under TFX's Vertex extensions, takes ~9 s to import
         # and only a cloud pipeline needs it.
-        from tfx.extensions.google_cloud_ai_platform.pusher import component as vertex_pusher
+        from pipeline.components.vertex_pusher import SandboxedVertexPusher
 
-        pusher = vertex_pusher.Pusher(
-            model=branch.trainer.outputs["model"],
-            model_blessing=branch.evaluator.outputs["blessing"],
-            custom_config=dict(vertex_serving),
-        )
+        pusher = SandboxedVertexPusher(**gates, custom_config=dict(vertex_serving))
     pusher = pusher.with_id("Pusher")
 
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
-        components=[*data.nodes, baseline_resolver, *branch.nodes, pusher],
+        components=[*data.nodes, baseline_resolver, *branch.nodes, sandbox, pusher],
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),

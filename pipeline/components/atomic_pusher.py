@@ -6,6 +6,12 @@ server scanning `<base>` may try to load and which stays there forever. This exe
 lets TFX's own Pusher write into a hidden staging directory beside the versions, then
 moves the finished version into place with one rename (atomic on a local file system).
 Staging directories left by killed pushes are removed by the next push.
+
+Every Pusher here (this one, `SandboxedPusher` for object stores, and the Vertex AI one in
+pipeline/components/vertex_pusher.py) ships the serving sandbox's copy of the model when
+the sandbox passed it: the same SavedModel plus TF Serving's warmup requests
+(pipeline/components/serving_sandbox.py). The model stays the Pusher's `model` input, so
+lineage runs from the pushed model to the Trainer's as before.
 """
 
 from __future__ import annotations
@@ -23,12 +29,29 @@ from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import proto_utils
+from tfx.utils import path_utils, proto_utils
 
 STAGING_PREFIX = ".staging-"
 
 
-class AtomicPushExecutor(tfx_pusher.Executor):
+class PushesTheSandboxedModel:
+    """Mixin for a Pusher executor: push the sandbox's stamped copy (the model with its
+    warmup requests) when the InfraBlessing has one, else the Trainer's model."""
+
+    def GetModelPath(self, input_dict: dict[str, list[Any]]) -> str:  # noqa: N802 - TFX's
+        blessings = input_dict.get(standard_component_specs.INFRA_BLESSING_KEY)
+        if blessings:
+            blessing = artifact_utils.get_single_instance(blessings)
+            if blessing.get_int_custom_property("has_model"):
+                return path_utils.stamped_model_path(blessing.uri)
+        return super().GetModelPath(input_dict)  # type: ignore[misc]
+
+
+class SandboxedPushExecutor(PushesTheSandboxedModel, tfx_pusher.Executor):
+    """TFX's push (object stores), of the sandbox's stamped copy."""
+
+
+class AtomicPushExecutor(PushesTheSandboxedModel, tfx_pusher.Executor):
     """TFX's filesystem push, staged and renamed into place."""
 
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]],
@@ -65,3 +88,10 @@ class AtomicPusher(Pusher):
     """TFX's Pusher with the staged, renamed push above (local file systems only)."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPushExecutor)
+
+
+class SandboxedPusher(Pusher):
+    """TFX's Pusher (for object stores, which have no atomic rename), shipping the
+    sandbox's stamped copy."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(SandboxedPushExecutor)
