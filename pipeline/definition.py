@@ -196,16 +196,10 @@ def create_pipeline(
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("LatestBlessedModelResolver")
-    branch = _model_branch(config, data, baseline_resolver, vertex_training, vertex_tuning)
+    branch = _model_branch(config, data, baseline_resolver, vertex_training, vertex_tuning,
+                           sandbox=True)
+    sandbox = branch.sandbox
 
-    # The blessed candidate served from a fresh process before anything ships it.
-    sandbox = ServingSandbox(
-        model=branch.trainer.outputs["model"],
-        model_blessing=branch.evaluator.outputs["blessing"],
-        examples=data.example_gen.outputs["examples"],
-        settings=json.dumps(SandboxSettings.from_config(config).to_dict(), sort_keys=True),
-        code=code_of(ServingSandbox),
-    ).with_id("ServingSandbox")
     # Every Pusher here ships only what both the Evaluator and the sandbox passed, and
     # ships the sandbox's copy, which carries TF Serving's warmup requests.
     gates = {"model": branch.trainer.outputs["model"],
@@ -234,7 +228,7 @@ def create_pipeline(
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
-        components=[*data.nodes, baseline_resolver, *branch.nodes, sandbox, pusher],
+        components=[*data.nodes, baseline_resolver, *branch.nodes, pusher],
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),
@@ -299,17 +293,21 @@ class ModelBranch:
     trainer: BaseNode
     evaluator: BaseNode
     report: BaseNode
+    sandbox: BaseNode | None = None
 
     @property
     def nodes(self) -> list[BaseNode]:
-        return [node for node in (self.tuner, self.trainer, self.evaluator, self.report) if node]
+        return [node for node in (self.tuner, self.trainer, self.evaluator, self.sandbox,
+                                  self.report) if node]
 
 
 def _model_branch(config: PipelineConfig, data: DataSteps, baseline_resolver: BaseNode | None,
                   vertex_training: Mapping[str, Any] | None,
-                  vertex_tuning: Mapping[str, Any] | None, suffix: str = "") -> ModelBranch:
-    """Tuner (when searching), Trainer, Evaluator and report for `config`'s model; node ids
-    end with `suffix`, so that several branches can share one pipeline."""
+                  vertex_tuning: Mapping[str, Any] | None, suffix: str = "",
+                  sandbox: bool = False) -> ModelBranch:
+    """Tuner (when searching), Trainer, Evaluator, the serving sandbox (`sandbox`: a branch
+    whose model may be pushed) and report for `config`'s model; node ids end with
+    `suffix`, so that several branches can share one pipeline."""
     # What the Tuner and the Trainer both read: Transform's output, split the same way.
     training_inputs = {
         "examples": data.transform.outputs["transformed_examples"],
@@ -364,6 +362,15 @@ def _model_branch(config: PipelineConfig, data: DataSteps, baseline_resolver: Ba
         example_splits=["eval"],
     ).with_id(f"Evaluator{suffix}")
 
+    # The blessed candidate served from a fresh process before anything ships it.
+    serving_sandbox = ServingSandbox(
+        model=trainer_component.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        examples=data.example_gen.outputs["examples"],
+        settings=json.dumps(SandboxSettings.from_config(config).to_dict(), sort_keys=True),
+        code=code_of(ServingSandbox),
+    ).with_id(f"ServingSandbox{suffix}") if sandbox else None
+
     model_report = ModelReportGen(
         examples=data.example_gen.outputs["examples"],
         model=trainer_component.outputs["model"],
@@ -372,5 +379,6 @@ def _model_branch(config: PipelineConfig, data: DataSteps, baseline_resolver: Ba
         settings=json.dumps(ModelReportSettings.from_config(config).to_dict(), sort_keys=True),
         code=code_of(ModelReportGen),
         tuner_results=tuner.outputs["tuner_results"] if tuner else None,
+        sandbox=serving_sandbox.outputs["blessing"] if serving_sandbox else None,
     ).with_id(f"ModelReportGen{suffix}")
-    return ModelBranch(tuner, trainer_component, evaluator, model_report)
+    return ModelBranch(tuner, trainer_component, evaluator, model_report, serving_sandbox)

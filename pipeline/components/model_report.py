@@ -19,6 +19,7 @@ from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import (
     Examples,
+    InfraBlessing,
     Model,
     ModelBlessing,
     ModelEvaluation,
@@ -26,6 +27,7 @@ from tfx.types.standard_artifacts import (
 )
 
 from pipeline.config import ModelReportSettings, raw_feature_names
+from pipeline.metadata.store import describe_sandbox
 
 REPORT_FILE = "report.html"
 TUNER_RESULTS_FILE = "tuner_results.json"  # what TFX's Tuner writes: one record per trial
@@ -47,6 +49,7 @@ def ModelReportGen(  # noqa: N802
     code: Parameter[str],
     report: OutputArtifact[ModelReport],
     tuner_results: InputArtifact[TunerResults] = None,
+    sandbox: InputArtifact[InfraBlessing] = None,
 ) -> None:
     """Writes report.html for the candidate model: slices worst first, the task's views
     (calibration and confusion matrix; confusion between classes; predicted against
@@ -61,6 +64,10 @@ def ModelReportGen(  # noqa: N802
     blessed = blessing.get_int_custom_property("blessed") == 1
     facts = {"model": model.uri, "evaluation": evaluation.uri,
              "blessed": "yes" if blessed else "no (it will not be pushed)"}
+    if sandbox is not None:
+        facts["serving sandbox"] = describe_sandbox(
+            {key: sandbox.get_custom_property(key) for key in
+             sandbox.mlmd_artifact.custom_properties})
     eval_pattern = os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")
     trials = None
     if tuner_results is not None:

@@ -24,6 +24,7 @@ from pipeline.metadata.run_record import RunRecord, run_record_of
 from pipeline.metadata.store import (
     MetadataStoreError,
     component_of,
+    custom_properties,
     custom_property,
     open_store,
     outputs_by_type,
@@ -284,7 +285,7 @@ def model_report(store: metadata_store.MetadataStore, runs: list[Run], reference
         })
     trainer = next((step for step in chain if step["component"] == "Trainer"), None)
     training_run = next((run for run in runs if trainer and run.number == trainer["run"]), None)
-    evaluation, blessing = _evaluation_of(store, model.id)
+    evaluation, blessing, sandbox = _evaluation_of(store, model.id)
     # ExampleValidator gates Transform by order, not through an artifact, so its anomalies
     # are found in the run that trained the model rather than upstream of it.
     checks = run_outputs(store, training_run) if training_run else {}
@@ -305,6 +306,7 @@ def model_report(store: metadata_store.MetadataStore, runs: list[Run], reference
         "anomalies": None if anomalies is None else anomaly_list(store, anomalies),
         "evaluation": None if evaluation is None else metrics_by_slice(evaluation.uri),
         "blessed": None if blessing is None else bool(custom_property(blessing, "blessed")),
+        "sandbox": None if sandbox is None else custom_properties(sandbox),
         "run_record": (dataclasses.asdict(training_run.record)
                        if training_run and training_run.record else None),
     }
@@ -320,9 +322,11 @@ def _artifact_summary(artifact: metadata_store_pb2.Artifact) -> dict[str, Any]:
 
 def _evaluation_of(store: metadata_store.MetadataStore, model_id: int
                    ) -> tuple[metadata_store_pb2.Artifact | None,
+                              metadata_store_pb2.Artifact | None,
                               metadata_store_pb2.Artifact | None]:
-    """The latest evaluation and blessing of `model_id` as the candidate."""
-    evaluation = blessing = None
+    """The latest evaluation, blessing and serving-sandbox verdict (InfraBlessing) of
+    `model_id` as the candidate."""
+    evaluation = blessing = sandbox = None
     for event in sorted(store.get_events_by_artifact_ids([model_id]),
                         key=lambda e: e.execution_id):
         if event.type != metadata_store_pb2.Event.INPUT:
@@ -334,7 +338,9 @@ def _evaluation_of(store: metadata_store.MetadataStore, model_id: int
                 evaluation = artifact
             elif artifact.type == "ModelBlessing":
                 blessing = artifact
-    return evaluation, blessing
+            elif artifact.type == "InfraBlessing":
+                sandbox = artifact
+    return evaluation, blessing, sandbox
 
 
 def anomaly_list(store: metadata_store.MetadataStore,

@@ -77,6 +77,28 @@ def custom_property(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
     return getattr(value, value.WhichOneof("value"))
 
 
+def custom_properties(artifact: metadata_store_pb2.Artifact) -> dict[str, Any]:
+    """Every custom property of an artifact, by name."""
+    return {key: custom_property(artifact, key) for key in sorted(artifact.custom_properties)}
+
+
+def describe_sandbox(figures: dict[str, Any] | None) -> str:
+    """One line on a ServingSandbox's InfraBlessing properties
+    (pipeline/components/serving_sandbox.py), for the run summary, lineage and report."""
+    if not figures:
+        return "not run"
+    verdict = "passed" if figures.get("blessed") else f"blocked the push: {figures.get('reason')}"
+    if "latency_p50_ms" not in figures:
+        return verdict
+    return (f"{verdict}; served by {figures['server']} (loaded in "
+            f"{figures['load_seconds']:.1f} s, {figures['answers_checked']} answers equal "
+            f"the in-process ones); one example p50 {figures['latency_p50_ms']:.2f} ms, "
+            f"p99 {figures['latency_p99_ms']:.2f} ms; batches p50 "
+            f"{figures['batch_latency_p50_ms']:.2f} ms, p99 "
+            f"{figures['batch_latency_p99_ms']:.2f} ms, "
+            f"{figures['examples_per_second']:,.0f} examples/s")
+
+
 def latest_run_context(store: metadata_store.MetadataStore, pipeline_name: str
                        ) -> metadata_store_pb2.Context | None:
     """The `pipeline_run` context of `pipeline_name`'s newest run; None before any run."""

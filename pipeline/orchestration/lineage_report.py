@@ -18,6 +18,7 @@ from pipeline.config import PipelineConfig
 from pipeline.metadata import lineage
 from pipeline.metadata.lineage import LineageError, Run
 from pipeline.metadata.run_record import LOCK_FILE, code_version, data_fingerprint, file_sha256
+from pipeline.metadata.store import describe_sandbox
 from pipeline.metadata.vertex_lineage import render_vertex_report, vertex_model_report
 from pipeline.orchestration.local import run_local_pipeline
 from pipeline.orchestration.run_summary import metrics_table
@@ -126,6 +127,7 @@ def render_model_report(report: dict[str, Any]) -> str:
         lines.append(metrics_table(report["evaluation"]))
     lines.append("\nBlessed: " + {None: "not evaluated", True: "yes", False: "no"}[
         report["blessed"]])
+    lines.append(f"Serving sandbox: {describe_sandbox(report['sandbox'])}")
     record = report["run_record"]
     if record:
         lines.append("\nRun record:")

@@ -14,7 +14,9 @@ from evaluation.results import blessing_failures, metrics_by_slice, task_of_metr
 from pipeline.config import PipelineConfig
 from pipeline.layout import LocalLayout
 from pipeline.metadata.store import (
+    custom_properties,
     custom_property,
+    describe_sandbox,
     latest_run_context,
     open_store,
     run_executions,
@@ -48,6 +50,8 @@ def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str
             elif artifact.type == "Model":
                 summary["model_uri"] = artifact.uri
                 summary["model_package"] = f"{artifact.uri}/model_package.zip"
+            elif artifact.type == "InfraBlessing":
+                summary["sandbox"] = custom_properties(artifact)
             elif artifact.type == "pipeline.ModelReport":
                 summary["report"] = f"{artifact.uri}/report.html"
     if summary.get("blessed") is False and "evaluation_uri" in summary:
@@ -109,6 +113,8 @@ def print_run_summary(config: PipelineConfig, layout: LocalLayout, result: Local
         print(f"\nModel {summary.get('model_uri', '')}: {verdict}")
         for reason in summary.get("not_blessed_because", []):
             print(f"  because {reason}")
+    if "sandbox" in summary:
+        print(f"Serving sandbox: {describe_sandbox(summary['sandbox'])}")
     if "report" in summary:
         print(f"Report (slices, the task's views, errors, feature importance): "
               f"{summary['report']}")
@@ -118,7 +124,9 @@ def print_run_summary(config: PipelineConfig, layout: LocalLayout, result: Local
     if summary.get("pushed"):
         print(f"Pushed model: {summary['pushed_model']}")
     elif result.succeeded:
-        print("Nothing pushed: the model was not blessed. The serving directory "
+        why = ("the serving sandbox blocked it" if summary.get("blessed")
+               and summary.get("sandbox", {}).get("blessed") == 0 else "the model was not blessed")
+        print(f"Nothing pushed: {why}. The serving directory "
               f"{layout.serving_directory} is unchanged.")
     print(f"Run record: {result.run_directory} (config.json, summary.json, pipeline.log)")
     if not result.succeeded:
