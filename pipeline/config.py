@@ -50,6 +50,7 @@ class Step(str, enum.Enum):
     EVALUATOR = "evaluator"  # the TFMA eval config: slices, metrics, blessing
     REPORT = "report"  # ModelReportGen
     SANDBOX = "sandbox"  # ServingSandbox: the candidate served before it may be pushed
+    SCORING = "scoring"  # batch_predict.py: the table to score and where predictions go
     CLOUD = "cloud"  # vertex_runner.py: images, machines, Dataflow, the endpoint
 
 
@@ -85,7 +86,7 @@ RUN, EXAMPLE_GEN, DATA_CHECKS, TRANSFORM = (Step.RUN, Step.EXAMPLE_GEN, Step.DAT
                                             Step.TRANSFORM)
 TUNER, TRAINER, EVALUATOR, REPORT, CLOUD = (Step.TUNER, Step.TRAINER, Step.EVALUATOR,
                                             Step.REPORT, Step.CLOUD)
-SANDBOX = Step.SANDBOX
+SANDBOX, SCORING = Step.SANDBOX, Step.SCORING
 # Feature lists: read where rows are typed, transformed, fed to the network and reported.
 FEATURE_READERS = (EXAMPLE_GEN, TRANSFORM, TRAINER, REPORT)
 # The task and the label: read wherever labels are typed, learned, judged or shown.
@@ -262,6 +263,20 @@ class PipelineConfig:
     max_latency_p99_ms: float = setting(100.0, read_by=(SANDBOX,), above=0.0)
     # ...or the batch requests' throughput falls below this (examples per second).
     min_examples_per_second: float = setting(1000.0, read_by=(SANDBOX,), minimum=0.0)
+
+    # --- batch predictions (batch_predict.py): the pushed model on a table to score ---
+    # The rows to score, with the feature columns and no label: a .jsonl/.csv file or a
+    # glob, as data_path (data_source=file); with data_source=bigquery, this table.
+    scoring_data_path: str = setting("", read_by=(SCORING,))
+    scoring_bigquery_table: str = setting("", read_by=(SCORING,))  # project.dataset.table
+    # Columns copied from each row to its prediction: the row's keys, then any others.
+    # Every prediction also names the row it came from ("source": file:line).
+    key_columns: tuple[str, ...] = setting((), read_by=(SCORING,))
+    passthrough_columns: tuple[str, ...] = setting((), read_by=(SCORING,))
+    # Which pushed model scores: "latest", a pushed version, or a Model artifact id.
+    scoring_model: str = setting("latest", read_by=(SCORING,))
+    # Vertex AI: the BigQuery table (project.dataset.table) predictions are appended to.
+    predictions_bigquery_table: str = setting("", read_by=(SCORING, CLOUD))
 
     # --- Google Cloud: read by vertex_runner.py only ---
     gcp_project: str = setting("", read_by=(CLOUD,))  # project that runs and pays

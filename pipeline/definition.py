@@ -224,6 +224,9 @@ def create_pipeline(
 
         pusher = SandboxedVertexPusher(**gates, custom_config=dict(vertex_serving))
     pusher = pusher.with_id("Pusher")
+    # The push does not wait for the report: a report that fails cannot hold back a push
+    # the Evaluator and the sandbox allowed.
+    branch.report.add_upstream_node(pusher)
 
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.e2e
 
 COMPONENTS = {"ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
               "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
-              "LatestBlessedModelResolver", "Evaluator", "ModelReportGen", "Pusher"}
+              "LatestBlessedModelResolver", "Evaluator", "ServingSandbox", "ModelReportGen",
+              "Pusher"}
 RESOLVERS = {"LastAcceptedStatisticsResolver", "LatestBlessedModelResolver"}
 AUC_FLOOR = 0.9
 
@@ -161,6 +162,46 @@ def test_the_report_shows_where_the_model_fails(first_run: dict) -> None:
     assert package.exists() and package.parent == Path(summary["model_uri"])
 
 
+def test_the_sandbox_served_the_candidate_before_the_push(first_run: dict) -> None:
+    """Recorded in ML Metadata: the verdict, the server, the answers checked against the
+    model in process, and latency and throughput measured under load."""
+    summary = first_run["summary"]
+    sandbox = summary["sandbox"]
+    assert sandbox["blessed"] == 1 and sandbox["reason"] == "passed"
+    assert sandbox["server"] == "tensorflow"  # no tensorflow_model_server here
+    eval_examples = summary["metrics"]["Overall"]["example_count"]
+    assert sandbox["answers_checked"] == min(eval_examples,
+                                             first_run["config"].sandbox_examples)
+    assert 0 < sandbox["latency_p50_ms"] <= sandbox["latency_p99_ms"]
+    assert sandbox["latency_p99_ms"] <= first_run["config"].max_latency_p99_ms
+    assert sandbox["single_requests"] > 0 and sandbox["batch_requests"] > 0
+    assert sandbox["examples_per_second"] >= first_run["config"].min_examples_per_second
+
+
+def test_the_pushed_model_carries_warmup_requests_that_replay(first_run: dict) -> None:
+    """TF Serving's warmup file: PredictionLog records of real eval examples, each a
+    PredictRequest that the pushed model answers."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from pipeline.model_server import WARMUP_FILE
+
+    pushed = Path(first_run["summary"]["pushed_model"])
+    records = list(tf.data.TFRecordDataset(str(pushed / WARMUP_FILE)).as_numpy_iterator())
+    assert len(records) >= 2
+    serve = tf.saved_model.load(str(pushed)).signatures["serving_default"]
+    label = first_run["config"].label_name
+    for record in records:
+        request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
+        assert request.model_spec.signature_name == "serving_default"
+        examples = tf.make_ndarray(request.inputs["examples"])
+        parsed = [tf.train.Example.FromString(example) for example in examples]
+        assert all(label not in example.features.feature and example.features.feature
+                   for example in parsed)  # real rows, as a caller sends them
+        probabilities = serve(examples=tf.constant(examples))["probabilities"].numpy()
+        assert probabilities.shape == (len(examples), 1)
+        assert np.all((probabilities > 0) & (probabilities < 1))
+
+
 def _states_of_latest_run(first_run: dict) -> dict[str, str]:
     summary = collect_run_summary(first_run["config"], first_run["layout"])
     return {c["component"]: c["state"] for c in summary["components"]}
@@ -168,15 +209,15 @@ def _states_of_latest_run(first_run: dict) -> dict[str, str]:
 
 def test_later_runs_are_served_from_cache(first_run: dict) -> None:
     # Second run: the first model is now the blessed baseline, a new input of the
-    # Evaluator, so (as in TFX's penguin test) only Evaluator, the report on its evaluation
-    # and Pusher run again.
+    # Evaluator, so (as in TFX's penguin test) only Evaluator, the sandbox and report on
+    # its blessing, and Pusher run again.
     assert run_local_pipeline(first_run["config"]).succeeded
     states = _states_of_latest_run(first_run)
     assert {name: states.pop(name) for name in RESOLVERS} == dict.fromkeys(RESOLVERS, "ran")
     # The gate now has a baseline too (the first run's accepted statistics): it re-runs,
     # finds no drift, and its unchanged verdict lets Transform come from cache.
-    assert states == {name: ("ran" if name in ("Evaluator", "ModelReportGen", "Pusher",
-                                               "DataAnomalyGate")
+    assert states == {name: ("ran" if name in ("Evaluator", "ServingSandbox", "ModelReportGen",
+                                               "Pusher", "DataAnomalyGate")
                              else "cached") for name in COMPONENTS - RESOLVERS}
     # With a baseline, TFMA also stores baseline values and differences; the summary must
     # still show the candidate's own.
@@ -273,6 +314,45 @@ def test_a_worse_candidate_is_not_blessed_against_the_baseline(first_run: dict) 
     assert any("auc" in reason and "against the last blessed model" in reason
                for reason in summary["not_blessed_because"])
     assert _pushed_versions(first_run["layout"]) == versions_before
+
+
+def test_a_latency_limit_below_the_measured_one_blocks_the_push(first_run: dict) -> None:
+    versions_before = _pushed_versions(first_run["layout"])
+    config = _config(first_run["layout"].root, "--max_latency_p99_ms=0.001")
+    result = run_local_pipeline(config)
+    assert result.succeeded, result.failure  # a blocked push is an outcome, not a failure
+    summary = collect_run_summary(config, first_run["layout"])
+    assert summary["blessed"] is True and summary["pushed"] is False
+    sandbox = summary["sandbox"]
+    assert sandbox["blessed"] == 0 and "max_latency_p99_ms=0.001" in sandbox["reason"]
+    assert sandbox["latency_p99_ms"] > 0.001
+    assert _pushed_versions(first_run["layout"]) == versions_before
+
+
+def test_a_model_that_fails_to_load_is_not_pushed(first_run: dict) -> None:
+    """The Trainer's model (from cache) broken on disk: the sandbox's server cannot load
+    it, the Pusher ships nothing, and the earlier pushes stay whole."""
+    versions_before = _pushed_versions(first_run["layout"])
+    saved_model = (Path(first_run["summary"]["model_uri"]) / "Format-Serving"
+                   / "saved_model.pb")
+    original = saved_model.read_bytes()
+    saved_model.write_bytes(b"not a SavedModel")
+    try:
+        # A sandbox setting of its own, so the sandbox runs again on the cached model.
+        config = _config(first_run["layout"].root, "--sandbox_examples=99")
+        result = run_local_pipeline(config)
+    finally:
+        saved_model.write_bytes(original)
+    summary = collect_run_summary(config, first_run["layout"])
+    sandbox = summary["sandbox"]
+    assert sandbox["blessed"] == 0 and "the model failed to load" in sandbox["reason"]
+    assert summary["pushed"] is False
+    # The report, which scores the same broken model after the Pusher, fails the run.
+    assert not result.succeeded and "ModelReportGen" not in {
+        c["component"] for c in summary["components"] if c["state"] == "ran"}
+    assert _pushed_versions(first_run["layout"]) == versions_before
+    for version in versions_before:
+        assert (first_run["layout"].serving_directory / version / "saved_model.pb").exists()
 
 
 def test_a_first_run_is_held_to_the_absolute_threshold_only(tmp_path: Path) -> None:

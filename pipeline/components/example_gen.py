@@ -67,33 +67,57 @@ def ingestion_spec(config: PipelineConfig) -> dict[str, Any]:
     }
 
 
+# A scored row's origin, "file:line", written into each example to score and copied to
+# its prediction (batch_predict.py): a table needs no key of its own to be traced.
+SOURCE_FEATURE = "__source__"
+
+
+def scoring_ingestion_spec(config: PipelineConfig) -> dict[str, Any]:
+    """The columns of a table to score: the features, no label (the rows need none), and
+    the key and pass-through columns, copied as text."""
+    features = set(config.numeric_features + config.bucketized_features
+                   + config.categorical_features + config.text_features)
+    return {**ingestion_spec(config), "scoring": True,
+            "passthrough_columns": [name for name in dict.fromkeys(
+                config.key_columns + config.passthrough_columns) if name not in features]}
+
+
 class RowConverter:
     """Turns one raw row (a dict of JSON or CSV values) into a `tf.train.Example`, or None
-    for a row without a label (pipeline/label.py says why those are left out)."""
+    for a row without a label (pipeline/label.py says why those are left out).
+
+    With `scoring` in the spec the rows are a table to score: no label is read or written,
+    the pass-through columns are written as text, and each example names its origin in
+    SOURCE_FEATURE."""
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
-        self.label = Label.from_settings(spec["label_name"], spec["label_rule"], spec["task"])
-        self.label_name: str = spec["label_name"]
+        self.scoring = bool(spec.get("scoring"))
+        self.label = (None if self.scoring else
+                      Label.from_settings(spec["label_name"], spec["label_rule"], spec["task"]))
+        self.label_name: str = "" if self.scoring else spec["label_name"]
         self.categorical_columns: list[str] = list(spec["categorical_columns"])
         self.text_columns: list[str] = list(spec["text_columns"])
+        self.passthrough_columns: list[str] = list(spec.get("passthrough_columns", ()))
         rule_only = ([c for c in self.label.rule.columns if c not in spec["numeric_columns"]]
-                     if self.label.rule else [])
+                     if self.label and self.label.rule else [])
         self.numeric_columns: list[str] = list(spec["numeric_columns"]) + rule_only
         self.required_columns = list(dict.fromkeys(
             self.numeric_columns + self.categorical_columns + self.text_columns
-            + list(self.label.columns)))
+            + (list(self.label.columns) if self.label else []) + self.passthrough_columns))
         self.string_columns = self.categorical_columns + self.text_columns
         # The numeric features; a rule's other inputs are read, not written.
         self.float_features: list[str] = list(spec["numeric_columns"])
         self._required = frozenset(self.required_columns)
         # Deterministic serialization orders a map by key: the order is fixed per table.
-        written = (*self.float_features, *self.string_columns, self.label_name)
+        written = (*self.float_features, *self.string_columns,
+                   *((*self.passthrough_columns, SOURCE_FEATURE) if self.scoring
+                     else (self.label_name,)))
         self._name_order = sorted(written, key=str.encode)
         self._key_fields = {name: _field(1, name.encode()) for name in written}
         self._no_value = {name: self._entry(name, _float_feature(()))
                           for name in self.float_features}
         self._no_value.update({name: self._entry(name, _bytes_feature(()))
-                               for name in self.string_columns})
+                               for name in (*self.string_columns, *self.passthrough_columns)})
         self._one_float_prefix = {name: self._entry(name, _float_feature((0.0,)))[:-4]
                                   for name in self.float_features}
 
@@ -113,13 +137,13 @@ class RowConverter:
         Feature messages in Python was three quarters of ExampleGen's time."""
         if not self._required.issubset(row.keys()):
             missing = self.missing_columns(set(row))
-            which = ("label column" if missing[0] == self.label_name and not self.label.rule
-                     else "required column")
+            which = ("label column" if missing[0] == self.label_name and self.label
+                     and not self.label.rule else "required column")
             raise InputDataError(f"{where}: missing {which} {missing[0]!r}"
                                  + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
         numbers = {name: _number(row[name], name, where) for name in self.numeric_columns}
-        label = self.label.value(row, numbers, where)
-        if label is None:
+        label = self.label.value(row, numbers, where) if self.label else None
+        if label is None and not self.scoring:
             return None
         entries: dict[str, bytes] = {}  # name -> its map entry {key = 1, value = 2}
         for name in self.float_features:
@@ -131,8 +155,15 @@ class RowConverter:
             value = _category(row[name], name, where)
             entries[name] = (self._no_value[name] if value is None
                              else _one_bytes_entry(self._key_fields[name], value.encode()))
+        if self.scoring:
+            for name in self.passthrough_columns:
+                value = _category(row[name], name, where)
+                entries[name] = (self._no_value[name] if value is None
+                                 else _one_bytes_entry(self._key_fields[name], value.encode()))
+            entries[SOURCE_FEATURE] = _one_bytes_entry(self._key_fields[SOURCE_FEATURE],
+                                                       where.encode())
         # Written explicitly (not with tfx's dict_to_example, which turns 0 into "missing").
-        if isinstance(label, str):
+        elif isinstance(label, str):
             entries[self.label_name] = self._entry(self.label_name,
                                                    _bytes_feature((label.encode(),)))
         elif isinstance(label, float):

@@ -263,9 +263,16 @@ def serve_and_measure(model_directory: str, blessing_uri: str, examples: list[by
     base = os.path.join(blessing_uri, "server")
     os.makedirs(base, exist_ok=True)
     os.symlink(model_directory, os.path.join(base, "1"))
-    expected = in_process_answers(model_directory, examples)
     server = Server(base, os.path.join(blessing_uri, "server.log"))
     try:
+        # While the server loads the model in its process, this one loads it too, for the
+        # answers the Evaluator saw.
+        try:
+            expected = in_process_answers(model_directory, examples)
+        except Exception as error:  # noqa: BLE001 - any failure to load is the verdict
+            raise SandboxFailure(f"the model failed to load: {type(error).__name__}: "
+                                 f"{str(error).splitlines()[0] if str(error) else ''}"
+                                 ) from error
         figures: dict[str, Any] = {"server": server.kind}
         figures["load_seconds"] = server.wait_until_available(LOAD_TIMEOUT_SECONDS)
         figures["answers_checked"] = check_answers(server.port, examples, expected,
