@@ -43,6 +43,12 @@ class ServingModule(tf.Module):
             raise TypeError(f"Model {model.name!r} must take a dict of named feature inputs "
                             "(see models/layers.py: feature_inputs).")
         self.model = model
+        # The network's variables as TensorFlow variables, tracked by this module. Keras 3
+        # tracks them only through its own Variable wrappers, which tf.saved_model.load
+        # restores but TensorFlow's C++ loader (TF Serving, Vertex AI's prebuilt
+        # containers, TFX's BulkInferrer) does not: there every variable "could not be
+        # found". Tracked here, they are restored by the SavedModel's own restore op.
+        self.network_variables = [variable.value for variable in model.variables]
         self.transform_layer = transform_output.transform_features_layer()
         self._raw_spec = transform_output.raw_feature_spec()
         self._serving_spec = {k: v for k, v in self._raw_spec.items() if k != label_name}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from pipeline.config import PipelineConfig
+from pipeline.config import SOURCE_FEATURE, PipelineConfig
 from pipeline.label import Label
 from pipeline.values import ConfigError
 
@@ -102,3 +102,29 @@ def _date_window(config: PipelineConfig, window_end: datetime.date | None
                 f"{timestamp} < {today}")
     return (f"{timestamp} >= TIMESTAMP('{config.bigquery_start_date}')",
             f"{timestamp} < TIMESTAMP('{config.bigquery_end_date}')")
+
+
+def scoring_query(config: PipelineConfig) -> str:
+    """The SELECT of a table to score (`scoring_bigquery_table`, batch_predict.py): the
+    features typed as for training, the key and pass-through columns as STRING, the table's
+    name as each row's origin, and no label: the rows need none."""
+    table = config.scoring_bigquery_table
+    if not _TABLE_PATTERN.match(table):
+        raise ConfigError(f"scoring_bigquery_table={table!r} is not of the form "
+                          "project.dataset.table.")
+    features = set(config.raw_feature_names)
+    copied = [name for name in dict.fromkeys(config.key_columns + config.passthrough_columns)
+              if name not in features]
+    for name in (*config.raw_feature_names, *copied):
+        if not _IDENTIFIER.match(name):
+            raise ConfigError(f"{name!r} cannot be a BigQuery column name; use letters, "
+                              "digits and underscores.")
+    numeric = config.numeric_features + config.bucketized_features
+    selected = [
+        f"CAST({_column_source(config, name)} AS FLOAT64) AS {name}" for name in numeric
+    ] + [
+        f"CAST({_column_source(config, name)} AS STRING) AS {name}"
+        for name in (*config.categorical_features, *config.text_features, *copied)
+    ] + [f"'{table}' AS {SOURCE_FEATURE}"]
+    select_list = ",\n  ".join(selected)
+    return f"SELECT\n  {select_list}\nFROM `{table}`"

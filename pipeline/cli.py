@@ -46,6 +46,22 @@ def run_task(argv: Sequence[str]) -> int:
     return 0 if result.succeeded else 1
 
 
+def predict_task(argv: Sequence[str]) -> int:
+    """Scores `--scoring_data_path` (or `--scoring_bigquery_table`) with the latest pushed
+    model (`--scoring_model` names another) and writes one JSON line per row; exits 1 when
+    the run fails, 2 on a configuration error."""
+    from pipeline.orchestration.scoring import print_scoring_result, run_batch_predictions
+
+    try:
+        config = load_config(argv)
+        result = run_batch_predictions(config)
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    print_scoring_result(result)
+    return 0 if result.run.succeeded else 1
+
+
 def train_all_task(argv: Sequence[str]) -> int:
     """Trains every model variant (`--variants=a,b` picks some) on one data preparation
     and compares them; the other flags configure the data steps and every variant."""
@@ -176,6 +192,8 @@ class Task:
 TASKS: dict[str, Task] = {
     "run": Task("run the pipeline locally on testdata/ or as configured (local_runner.py)",
                 run_task),
+    "predict": Task("batch predictions with the pushed model on a table (batch_predict.py)",
+                    predict_task),
     "train-all": Task("train every model variant on one Transform output and compare them",
                       train_all_task),
     "lineage": Task("runs | show | diff | graph | reproduce: lineage from ML Metadata",

@@ -36,6 +36,10 @@ from pipeline.values import ConfigError, coerce, one_of
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_PATH_PREFIX = "package://"
+# A scored row's origin ("file:line", or the BigQuery table), written into each example to
+# score and copied to its prediction (batch_predict.py): a table needs no key of its own
+# for its predictions to be traced back to its rows.
+SOURCE_FEATURE = "__source__"
 
 
 class Step(str, enum.Enum):
@@ -90,7 +94,8 @@ SANDBOX, SCORING = Step.SANDBOX, Step.SCORING
 # Feature lists: read where rows are typed, transformed, fed to the network and reported.
 FEATURE_READERS = (EXAMPLE_GEN, TRANSFORM, TRAINER, REPORT)
 # The task and the label: read wherever labels are typed, learned, judged or shown.
-LABEL_READERS = (EXAMPLE_GEN, DATA_CHECKS, TRANSFORM, TRAINER, EVALUATOR, REPORT, SANDBOX)
+LABEL_READERS = (EXAMPLE_GEN, DATA_CHECKS, TRANSFORM, TRAINER, EVALUATOR, REPORT, SANDBOX,
+                 SCORING)
 # Settings that no longer exist, and what replaced them, for a readable refusal.
 RETIRED_SETTINGS = {
     "min_auc": "blessing_thresholds (e.g. --blessing_thresholds=auc:0.8; the metric must be "
@@ -619,3 +624,4 @@ TunerSettings = settings_view("TunerSettings", Step.TRAINER, Step.TUNER)
 EvaluatorSettings = settings_view("EvaluatorSettings", Step.EVALUATOR)
 ModelReportSettings = settings_view("ModelReportSettings", Step.REPORT)
 SandboxSettings = settings_view("SandboxSettings", Step.SANDBOX)
+ScoringSettings = settings_view("ScoringSettings", Step.SCORING)

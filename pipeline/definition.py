@@ -21,6 +21,7 @@ from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.components import (
+    BulkInferrer,
     Evaluator,
     ExampleValidator,
     SchemaGen,
@@ -30,6 +31,7 @@ from tfx.components import (
     Tuner,
 )
 from tfx.dsl.components.base.base_node import BaseNode
+from tfx.dsl.components.common.importer import Importer
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
@@ -37,22 +39,29 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
 )
 from tfx.extensions.google_cloud_big_query.example_gen.component import BigQueryExampleGen
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import pusher_pb2, trainer_pb2, tuner_pb2
+from tfx.proto import bulk_inferrer_pb2, pusher_pb2, trainer_pb2, tuner_pb2
 from tfx.types import Channel, standard_artifacts
 
 from evaluation.slices import eval_config_from
-from pipeline.bigquery import bigquery_query
+from pipeline.bigquery import bigquery_query, scoring_query
 from pipeline.components.anomaly_gate import AcceptedStatistics, DataAnomalyGate
 from pipeline.components.atomic_pusher import AtomicPusher, SandboxedPusher
 from pipeline.components.curated_schema import ImportCuratedSchema
-from pipeline.components.example_gen import record_file_example_gen, split_config
+from pipeline.components.example_gen import (
+    SCORING_SPLIT,
+    record_file_example_gen,
+    scoring_split_config,
+    split_config,
+)
 from pipeline.components.model_report import ModelReportGen
+from pipeline.components.prediction_writer import PredictionWriter
 from pipeline.components.serving_sandbox import ServingSandbox
 from pipeline.config import (
     EvaluatorSettings,
     ModelReportSettings,
     PipelineConfig,
     SandboxSettings,
+    ScoringSettings,
     TrainingSettings,
     TransformSettings,
     TunerSettings,
@@ -71,7 +80,7 @@ TUNER_FN = "models.tuning.tuner_fn"
 # carries `code_of` its entry; the images must carry every module these import.
 CODE_ENTRIES: tuple[Any, ...] = (
     PREPROCESSING_FN, RUN_FN, TUNER_FN, record_file_example_gen, ImportCuratedSchema,
-    DataAnomalyGate, ModelReportGen, ServingSandbox, AtomicPusher)
+    DataAnomalyGate, ModelReportGen, ServingSandbox, AtomicPusher, PredictionWriter)
 
 
 def entry_module(entry: Any) -> str:
@@ -232,6 +241,55 @@ def create_pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
         components=[*data.nodes, baseline_resolver, *branch.nodes, pusher],
+        enable_cache=True,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args),
+    )
+
+
+def scoring_pipeline_name(config: PipelineConfig) -> str:
+    return f"{config.pipeline_name}-scoring"
+
+
+def create_scoring_pipeline(
+    config: PipelineConfig,
+    model_uri: str,
+    pipeline_root: str,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: Sequence[str] = (),
+) -> tfx_pipeline.Pipeline:
+    """Batch predictions (batch_predict.py): the table to score (`scoring_data_path`, or
+    `scoring_bigquery_table` with data_source=bigquery) read without a label, TFX's
+    BulkInferrer with the model at `model_uri` (a pushed model's Model artifact, found
+    through ML Metadata by pipeline/orchestration/scoring.py), and PredictionWriter.
+
+    The model comes in through an Importer of the Model artifact's own URI, so that in
+    the same store it is that artifact, and a prediction file's lineage runs back to the
+    Trainer, its data and code."""
+    if config.data_source == "bigquery":
+        example_gen = BigQueryExampleGen(query=scoring_query(config),
+                                         output_config=scoring_split_config())
+    else:
+        example_gen = record_file_example_gen(config, code_of(record_file_example_gen),
+                                              scoring=True)
+    example_gen = example_gen.with_id("ScoringExampleGen")
+    model = Importer(source_uri=model_uri, artifact_type=standard_artifacts.Model,
+                     reimport=False).with_id("PushedModelImporter")
+    inferrer = BulkInferrer(
+        examples=example_gen.outputs["examples"],
+        model=model.outputs["result"],
+        data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[SCORING_SPLIT]),
+        model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=["serving_default"]),
+    )
+    writer = PredictionWriter(
+        inference_result=inferrer.outputs["inference_result"],
+        settings=json.dumps(ScoringSettings.from_config(config).to_dict(), sort_keys=True),
+        code=code_of(PredictionWriter),
+    )
+    return tfx_pipeline.Pipeline(
+        pipeline_name=scoring_pipeline_name(config),
+        pipeline_root=pipeline_root,
+        components=[example_gen, model, inferrer, writer],
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),

@@ -8,8 +8,9 @@ the way a model server does, but `tensorflow_model_server` cannot be installed h
 is not in every image. This server speaks the subset of TF Serving's REST API the sandbox
 and Vertex AI's prebuilt containers use, with TF Serving's rules, so the sandbox's client
 is the same whichever server answers:
-- it loads the newest numeric version under `model_base_path` with
-  `tf.saved_model.load` and serves its `serving_default` signature, as TF Serving does;
+- it loads the newest numeric version under `model_base_path` with TensorFlow's C++
+  SavedModel loader, as TF Serving does (`LoadedModel` says why that matters), and
+  serves its `serving_default` signature;
 - before it reports the model AVAILABLE it replays the model's warmup records
   (`assets.extra/tf_serving_warmup_requests`, PredictionLog records), as TF Serving does;
 - `GET /v1/models/NAME` gives the version status; `POST /v1/models/NAME:predict` takes
@@ -79,6 +80,18 @@ def read_warmup_requests(model_directory: str) -> list[tuple[str, dict[str, Any]
     return requests
 
 
+LOAD_FAILURE = "the model failed to load: "
+
+
+def error_summary(error: BaseException) -> str:
+    """The informative line of an error (TensorFlow's start "Graph execution error:" and
+    end with the node's name)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.endswith("execution error:")
+              and not line.startswith("[[")]
+    return (useful or lines or [""])[0][:300]
+
+
 def latest_version(model_base_path: str) -> str:
     """The newest numeric version directory under `model_base_path`, as TF Serving picks."""
     versions = [name for name in os.listdir(model_base_path) if name.isdigit()]
@@ -114,25 +127,39 @@ def row_format(outputs: dict[str, Any]) -> list[Any]:
 
 
 class LoadedModel:
-    """The newest version under `model_base_path`, loaded and warmed up."""
+    """The newest version under `model_base_path`, loaded as TF Serving loads it, and
+    warmed up.
+
+    TF Serving (and so Vertex AI's prebuilt containers) loads a SavedModel with
+    TensorFlow's C++ loader: the MetaGraph into a session, its restore op for the
+    variables, its initializers for the tables, then runs the signature's tensors.
+    `tf.compat.v1.saved_model.loader.load` is that loader; `tf.saved_model.load`, which
+    the Evaluator uses, is not, and can load models the C++ loader cannot (a Keras 3
+    network whose variables are tracked only through Keras's own wrappers: every
+    variable "could not be found"). So this server loads the C++ loader's way."""
 
     def __init__(self, model_base_path: str) -> None:
         import tensorflow as tf
 
         self.version = latest_version(model_base_path)
         directory = os.path.join(model_base_path, self.version)
-        self._signature = tf.saved_model.load(directory).signatures[SIGNATURE]
+        self._session = tf.compat.v1.Session(graph=tf.compat.v1.Graph())
+        meta_graph = tf.compat.v1.saved_model.loader.load(
+            self._session, [tf.saved_model.SERVING], directory)
+        if SIGNATURE not in meta_graph.signature_def:
+            raise ValueError(f"the SavedModel has no {SIGNATURE!r} signature "
+                             f"(it has {', '.join(meta_graph.signature_def) or 'none'})")
+        signature = meta_graph.signature_def[SIGNATURE]
+        self._input = signature.inputs[INPUT_KEY].name
+        self._outputs = {name: tensor.name for name, tensor in signature.outputs.items()}
         self.warmup_requests = 0
-        for signature, inputs in read_warmup_requests(directory):
-            if signature == SIGNATURE:
+        for signature_name, inputs in read_warmup_requests(directory):
+            if signature_name == SIGNATURE:
                 self.predict_serialized(list(inputs[INPUT_KEY]))
                 self.warmup_requests += 1
 
     def predict_serialized(self, examples: list[bytes]) -> dict[str, Any]:
-        import tensorflow as tf
-
-        outputs = self._signature(**{INPUT_KEY: tf.constant(examples, tf.string)})
-        return {name: value.numpy() for name, value in outputs.items()}
+        return self._session.run(self._outputs, {self._input: examples})
 
 
 def _handler(model: LoadedModel, model_name: str) -> type[BaseHTTPRequestHandler]:
@@ -191,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = LoadedModel(options.model_base_path)
     except Exception as error:  # noqa: BLE001 - the reason is the process's whole output
-        print(f"the model failed to load: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"{LOAD_FAILURE}{type(error).__name__}: {error_summary(error)}",
+              file=sys.stderr)
         return 3
     server = ThreadingHTTPServer(("127.0.0.1", options.port),
                                  _handler(model, options.model_name))

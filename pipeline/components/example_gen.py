@@ -46,7 +46,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from pipeline.config import PipelineConfig
+from pipeline.config import SOURCE_FEATURE, PipelineConfig, resolve_data_path
 from pipeline.label import Label
 from pipeline.values import InputDataError
 
@@ -65,11 +65,6 @@ def ingestion_spec(config: PipelineConfig) -> dict[str, Any]:
         "label_rule": config.label_rule,
         "task": config.task,
     }
-
-
-# A scored row's origin, "file:line", written into each example to score and copied to
-# its prediction (batch_predict.py): a table needs no key of its own to be traced.
-SOURCE_FEATURE = "__source__"
 
 
 def scoring_ingestion_spec(config: PipelineConfig) -> dict[str, Any]:
@@ -479,21 +474,33 @@ def packed_custom_config(values: Mapping[str, Any]) -> example_gen_pb2.CustomCon
     return example_gen_pb2.CustomConfig(custom_config=packed)
 
 
-def record_file_example_gen(config: PipelineConfig, code_fingerprint: str
-                            ) -> FileBasedExampleGen:
-    """The ExampleGen for `config.data_path` (a file or a glob in one directory).
+def record_file_example_gen(config: PipelineConfig, code_fingerprint: str,
+                            scoring: bool = False) -> FileBasedExampleGen:
+    """The ExampleGen for `config.data_path` (a file or a glob in one directory), or, with
+    `scoring`, for `config.scoring_data_path` into one split, "score", of unlabelled rows.
 
     `code_fingerprint` (of this module's code) is stored with the spec so that editing
     the reader invalidates cached examples.
     """
-    data_path = config.resolved_data_path()
+    data_path = (resolve_data_path(config.scoring_data_path) if scoring
+                 else config.resolved_data_path())
     return FileBasedExampleGen(
         input_base=os.path.dirname(data_path),
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="all", pattern=os.path.basename(data_path))]
         ),
-        output_config=split_config(config),
+        output_config=scoring_split_config() if scoring else split_config(config),
         custom_config=packed_custom_config(
-            {**ingestion_spec(config), "code": code_fingerprint}),
+            {**(scoring_ingestion_spec(config) if scoring else ingestion_spec(config)),
+             "code": code_fingerprint}),
         custom_executor_spec=executor_spec.BeamExecutorSpec(RecordFileExampleGenExecutor),
     )
+
+
+SCORING_SPLIT = "score"
+
+
+def scoring_split_config() -> example_gen_pb2.Output:
+    """Every row of a table to score in one split."""
+    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+        splits=[example_gen_pb2.SplitConfig.Split(name=SCORING_SPLIT, hash_buckets=1)]))

@@ -13,8 +13,10 @@ runs wherever the pipeline runs (locally, and in the pipeline image on Vertex AI
    is on PATH (a cloud image can have it), else pipeline/model_server.py, which speaks
    the same REST API over a plain TensorFlow process and replays the same warmup;
 3. it sends every one of `sandbox_examples` eval examples (label removed) and checks the
-   answers equal the serving signature's answers in this process, which is how the
-   Evaluator scores (evaluation/slices.py: `serving_default`);
+   answers equal the serving signature's answers in this process, loaded as the
+   Evaluator loads it (`tf.saved_model.load`, evaluation/slices.py: `serving_default`).
+   The server loads the model as TF Serving's C++ loader does, which is not the same:
+   a model only the Evaluator's loader can read passes evaluation and fails here;
 4. for `sandbox_seconds` it sends single examples, then batches of `sandbox_batch_size`,
    from `sandbox_clients` concurrent clients, and measures p50 and p99 latency and
    examples per second.
@@ -49,7 +51,13 @@ from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import Examples, InfraBlessing, Model, ModelBlessing
 
 from pipeline.config import SandboxSettings
-from pipeline.model_server import SIGNATURE, row_format, write_warmup_requests
+from pipeline.model_server import (
+    LOAD_FAILURE,
+    SIGNATURE,
+    error_summary,
+    row_format,
+    write_warmup_requests,
+)
 
 STAMPED_MODEL_DIRECTORY = "stamped_model"  # TFX's path_constants.STAMPED_MODEL_DIR
 MODEL_NAME = "candidate"
@@ -121,10 +129,12 @@ class Server:
         self.log_path = log_path
 
     def reason(self) -> str:
+        """The server's own account of its failure, else its last line of output."""
         self.log.flush()
         with open(self.log_path) as handle:
             lines = [line.strip() for line in handle if line.strip()]
-        return lines[-1] if lines else f"exit code {self.process.returncode}"
+        ours = [line[len(LOAD_FAILURE):] for line in lines if line.startswith(LOAD_FAILURE)]
+        return (ours or lines or [f"exit code {self.process.returncode}"])[-1]
 
     def wait_until_available(self, timeout: float) -> float:
         """Seconds until the model is AVAILABLE; SandboxFailure if it never is."""
@@ -133,11 +143,11 @@ class Server:
             line = self.process.stdout.readline()  # "PORT n" once listening, "" on exit
             if not line.startswith("PORT "):
                 self.process.wait()
-                raise SandboxFailure(f"the model failed to load: {self.reason()}")
+                raise SandboxFailure(f"{LOAD_FAILURE}{self.reason()}")
             self.port = int(line.split()[1])
         while time.monotonic() - started < timeout:
             if self.process.poll() is not None:
-                raise SandboxFailure(f"the model failed to load: {self.reason()}")
+                raise SandboxFailure(f"{LOAD_FAILURE}{self.reason()}")
             try:
                 status = request(self.port, "GET", f"/v1/models/{MODEL_NAME}")
                 states = [version["state"] for version in status["model_version_status"]]
@@ -270,9 +280,8 @@ def serve_and_measure(model_directory: str, blessing_uri: str, examples: list[by
         try:
             expected = in_process_answers(model_directory, examples)
         except Exception as error:  # noqa: BLE001 - any failure to load is the verdict
-            raise SandboxFailure(f"the model failed to load: {type(error).__name__}: "
-                                 f"{str(error).splitlines()[0] if str(error) else ''}"
-                                 ) from error
+            raise SandboxFailure(f"{LOAD_FAILURE}in the Evaluator's way: "
+                                 f"{type(error).__name__}: {error_summary(error)}") from error
         figures: dict[str, Any] = {"server": server.kind}
         figures["load_seconds"] = server.wait_until_available(LOAD_TIMEOUT_SECONDS)
         figures["answers_checked"] = check_answers(server.port, examples, expected,

@@ -1,0 +1,148 @@
+"""PredictionWriter: BulkInferrer's prediction logs as one JSON line per scored row, and on
+Vertex AI as rows of a BigQuery table.
+
+Each line holds the row's origin (`source`, file:line, or the BigQuery table), its key and
+pass-through columns (as text, as the table gave them), and the prediction, named for a
+person rather than for the signature:
+- binary: `probability`, P(label = 1) (the signature's `probabilities`[0]);
+- multiclass: `class`, the most probable class, and `probabilities`, class -> P;
+- regression: `value`, in the label's units.
+The file is written under a temporary name and renamed when complete, so a failed run
+leaves no half-written predictions; the BigQuery rows are appended only once the whole
+file is written.
+"""
+
+# No `from __future__ import annotations`: TFX reads this module's annotations at runtime.
+# isort: off
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
+# isort: on
+import json
+import os
+from typing import Any
+
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types.artifact import Artifact
+from tfx.types.standard_artifacts import InferenceResult
+
+from pipeline.config import SOURCE_FEATURE, ScoringSettings
+
+PREDICTIONS_FILE = "predictions.jsonl"
+BIGQUERY_BATCH_ROWS = 500  # rows per streaming insert
+
+
+class Predictions(Artifact):
+    """Batch predictions: PREDICTIONS_FILE, one JSON object per scored row."""
+
+    TYPE_NAME = "pipeline.Predictions"  # namespace.Title, as Vertex AI requires
+
+
+def _text(example: Any, name: str) -> Any:
+    values = example.features.feature[name].bytes_list.value \
+        if name in example.features.feature else []
+    return values[0].decode() if values else None
+
+
+def prediction_fields(outputs: dict[str, Any], task: str) -> dict[str, Any]:
+    """The serving signature's outputs for one example (numpy values) as a line's fields."""
+    if task == "multiclass":
+        classes = [value.decode() for value in outputs["classes"].tolist()]
+        probabilities = [float(p) for p in outputs["probabilities"].tolist()]
+        return {"class": outputs["class"].item().decode(),
+                "probabilities": dict(zip(classes, probabilities, strict=True))}
+    if task == "regression":
+        return {"value": float(outputs["value"].reshape(-1)[0])}
+    return {"probability": float(outputs["probabilities"].reshape(-1)[0])}
+
+
+def prediction_lines(log_files: list[str], task: str, columns: list[str]):  # noqa: ANN201
+    """Yields (line dict) per example in BulkInferrer's PredictionLog files."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    for record in tf.data.TFRecordDataset(log_files, compression_type="GZIP"
+                                          ).as_numpy_iterator():
+        log = prediction_log_pb2.PredictionLog.FromString(record).predict_log
+        examples = tf.make_ndarray(log.request.inputs["examples"]).reshape(-1)
+        outputs = {name: tf.make_ndarray(value)
+                   for name, value in log.response.outputs.items()}
+        for index, serialized in enumerate(examples):
+            example = tf.train.Example.FromString(serialized)
+            line = {"source": _text(example, SOURCE_FEATURE)}
+            line.update({name: _text(example, name) for name in columns})
+            line.update(prediction_fields({name: value[index] for name, value in
+                                           outputs.items()}, task))
+            yield line
+
+
+def append_to_bigquery(path: str, table: str, task: str, columns: list[str]) -> int:
+    """Appends the lines of `path` to the BigQuery `table` (created when absent)."""
+    from google.cloud import bigquery
+
+    project = table.split(".")[0]
+    client = bigquery.Client(project=project)
+    prediction_schema = {
+        "binary": [bigquery.SchemaField("probability", "FLOAT64")],
+        "regression": [bigquery.SchemaField("value", "FLOAT64")],
+        "multiclass": [bigquery.SchemaField("class", "STRING"),
+                       bigquery.SchemaField("probabilities", "JSON")],
+    }[task]
+    schema = [bigquery.SchemaField("source", "STRING"),
+              *(bigquery.SchemaField(name, "STRING") for name in columns), *prediction_schema]
+    client.create_table(bigquery.Table(table, schema=schema), exists_ok=True)
+    import tensorflow as tf
+
+    written, batch = 0, []
+    with tf.io.gfile.GFile(path) as handle:
+        for text in handle:
+            row = json.loads(text)
+            if task == "multiclass":
+                row["probabilities"] = json.dumps(row["probabilities"])
+            batch.append(row)
+            if len(batch) == BIGQUERY_BATCH_ROWS:
+                written += _insert(client, table, batch)
+                batch = []
+    if batch:
+        written += _insert(client, table, batch)
+    return written
+
+
+def _insert(client: Any, table: str, rows: list[dict]) -> int:
+    errors = client.insert_rows_json(table, rows)
+    if errors:
+        raise RuntimeError(f"BigQuery refused rows of {table}: {errors[:3]}")
+    return len(rows)
+
+
+@component
+def PredictionWriter(  # noqa: N802
+    inference_result: InputArtifact[InferenceResult],
+    settings: Parameter[str],
+    code: Parameter[str],
+    predictions: OutputArtifact[Predictions],
+) -> None:
+    """Writes PREDICTIONS_FILE from BulkInferrer's logs (see the module's docstring), and
+    appends it to `predictions_bigquery_table` when that is set. `settings`: the
+    `ScoringSettings`. `code` is the hash of this step's source."""
+    import tensorflow as tf  # gfile: the artifact is a gs:// path on Vertex AI
+
+    read = ScoringSettings.from_dict(json.loads(settings), "PredictionWriter")
+    columns = list(dict.fromkeys([*read.key_columns, *read.passthrough_columns]))
+    logs = sorted(tf.io.gfile.glob(os.path.join(inference_result.uri, "*.gz")))
+    final = os.path.join(predictions.uri, PREDICTIONS_FILE)
+    partial = final + ".partial"
+    count = 0
+    tf.io.gfile.makedirs(predictions.uri)
+    with tf.io.gfile.GFile(partial, "w") as handle:
+        for line in prediction_lines(logs, read.task, columns):
+            handle.write(json.dumps(line) + "\n")
+            count += 1
+    tf.io.gfile.rename(partial, final, overwrite=True)
+    predictions.set_int_custom_property("rows", count)
+    if read.predictions_bigquery_table:
+        appended = append_to_bigquery(final, read.predictions_bigquery_table, read.task,
+                                      columns)
+        predictions.set_string_custom_property("bigquery_table",
+                                               read.predictions_bigquery_table)
+        predictions.set_int_custom_property("bigquery_rows", appended)
+    print(f"PredictionWriter: {count:,} predictions in {final}", flush=True)

@@ -1,0 +1,83 @@
+"""Batch predictions on this machine: the scoring pipeline (`create_scoring_pipeline`) with
+the model `scoring_model` names ("latest": the latest pushed), found in the same ML
+Metadata store as the training runs, under the same lock, run record and progress lines
+as a training run (pipeline/orchestration/local.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from tfx.orchestration import pipeline as tfx_pipeline
+
+from pipeline.config import PipelineConfig
+from pipeline.definition import create_scoring_pipeline, scoring_pipeline_name
+from pipeline.layout import LocalLayout
+from pipeline.metadata import lineage
+from pipeline.metadata.store import custom_property, latest_run_context, open_store, run_executions
+from pipeline.orchestration.local import LocalRunResult, _run
+from pipeline.values import ConfigError
+
+
+@dataclasses.dataclass
+class ScoringResult:
+    run: LocalRunResult
+    model_id: int
+    model_uri: str
+    pushed_version: str | None
+    predictions: str | None = None  # the JSON-lines file
+    rows: int = 0
+    seconds: float = 0.0  # BulkInferrer's, the scoring itself
+
+
+def scoring_model(config: PipelineConfig) -> tuple[Any, Any]:
+    """(Model, PushedModel or None) that `scoring_model` names, from the local store."""
+    layout = LocalLayout.for_config(config)
+    if not layout.metadata_path.exists():
+        raise ConfigError(f"No ML Metadata store at {layout.metadata_path}: train and push "
+                          "a model first (local_runner.py with the same output_root).")
+    store = open_store(layout.metadata_path)
+    try:
+        return lineage.find_model(store, [], config.scoring_model)
+    except lineage.LineageError as error:
+        raise ConfigError(f"scoring_model={config.scoring_model!r}: {error}") from None
+
+
+def run_batch_predictions(config: PipelineConfig) -> ScoringResult:
+    if not config.scoring_data_path and config.data_source == "file":
+        raise ConfigError("scoring_data_path is empty: name the .jsonl/.csv file (or glob) "
+                          "of rows to score.")
+    model, pushed = scoring_model(config)
+
+    def build(layout: LocalLayout, arguments: dict[str, Any]) -> tfx_pipeline.Pipeline:
+        arguments.pop("window_end", None)  # the table to score has no window
+        return create_scoring_pipeline(config, model.uri, **arguments)
+
+    result = ScoringResult(_run(config, build), model.id, model.uri,
+                           None if pushed is None else
+                           str(custom_property(pushed, "pushed_version")))
+    if not result.run.succeeded:
+        return result
+    store = open_store(LocalLayout.for_config(config).metadata_path)
+    run = latest_run_context(store, scoring_pipeline_name(config))
+    for step in run_executions(store, run.id):
+        if step.component == "BulkInferrer":
+            result.seconds = step.seconds
+        for artifact in step.outputs:
+            if artifact.type == "pipeline.Predictions":
+                result.predictions = os.path.join(artifact.uri, "predictions.jsonl")
+                result.rows = int(custom_property(artifact, "rows") or 0)
+    return result
+
+
+def print_scoring_result(result: ScoringResult) -> None:
+    pushed = f", pushed as version {result.pushed_version}" if result.pushed_version else ""
+    print(f"\nModel {result.model_id}{pushed}: {result.model_uri}")
+    if not result.run.succeeded:
+        print(f"\nSCORING FAILED; no predictions were written. Full log: {result.run.log_path}")
+        print(f"Reason: {result.run.failure}")
+        return
+    rate = f" ({result.rows / result.seconds:,.0f} rows/s)" if result.seconds else ""
+    print(f"Scored {result.rows:,} rows in {result.seconds:.1f} s{rate}: {result.predictions}")
+    print(f"Trace them: lineage.py predictions {result.predictions}")
