@@ -101,10 +101,12 @@ def train_all_task(argv: Sequence[str]) -> int:
 
 
 def lineage_task(argv: Sequence[str]) -> int:
-    """runs | show [MODEL] | diff RUN RUN | graph [MODEL] | reproduce RUN: lineage from ML
-    Metadata; --json for machine-readable output. Exits 1 on a bad id or store."""
+    """runs | show [MODEL] | diff RUN RUN | graph [MODEL] | reproduce RUN | predictions
+    [FILE]: lineage from ML Metadata; --json for machine-readable output. Exits 1 on a bad
+    id or store."""
     parser = argparse.ArgumentParser(prog="lineage", description=lineage_task.__doc__)
-    parser.add_argument("command", choices=("runs", "show", "diff", "graph", "reproduce"))
+    parser.add_argument("command", choices=("runs", "show", "diff", "graph", "reproduce",
+                                            "predictions"))
     parser.add_argument("ids", nargs="*", help="model or run ids, as the command needs")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--force", action="store_true",
@@ -196,7 +198,8 @@ TASKS: dict[str, Task] = {
                     predict_task),
     "train-all": Task("train every model variant on one Transform output and compare them",
                       train_all_task),
-    "lineage": Task("runs | show | diff | graph | reproduce: lineage from ML Metadata",
+    "lineage": Task("runs | show | diff | graph | reproduce | predictions: lineage from "
+                    "ML Metadata",
                     lineage_task),
     "vertex-compile": Task("compile the Vertex AI pipeline JSON and say what runs where",
                            lambda argv: vertex_task("compile", argv)),

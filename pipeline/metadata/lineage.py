@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
 from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
@@ -413,3 +414,66 @@ def lineage_dot(report: dict[str, Any]) -> str:
         lines += [f"  {execution} -> a{artifact['id']};" for artifact in step["outputs"]]
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------- predictions
+def _producer(store: metadata_store.MetadataStore, artifact_id: int) -> int | None:
+    return next((event.execution_id for event in store.get_events_by_artifact_ids([artifact_id])
+                 if event.type == metadata_store_pb2.Event.OUTPUT), None)
+
+
+def _inputs_of(store: metadata_store.MetadataStore, execution_id: int
+               ) -> list[metadata_store_pb2.Artifact]:
+    ids = [event.artifact_id for event in store.get_events_by_execution_ids([execution_id])
+           if event.type == metadata_store_pb2.Event.INPUT]
+    return store.get_artifacts_by_id(ids) if ids else []
+
+
+def find_predictions(store: metadata_store.MetadataStore, reference: str
+                     ) -> metadata_store_pb2.Artifact:
+    """A Predictions artifact (batch_predict.py) by its file, its directory, its artifact
+    id, or "latest"."""
+    candidates = store.get_artifacts_by_type("pipeline.Predictions")
+    if not candidates:
+        raise LineageError("No batch predictions are recorded in this store yet.")
+    if reference == "latest":
+        return max(candidates, key=lambda artifact: artifact.id)
+    if reference.isdigit():
+        match = [artifact for artifact in candidates if artifact.id == int(reference)]
+    else:
+        path = os.path.abspath(reference)
+        match = [artifact for artifact in candidates
+                 if path in (os.path.abspath(artifact.uri),
+                             os.path.join(os.path.abspath(artifact.uri), "predictions.jsonl"))]
+    if not match:
+        raise LineageError(f"{reference!r} is no batch prediction recorded in this store; "
+                           "give the predictions file, its artifact id, or latest.")
+    return match[0]
+
+
+def predictions_report(store: metadata_store.MetadataStore, training_runs: list[Run],
+                       reference: str) -> dict[str, Any]:
+    """A prediction file back to what made it: the scoring run and its record (the table
+    scored, its SHA-256, code and libraries), the examples and the model that scored them,
+    and that model's own lineage (`model_report`)."""
+    predictions = find_predictions(store, reference)
+    writer = _producer(store, predictions.id)
+    [inference] = [a for a in _inputs_of(store, writer) if a.type == "InferenceResult"]
+    inferrer = _producer(store, inference.id)
+    inputs = _inputs_of(store, inferrer)
+    [model] = [a for a in inputs if a.type == "Model"]
+    [examples] = [a for a in inputs if a.type == "Examples"]
+    run_context = next((context for context in store.get_contexts_by_execution(writer)
+                        if context.type == "pipeline_run"), None)
+    record = run_record_of(run_context) if run_context else None
+    return {
+        "predictions": {**_artifact_summary(predictions),
+                        "rows": custom_property(predictions, "rows"),
+                        "bigquery_table": custom_property(predictions, "bigquery_table"),
+                        "written": local_time(predictions.create_time_since_epoch)},
+        "scoring_run": run_context.name if run_context else None,
+        "scored_examples": _artifact_summary(examples),
+        "scored_data": record.data if record else None,
+        "scoring_record": dataclasses.asdict(record) if record else None,
+        "model": model_report(store, training_runs, str(model.id)),
+    }

@@ -24,8 +24,8 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.bigquery import bigquery_query
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.bigquery import bigquery_query, scoring_query
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig, resolve_data_path
 
 LOCK_FILE = REPOSITORY_ROOT / "requirements.lock"
 # The libraries whose version changes what a run computes.
@@ -105,17 +105,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def data_fingerprint(config: PipelineConfig, bigquery_client: Any = None) -> dict[str, Any]:
+def data_fingerprint(config: PipelineConfig, bigquery_client: Any = None,
+                     scoring: bool = False) -> dict[str, Any]:
     """Local files: the SHA-256 of each input file. BigQuery: the query text and the
     table's last-modified time (asked of `bigquery_client`, by default one with
-    Application Default Credentials; recorded as unavailable when that fails)."""
+    Application Default Credentials; recorded as unavailable when that fails).
+    `scoring`: of the table batch_predict.py scores instead of the training data."""
     if config.data_source == "file":
-        paths = sorted(glob.glob(config.resolved_data_path()))
+        paths = sorted(glob.glob(resolve_data_path(config.scoring_data_path) if scoring
+                                 else config.resolved_data_path()))
         return {"source": "file", "files": {_display_path(path): file_sha256(Path(path))
                                             for path in paths}}
-    query = bigquery_query(config, datetime.datetime.now(datetime.timezone.utc).date())
+    table = config.scoring_bigquery_table if scoring else config.bigquery_table
+    query = scoring_query(config) if scoring else bigquery_query(
+        config, datetime.datetime.now(datetime.timezone.utc).date())
     fingerprint: dict[str, Any] = {
-        "source": "bigquery", "table": config.bigquery_table, "query": query,
+        "source": "bigquery", "table": table, "query": query,
         "query_sha256": hashlib.sha256(query.encode()).hexdigest(),
     }
     try:
@@ -124,7 +129,7 @@ def data_fingerprint(config: PipelineConfig, bigquery_client: Any = None) -> dic
             from google.cloud import bigquery
 
             bigquery_client = bigquery.Client(project=config.gcp_project or None)
-        modified = bigquery_client.get_table(config.bigquery_table).modified
+        modified = bigquery_client.get_table(table).modified
         fingerprint["table_modified"] = modified.isoformat() if modified else "unknown"
     except Exception as error:  # noqa: BLE001 - the run goes on; the record says why
         fingerprint["table_modified"] = f"unavailable: {type(error).__name__}"
@@ -152,8 +157,10 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def start_run_record(config: PipelineConfig, bigquery_client: Any = None) -> RunRecord:
-    """The record of a run about to start (ended_at and status are filled in at the end)."""
+def start_run_record(config: PipelineConfig, bigquery_client: Any = None,
+                     scoring: bool = False) -> RunRecord:
+    """The record of a run about to start (ended_at and status are filled in at the end);
+    `scoring`: a batch_predict.py run, whose data is the table it scores."""
     commit, dirty, diff_sha256 = code_version()
     return RunRecord(
         git_commit=commit,
@@ -163,7 +170,7 @@ def start_run_record(config: PipelineConfig, bigquery_client: Any = None) -> Run
         lock_sha256=file_sha256(LOCK_FILE),
         python_version=platform.python_version(),
         libraries=library_versions(),
-        data=data_fingerprint(config, bigquery_client),
+        data=data_fingerprint(config, bigquery_client, scoring),
         user=getpass.getuser(),
         host=socket.gethostname(),
         started_at=now(),

@@ -261,7 +261,40 @@ def reproduce_command(config: PipelineConfig, options: argparse.Namespace) -> Re
     return Result(data, "\n".join(lines), 0 if within else 1)
 
 
+# ---------------------------------------------------------------------- predictions
+def predictions_command(config: PipelineConfig, options: argparse.Namespace) -> Result:
+    [reference] = _ids(options, 1, ("latest",))
+    store, runs, _ = _runs(config)
+    report = lineage.predictions_report(store, runs, reference)
+    return Result(report, render_predictions_report(report))
+
+
+def render_predictions_report(report: dict[str, Any]) -> str:
+    predictions = report["predictions"]
+    lines = [f"Predictions [{predictions['id']}]  {predictions['uri']}/predictions.jsonl",
+             f"  {predictions['rows']} rows, written {predictions['written']} by scoring run "
+             f"{report['scoring_run'] or '?'}"
+             + (f"; appended to BigQuery {predictions['bigquery_table']}"
+                if predictions["bigquery_table"] else "")]
+    data = report["scored_data"]
+    if data:
+        lines.append("  scored:")
+        if data["source"] == "file":
+            lines += [f"    {path}  sha256 {digest[:16]}" for path, digest in data["files"].items()]
+        else:
+            lines.append(f"    BigQuery {data['table']}, query sha256 {data['query_sha256'][:16]}")
+    lines.append(f"  as Examples [{report['scored_examples']['id']}]")
+    record = report["scoring_record"]
+    if record:
+        lines.append("  scoring run record:")
+        lines += [f"  {line}" for line in _record_lines(record)]
+    lines.append("\nScored by:")
+    lines.append(render_model_report(report["model"]))
+    return "\n".join(lines)
+
+
 COMMANDS: dict[str, Callable[[PipelineConfig, argparse.Namespace], Result]] = {
+    "predictions": predictions_command,
     "runs": runs_command,
     "show": show_command,
     "diff": diff_command,

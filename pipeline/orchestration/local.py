@@ -119,6 +119,13 @@ def run_local_pipeline(config: PipelineConfig) -> LocalRunResult:
     return _run(config, build)
 
 
+def run_local_scoring(config: PipelineConfig,
+                      build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline]
+                      ) -> LocalRunResult:
+    """Runs a scoring pipeline (pipeline/orchestration/scoring.py) as a run of its own."""
+    return _run(config, build, scoring=True)
+
+
 def run_local_train_all(config: PipelineConfig, model_variants: Mapping[str, PipelineConfig]
                         ) -> LocalRunResult:
     """Runs the train-all pipeline (`create_train_all_pipeline`): `config`'s data steps
@@ -144,26 +151,28 @@ def start_block(config: PipelineConfig, config_path: Path) -> str:
 
 
 def _run(config: PipelineConfig,
-         build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline]
-         ) -> LocalRunResult:
+         build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline],
+         scoring: bool = False) -> LocalRunResult:
+    """Runs what `build` makes under the output root's lock, with a run record (of the
+    table to score, for a `scoring` run) and progress lines."""
     layout = LocalLayout.for_config(config)
     try:
         with exclusive_output_root(layout):
-            return _run_holding_the_lock(config, layout, build)
+            return _run_holding_the_lock(config, layout, build, scoring)
     except OutputRootBusyError as error:
         return LocalRunResult(False, None, None, str(error))
 
 
 def _run_holding_the_lock(config: PipelineConfig, layout: LocalLayout,
-                          build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline]
-                          ) -> LocalRunResult:
+                          build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline],
+                          scoring: bool) -> LocalRunResult:
     run_directory = layout.runs_directory / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     run_directory.mkdir(parents=True, exist_ok=True)
     config_path = run_directory / "config.json"
     config_path.write_text(config.to_json() + "\n")
     print(start_block(config, config_path) + "\n", flush=True)
     log_path = run_directory / "pipeline.log"
-    record = start_run_record(config)
+    record = start_run_record(config, scoring=scoring)
     started = time.time()
 
     pipeline = build(layout, {

@@ -16,7 +16,7 @@ from pipeline.definition import create_scoring_pipeline, scoring_pipeline_name
 from pipeline.layout import LocalLayout
 from pipeline.metadata import lineage
 from pipeline.metadata.store import custom_property, latest_run_context, open_store, run_executions
-from pipeline.orchestration.local import LocalRunResult, _run
+from pipeline.orchestration.local import LocalRunResult, run_local_scoring
 from pipeline.values import ConfigError
 
 
@@ -54,7 +54,7 @@ def run_batch_predictions(config: PipelineConfig) -> ScoringResult:
         arguments.pop("window_end", None)  # the table to score has no window
         return create_scoring_pipeline(config, model.uri, **arguments)
 
-    result = ScoringResult(_run(config, build), model.id, model.uri,
+    result = ScoringResult(run_local_scoring(config, build), model.id, model.uri,
                            None if pushed is None else
                            str(custom_property(pushed, "pushed_version")))
     if not result.run.succeeded:
