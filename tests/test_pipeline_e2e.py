@@ -202,6 +202,80 @@ def test_the_pushed_model_carries_warmup_requests_that_replay(first_run: dict) -
         assert np.all((probabilities > 0) & (probabilities < 1))
 
 
+def _rows_to_score(tmp_path: Path, rows: list[dict], label_columns: tuple[str, ...]) -> Path:
+    path = tmp_path / "to_score.jsonl"
+    with path.open("w") as handle:
+        for row in rows:
+            handle.write(json.dumps({k: v for k, v in row.items() if k not in label_columns})
+                         + "\n")
+    return path
+
+
+def test_batch_predictions_score_every_row_as_the_pushed_model_serves_it(
+        first_run: dict, tmp_path: Path) -> None:
+    from pipeline.components.example_gen import RowConverter, scoring_ingestion_spec
+    from pipeline.label import Label
+    from pipeline.metadata import lineage
+    from pipeline.orchestration.scoring import run_batch_predictions
+
+    base = first_run["config"]
+    label = Label.from_settings(base.label_name, base.label_rule, base.task)
+    rows = sample_rows()
+    # The label's own inputs (tips) dropped: the table to score has no label.
+    label_only = tuple(c for c in label.columns if c not in base.raw_feature_names)
+    assert label_only == ("tips",)
+    path = _rows_to_score(tmp_path, rows, label_only)
+    config = _config(first_run["layout"].root, f"--scoring_data_path={path}",
+                     "--key_columns=trip_start_timestamp", "--passthrough_columns=company")
+    result = run_batch_predictions(config)
+    assert result.run.succeeded, result.run.failure
+    assert result.pushed_version == _pushed_versions(first_run["layout"])[-1]
+    lines = [json.loads(line) for line in Path(result.predictions).read_text().splitlines()]
+    assert len(lines) == len(rows) == result.rows
+    by_line = {int(line["source"].rsplit(":", 1)[1]): line for line in lines}
+    assert sorted(by_line) == list(range(1, len(rows) + 1))  # one prediction per row
+
+    # The same rows through the pushed model's serving signature (missing values too).
+    converter = RowConverter(scoring_ingestion_spec(config))
+    examples = [converter.encode(row, f"{path}:{number}")
+                for number, row in enumerate(rows, start=1)]
+    serve = tf.saved_model.load(str(first_run["layout"].serving_directory
+                                    / result.pushed_version)).signatures["serving_default"]
+    expected = serve(examples=tf.constant(examples))["probabilities"].numpy()[:, 0]
+    np.testing.assert_allclose([by_line[n]["probability"] for n in range(1, len(rows) + 1)],
+                               expected, rtol=1e-6, atol=1e-7)
+    for number, row in enumerate(rows, start=1):
+        assert by_line[number]["trip_start_timestamp"] == str(row["trip_start_timestamp"])
+        assert by_line[number]["company"] == row["company"]  # None where the row has none
+
+    # The file traces back to the model, its training run and data, and the scored table.
+    store = open_store(first_run["layout"].metadata_path)
+    runs = lineage.pipeline_runs(store, base.pipeline_name, "test")
+    report = lineage.predictions_report(store, runs, result.predictions)
+    assert report["predictions"]["rows"] == len(rows)
+    assert report["model"]["model"]["id"] == result.model_id
+    assert report["model"]["pushed"]["version"] == result.pushed_version
+    assert any(step["component"] == "Trainer" for step in report["model"]["chain"])
+    assert list(report["scored_data"]["files"]) == [str(path)]
+    assert report["model"]["data"]["files"]  # the training data, with its SHA-256
+
+
+def test_a_bad_row_to_score_fails_naming_the_line_and_writes_nothing(
+        first_run: dict, tmp_path: Path) -> None:
+    from pipeline.orchestration.scoring import run_batch_predictions
+
+    rows = sample_rows(3)
+    rows[2] = dict(rows[2], trip_miles="far")
+    path = _rows_to_score(tmp_path, rows, ("tips",))
+    store = open_store(first_run["layout"].metadata_path)
+    before = len(store.get_artifacts_by_type("pipeline.Predictions"))
+    result = run_batch_predictions(_config(first_run["layout"].root,
+                                           f"--scoring_data_path={path}"))
+    assert not result.run.succeeded
+    assert f"{path}:3" in result.run.failure and "trip_miles" in result.run.failure
+    assert len(store.get_artifacts_by_type("pipeline.Predictions")) == before
+
+
 def _states_of_latest_run(first_run: dict) -> dict[str, str]:
     summary = collect_run_summary(first_run["config"], first_run["layout"])
     return {c["component"]: c["state"] for c in summary["components"]}
