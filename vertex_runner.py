@@ -4,6 +4,8 @@
     python vertex_runner.py submit   ...   # compile, then start one run
     python vertex_runner.py schedule ...   # compile, then create the retraining schedule
     python vertex_runner.py images   ...   # print the image URIs to build (scripts/build-images)
+    python vertex_runner.py compile-scoring|submit-scoring|schedule-scoring ...
+        # the same for batch predictions (batch_predict.py): BigQuery in and out
 
 The vertex-* tasks of `python -m pipeline` (pipeline/cli.py), kept as the file the layout
 and the README name. Exits 2 on a configuration error, before anything is compiled or

@@ -17,7 +17,6 @@ import logging
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
@@ -27,7 +26,8 @@ from pipeline.loading import load_config
 from pipeline.tasks import task_named
 from pipeline.values import ConfigError, describe_type, parse_flags
 
-VERTEX_COMMANDS = ("compile", "submit", "schedule", "images")
+VERTEX_COMMANDS = ("compile", "submit", "schedule", "images", "compile-scoring", "submit-scoring",
+                   "schedule-scoring")
 
 
 def run_task(argv: Sequence[str]) -> int:
@@ -133,8 +133,9 @@ def lineage_task(argv: Sequence[str]) -> int:
     return result.exit_code
 
 
-def vertex_task(command: str, argv: Sequence[str]) -> int:
-    """compile, submit, schedule or images: the pipeline on Vertex AI Pipelines."""
+def vertex_task(command: str, argv: Sequence[str], scoring: bool = False) -> int:
+    """compile, submit, schedule or images: the pipeline (`scoring`: the batch-prediction
+    pipeline) on Vertex AI Pipelines."""
     from pipeline.orchestration import vertex
 
     try:
@@ -143,20 +144,20 @@ def vertex_task(command: str, argv: Sequence[str]) -> int:
             for kind, uri in vertex.image_uris(config).items():
                 print(f"{kind} {uri}")
             return 0
-        if command == "schedule":
+        if command == "schedule" and not scoring:
             vertex.check_schedulable(config)
-        template = Path(config.output_root) / "vertex" / f"{config.pipeline_name}.json"
-        spec = vertex.compile_pipeline(config, template)
+        template = vertex.template_path(config, scoring)
+        spec = vertex.compile_pipeline(config, template, scoring)
         print(vertex.describe(config, spec))
         print(f"Compiled pipeline: {template}")
         if command == "compile":
             return 0
-        job = vertex.pipeline_job(config, template)
+        job = vertex.pipeline_job(config, template, scoring=scoring)
         if command == "submit":
             vertex.submit(config, job)
             print(f"Submitted: {job.resource_name}")
         else:
-            created = vertex.schedule(config, job)
+            created = vertex.schedule(config, job, scoring)
             print(f"Scheduled ({config.schedule_cron}): {created.resource_name}")
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
@@ -207,6 +208,13 @@ TASKS: dict[str, Task] = {
                           lambda argv: vertex_task("submit", argv)),
     "vertex-schedule": Task("compile, then create the retraining schedule on Vertex AI",
                             lambda argv: vertex_task("schedule", argv)),
+    "vertex-compile-scoring": Task(
+        "compile the batch-prediction pipeline for Vertex AI (BigQuery in and out)",
+        lambda argv: vertex_task("compile", argv, scoring=True)),
+    "vertex-submit-scoring": Task("compile, then start one batch-prediction run on Vertex AI",
+                                  lambda argv: vertex_task("submit", argv, scoring=True)),
+    "vertex-schedule-scoring": Task("compile, then schedule batch predictions on Vertex AI",
+                                    lambda argv: vertex_task("schedule", argv, scoring=True)),
     "vertex-images": Task("print the CPU and GPU image URIs the compiled pipeline names",
                           lambda argv: vertex_task("images", argv)),
     "build-images": Task("docker build and push the CPU and GPU images (scripts/build-images)",

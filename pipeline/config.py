@@ -475,6 +475,12 @@ def training_phases(settings: Any) -> tuple[TrainingPhase, ...]:
             settings.schedule_batch_size_factors, strict=True))
 
 
+def scoring_pipeline_name(config: PipelineConfig) -> str:
+    """Batch-prediction runs (batch_predict.py) are a pipeline of their own in ML
+    Metadata, in the training pipeline's store, so their lineage reaches its models."""
+    return f"{config.pipeline_name}-scoring"
+
+
 def comparison_pipeline_name(config: PipelineConfig) -> str:
     """Train-all runs are a pipeline of their own in ML Metadata: their models are never
     the production pipeline's baseline, and its run history stays its own."""

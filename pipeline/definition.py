@@ -66,6 +66,7 @@ from pipeline.config import (
     TransformSettings,
     TunerSettings,
     comparison_pipeline_name,
+    scoring_pipeline_name,
 )
 from pipeline.fingerprint import code_fingerprint
 
@@ -247,25 +248,25 @@ def create_pipeline(
     )
 
 
-def scoring_pipeline_name(config: PipelineConfig) -> str:
-    return f"{config.pipeline_name}-scoring"
-
-
 def create_scoring_pipeline(
     config: PipelineConfig,
-    model_uri: str,
+    model_uri: str | None,
     pipeline_root: str,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: Sequence[str] = (),
 ) -> tfx_pipeline.Pipeline:
     """Batch predictions (batch_predict.py): the table to score (`scoring_data_path`, or
     `scoring_bigquery_table` with data_source=bigquery) read without a label, TFX's
-    BulkInferrer with the model at `model_uri` (a pushed model's Model artifact, found
-    through ML Metadata by pipeline/orchestration/scoring.py), and PredictionWriter.
+    BulkInferrer on the model, and PredictionWriter (JSON lines, and BigQuery when
+    `predictions_bigquery_table` is set).
 
-    The model comes in through an Importer of the Model artifact's own URI, so that in
-    the same store it is that artifact, and a prediction file's lineage runs back to the
-    Trainer, its data and code."""
+    The model: locally, `model_uri`, a pushed model's Model artifact found in ML Metadata
+    by pipeline/orchestration/scoring.py, brought in by an Importer of that artifact's own
+    URI, so that in the same store it is that artifact and a prediction file's lineage runs
+    back to the Trainer, its data and code. Compiled for Vertex AI (`model_uri` None),
+    where nothing can be looked up before the run, a resolver asks Vertex's metadata for
+    the latest model the Evaluator blessed: the pushed one unless the serving sandbox
+    blocked the latest blessed model."""
     if config.data_source == "bigquery":
         example_gen = BigQueryExampleGen(query=scoring_query(config),
                                          output_config=scoring_split_config())
@@ -273,11 +274,20 @@ def create_scoring_pipeline(
         example_gen = record_file_example_gen(config, code_of(record_file_example_gen),
                                               scoring=True)
     example_gen = example_gen.with_id("ScoringExampleGen")
-    model = Importer(source_uri=model_uri, artifact_type=standard_artifacts.Model,
-                     reimport=False).with_id("PushedModelImporter")
+    if model_uri is None:
+        model_node = Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=Channel(type=standard_artifacts.Model),
+            model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+        ).with_id("LatestBlessedModelResolver")
+        model = model_node.outputs["model"]
+    else:
+        model_node = Importer(source_uri=model_uri, artifact_type=standard_artifacts.Model,
+                              reimport=False).with_id("PushedModelImporter")
+        model = model_node.outputs["result"]
     inferrer = BulkInferrer(
         examples=example_gen.outputs["examples"],
-        model=model.outputs["result"],
+        model=model,
         data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[SCORING_SPLIT]),
         model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=["serving_default"]),
     )
@@ -289,7 +299,7 @@ def create_scoring_pipeline(
     return tfx_pipeline.Pipeline(
         pipeline_name=scoring_pipeline_name(config),
         pipeline_root=pipeline_root,
-        components=[example_gen, model, inferrer, writer],
+        components=[example_gen, model_node, inferrer, writer],
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),

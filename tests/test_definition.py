@@ -17,7 +17,8 @@ from tests.configs import taxi_config
 
 COMPONENTS = ["ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
               "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
-              "LatestBlessedModelResolver", "Evaluator", "ModelReportGen", "Pusher"]
+              "LatestBlessedModelResolver", "Evaluator", "ServingSandbox", "ModelReportGen",
+              "Pusher"]
 
 
 def _build(config: PipelineConfig, tmp_path: Path):
@@ -100,7 +101,9 @@ EDITS = {
     "pipeline/components/atomic_pusher.py": {"Pusher"},
     # The errors leaf: every component that types settings or reports a data error.
     "pipeline/values.py": {"ExampleGen", "DataAnomalyGate", "Transform", "Tuner", "Trainer",
-                           "ModelReportGen"},
+                           "ServingSandbox", "ModelReportGen"},
+    # The sandbox's server runs in a process of its own, started by module name.
+    "pipeline/model_server.py": {"ServingSandbox"},
     # Nothing a component runs imports these: the CLI, and checks run before the pipeline.
     "pipeline/cli.py": set(),
     "pipeline/loading.py": set(),
@@ -152,7 +155,7 @@ def test_curated_schema_text_is_a_parameter_of_the_pipeline(tmp_path: Path) -> N
 def test_local_pushes_are_atomic_and_object_store_pushes_use_tfx(tmp_path: Path) -> None:
     from tfx.components.pusher.executor import Executor as TfxPushExecutor
 
-    from pipeline.components.atomic_pusher import AtomicPushExecutor
+    from pipeline.components.atomic_pusher import AtomicPushExecutor, SandboxedPushExecutor
 
     def pusher_executor(serving_directory: str) -> type:
         pipeline = create_pipeline(taxi_config(), pipeline_root=str(tmp_path / "root"),
@@ -161,7 +164,9 @@ def test_local_pushes_are_atomic_and_object_store_pushes_use_tfx(tmp_path: Path)
         return pusher.executor_spec.executor_class
 
     assert pusher_executor(str(tmp_path / "serving")) is AtomicPushExecutor
-    assert pusher_executor("gs://bucket/serving") is TfxPushExecutor
+    # TFX's own push, of the serving sandbox's copy of the model.
+    assert pusher_executor("gs://bucket/serving") is SandboxedPushExecutor
+    assert issubclass(SandboxedPushExecutor, TfxPushExecutor)
 
 
 def test_building_the_pipeline_loads_none_of_the_model_code() -> None:

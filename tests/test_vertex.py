@@ -25,8 +25,8 @@ EXPECTED_TASKS = {
     "ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
     "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
     "LatestBlessedModelResolver-model-resolver",
-    "LatestBlessedModelResolver-model-blessing-resolver", "Evaluator", "ModelReportGen",
-    "Pusher",
+    "LatestBlessedModelResolver-model-blessing-resolver", "Evaluator", "ServingSandbox",
+    "ModelReportGen", "Pusher",
 }
 
 
@@ -83,7 +83,8 @@ def test_compiled_graph_has_every_component_in_order(compiled: tuple) -> None:
     assert set(tasks) == EXPECTED_TASKS
     assert set(tasks["Transform"]["dependentTasks"]) >= {"DataAnomalyGate", "ExampleGen"}
     assert set(tasks["Trainer"]["dependentTasks"]) >= {"Transform", "ImportCuratedSchema"}
-    assert set(tasks["Pusher"]["dependentTasks"]) == {"Evaluator", "Trainer"}
+    assert set(tasks["Pusher"]["dependentTasks"]) == {"Evaluator", "ServingSandbox", "Trainer"}
+    assert "Pusher" in tasks["ModelReportGen"]["dependentTasks"]
     assert spec["displayName"] == "big-tipper"
     assert spec["runtimeConfig"]["gcsOutputDirectory"] == \
         "gs://tipper-bucket/tfx/pipeline_root/big-tipper"
@@ -200,7 +201,7 @@ def test_cpu_training_uses_the_cpu_image_and_one_pool() -> None:
 def test_pusher_deploys_to_an_endpoint_beside_the_current_model(compiled: tuple) -> None:
     _, spec, _ = compiled
     assert executor_class(spec, "Pusher") == \
-        "tfx.extensions.google_cloud_ai_platform.pusher.executor.Executor"
+        "pipeline.components.vertex_pusher.SandboxedVertexPushExecutor"
     custom_config = parameter(tasks_of(spec)["Pusher"], "custom_config")
     assert custom_config["ai_platform_vertex_container_image_uri"] == \
         "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
@@ -209,13 +210,15 @@ def test_pusher_deploys_to_an_endpoint_beside_the_current_model(compiled: tuple)
         "machine_type": "n1-standard-2", "min_replica_count": 1, "max_replica_count": 2,
         "traffic_percentage": 20,
     }
-    assert set(tasks_of(spec)["Pusher"]["inputs"]["artifacts"]) == {"model", "model_blessing"}
+    assert set(tasks_of(spec)["Pusher"]["inputs"]["artifacts"]) == {
+        "model", "model_blessing", "infra_blessing"}
 
 
 def test_pusher_can_copy_to_gcs_instead(tmp_path: Path) -> None:
     config = cloud_config("--push_destination=filesystem", output_root=tmp_path)
     spec = vertex.compile_pipeline(config, tmp_path / "pipeline.json")
-    assert executor_class(spec, "Pusher") == "tfx.components.pusher.executor.Executor"
+    assert executor_class(spec, "Pusher") == \
+        "pipeline.components.atomic_pusher.SandboxedPushExecutor"
     destination = parameter(tasks_of(spec)["Pusher"], "push_destination")
     assert destination == {"filesystem": {"base_directory":
                                           "gs://tipper-bucket/tfx/serving/big-tipper"}}
@@ -315,3 +318,78 @@ def test_schedule_refuses_a_fixed_data_window(tmp_path: Path,
                                "--bigquery_window_days=0", f"--output_root={tmp_path}"]) == 2
     assert "bigquery_window_days" in capsys.readouterr().err
     assert not (tmp_path / "vertex").exists()
+
+
+def test_the_serving_sandbox_runs_in_the_pipeline_image_before_the_push(
+        compiled: tuple) -> None:
+    config, spec, _ = compiled
+    sandbox = tasks_of(spec)["ServingSandbox"]
+    assert container_of(spec, "ServingSandbox")["image"] == vertex.image_uris(config)["cpu"]
+    assert set(sandbox["inputs"]["artifacts"]) == {"model", "model_blessing", "examples"}
+    settings = parameter(sandbox, "settings")
+    assert settings["max_latency_p99_ms"] == config.max_latency_p99_ms
+    assert settings["sandbox_seconds"] == config.sandbox_seconds
+    pusher_inputs = tasks_of(spec)["Pusher"]["inputs"]["artifacts"]
+    assert pusher_inputs["infra_blessing"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "blessing", "producerTask": "ServingSandbox"}
+
+
+SCORING = ("--scoring_bigquery_table=tipper-project.rides.to_score",
+           "--key_columns=unique_key", "--passthrough_columns=taxi_id",
+           "--predictions_bigquery_table=tipper-project.rides.predictions")
+
+
+def test_the_scoring_pipeline_reads_and_writes_bigquery_on_dataflow(tmp_path: Path) -> None:
+    from pipeline.bigquery import scoring_query
+
+    config = cloud_config(*SCORING, output_root=tmp_path)
+    template = vertex.template_path(config, scoring=True)
+    spec = vertex.compile_pipeline(config, template, scoring=True)
+    assert json.loads(template.read_text()) == spec
+    tasks = tasks_of(spec)
+    assert set(tasks) == {"ScoringExampleGen", "LatestBlessedModelResolver-model-resolver",
+                          "LatestBlessedModelResolver-model-blessing-resolver",
+                          "BulkInferrer", "PredictionWriter"}
+    assert spec["displayName"] == "big-tipper-scoring"
+    [split] = parameter(tasks["ScoringExampleGen"], "input_config")["splits"]
+    assert split["pattern"] == scoring_query(config)
+    assert "FROM `tipper-project.rides.to_score`" in split["pattern"]
+    assert "big_tipper" not in split["pattern"]  # no label: the rows need none
+    assert "CAST(unique_key AS STRING) AS unique_key" in split["pattern"]
+    for name in ("ScoringExampleGen", "BulkInferrer"):
+        assert {"--runner=DataflowRunner", "--project=tipper-project"} <= set(
+            container_of(spec, name)["args"]), name
+    assert set(tasks["BulkInferrer"]["inputs"]["artifacts"]) == {"examples", "model"}
+    writer = parameter(tasks["PredictionWriter"], "settings")
+    assert writer["predictions_bigquery_table"] == "tipper-project.rides.predictions"
+    assert writer["key_columns"] == ["unique_key"] and writer["task"] == "binary"
+    summary = vertex.describe(config, spec)
+    assert "BigQuery tipper-project.rides.to_score, every row, to score" in summary
+    assert "appended to BigQuery tipper-project.rides.predictions" in summary
+
+
+def test_the_scoring_pipeline_can_be_scheduled(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: dict[str, Any] = {}
+
+    def create_schedule(self: Any, **arguments: Any) -> Any:  # noqa: ANN401
+        calls.update(arguments)
+        return type("Schedule", (), {"resource_name": "schedules/1"})()
+
+    monkeypatch.setattr(aiplatform.PipelineJob, "create_schedule", create_schedule)
+    config = cloud_config(*SCORING, output_root=tmp_path)
+    template = vertex.template_path(config, scoring=True)
+    vertex.compile_pipeline(config, template, scoring=True)
+    job = vertex.pipeline_job(config, template, credentials=AnonymousCredentials(),
+                              scoring=True)
+    assert job._gca_resource.display_name == "big-tipper-scoring"
+    vertex.schedule(config, job, scoring=True)
+    assert calls["display_name"] == "big-tipper-scoring"
+    assert calls["cron"] == config.schedule_cron
+
+
+def test_scoring_needs_a_table_to_score(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="scoring_bigquery_table is empty"):
+        vertex.compile_pipeline(cloud_config(output_root=tmp_path), tmp_path / "s.json",
+                                scoring=True)
+

@@ -11,8 +11,8 @@ from typing import Any
 
 from tfx.orchestration import pipeline as tfx_pipeline
 
-from pipeline.config import PipelineConfig
-from pipeline.definition import create_scoring_pipeline, scoring_pipeline_name
+from pipeline.config import PipelineConfig, scoring_pipeline_name
+from pipeline.definition import create_scoring_pipeline
 from pipeline.layout import LocalLayout
 from pipeline.metadata import lineage
 from pipeline.metadata.store import custom_property, latest_run_context, open_store, run_executions

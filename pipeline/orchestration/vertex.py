@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig, scoring_pipeline_name
 from pipeline.values import ConfigError
 
 CPU_DOCKERFILE = "docker/cpu.Dockerfile"
@@ -291,40 +291,70 @@ def vertex_serving_config(config: PipelineConfig) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------- compile
-def compile_pipeline(config: PipelineConfig, output_path: Path) -> dict[str, Any]:
-    """Validates the cloud settings, compiles the pipeline to `output_path`, returns the JSON."""
+def template_path(config: PipelineConfig, scoring: bool = False) -> Path:
+    """Where `compile_pipeline` writes the training (or scoring) pipeline's JSON."""
+    return (Path(config.output_root) / "vertex"
+            / f"{config.pipeline_name}{'-scoring' if scoring else ''}.json")
+
+
+def compile_pipeline(config: PipelineConfig, output_path: Path, scoring: bool = False
+                     ) -> dict[str, Any]:
+    """Validates the cloud settings, compiles the pipeline to `output_path`, returns the
+    JSON. `scoring`: the batch-prediction pipeline (`create_scoring_pipeline`)."""
     validate_cloud(config)
+    if scoring:
+        _check_scoring(config)
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from pipeline.definition import create_pipeline
+    from pipeline.definition import create_pipeline, create_scoring_pipeline
 
     layout = CloudLayout.for_config(config)
-    pipeline = create_pipeline(
-        config,
-        pipeline_root=layout.pipeline_root,
-        serving_directory=layout.serving_directory,
-        beam_pipeline_args=beam_pipeline_args(config, layout),
-        vertex_training=vertex_training_config(config),
-        vertex_serving=vertex_serving_config(config),
-        vertex_tuning=vertex_tuning_config(config),
-        kubeflow_v2=True,
-    )
+    if scoring:
+        pipeline = create_scoring_pipeline(
+            config, None, pipeline_root=layout.pipeline_root,
+            beam_pipeline_args=beam_pipeline_args(config, layout))
+    else:
+        pipeline = create_pipeline(
+            config,
+            pipeline_root=layout.pipeline_root,
+            serving_directory=layout.serving_directory,
+            beam_pipeline_args=beam_pipeline_args(config, layout),
+            vertex_training=vertex_training_config(config),
+            vertex_serving=vertex_serving_config(config),
+            vertex_tuning=vertex_tuning_config(config),
+            kubeflow_v2=True,
+        )
     pipeline.enable_cache = config.vertex_enable_caching
     output_path.parent.mkdir(parents=True, exist_ok=True)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
-            display_name=config.pipeline_name, default_image=image_uris(config)["cpu"]),
+            display_name=pipeline.pipeline_info.pipeline_name,
+            default_image=image_uris(config)["cpu"]),
         output_dir=str(output_path.parent),
         output_filename=output_path.name,
     )
     runner.run(pipeline, write_out=True)
     spec = json.loads(output_path.read_text())
-    if config.data_source == "bigquery" and config.bigquery_window_days:
+    if config.data_source == "bigquery" and config.bigquery_window_days and not scoring:
         # The moving window's query text is the same every day, so a cached ExampleGen would
         # serve last week's rows; it must run each time (its new output then re-runs the rest).
         spec["pipelineSpec"]["root"]["dag"]["tasks"]["ExampleGen"].pop("cachingOptions", None)
         output_path.write_text(json.dumps(spec, indent=2, sort_keys=True))
     return spec
+
+
+def _check_scoring(config: PipelineConfig) -> None:
+    if config.data_source == "bigquery" and not config.scoring_bigquery_table:
+        raise ConfigError("scoring_bigquery_table is empty: name the table of rows to score "
+                          "(project.dataset.table).")
+    if config.data_source == "file" and not config.scoring_data_path.startswith("gs://"):
+        raise ConfigError(f"scoring_data_path={config.scoring_data_path!r}: a Vertex AI "
+                          "pipeline reads files under gs:// only.")
+    if config.predictions_bigquery_table and not re.match(
+            r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+$",
+            config.predictions_bigquery_table):
+        raise ConfigError(f"predictions_bigquery_table={config.predictions_bigquery_table!r} "
+                          "is not of the form project.dataset.table.")
 
 
 def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
@@ -335,14 +365,17 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
     executors = pipeline_spec["deploymentSpec"]["executors"]
     components = pipeline_spec["components"]
     tasks = pipeline_spec["root"]["dag"]["tasks"]
-    beam_components = {"ExampleGen", "StatisticsGen", "Transform", "Evaluator"}
+    scoring = "PredictionWriter" in tasks
+    beam_components = {"ExampleGen", "StatisticsGen", "Transform", "Evaluator",
+                       "ScoringExampleGen", "BulkInferrer"}
     lines = [
-        f"Pipeline {config.pipeline_name!r} (variant {config.variant}) on Vertex AI Pipelines",
+        f"Pipeline {spec['pipelineSpec']['pipelineInfo']['name']!r} (variant "
+        f"{config.variant}) on Vertex AI Pipelines",
         f"  project {config.gcp_project}, region {config.gcp_region}",
         f"  pipeline root {layout.pipeline_root}",
         f"  runs as {config.service_account or 'the project default service account'}; "
         f"caching {'on' if config.vertex_enable_caching else 'off'}",
-        f"  data: {_data_description(config)}",
+        f"  data: {_data_description(config, scoring)}",
         f"  steps run in {images['cpu']}",
         "  steps, in order:",
     ]
@@ -365,6 +398,15 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
             where = (f"Vertex AI Training: {config.hyperparameter_search} search, "
                      f"{config.search_trials} trials, {config.search_parallel_trials} at once, "
                      f"each on {config.trainer_machine_type}")
+        if name == "PredictionWriter":
+            where = ("step; JSON lines under the pipeline root, appended to BigQuery "
+                     f"{config.predictions_bigquery_table}" if config.predictions_bigquery_table
+                     else "step; JSON lines under the pipeline root")
+        if name == "ServingSandbox":
+            where = (f"step: serves the candidate in the step's container for "
+                     f"{config.sandbox_seconds:g} s, blocks the push above "
+                     f"{config.max_latency_p99_ms:g} ms p99 or below "
+                     f"{config.min_examples_per_second:g} examples/s")
         if name == "Pusher":
             where = (f"Vertex AI endpoint {config.serving_endpoint_name!r} "
                      f"({config.serving_machine_type}, {config.serving_min_replicas}-"
@@ -388,7 +430,10 @@ def _in_dependency_order(tasks: Mapping[str, Any]) -> list[str]:
     return ordered
 
 
-def _data_description(config: PipelineConfig) -> str:
+def _data_description(config: PipelineConfig, scoring: bool = False) -> str:
+    if scoring:
+        return (f"files {config.scoring_data_path}" if config.data_source == "file"
+                else f"BigQuery {config.scoring_bigquery_table}, every row, to score")
     if config.data_source == "file":
         return f"files {config.data_path}"
     window = (f"the {config.bigquery_window_days} days before each run"
@@ -409,13 +454,14 @@ def _training_description(config: PipelineConfig, images: Mapping[str, str]) -> 
 
 
 # ---------------------------------------------------------------------- submit, schedule
-def pipeline_job(config: PipelineConfig, template_path: Path, credentials: Any = None) -> Any:
+def pipeline_job(config: PipelineConfig, template_path: Path, credentials: Any = None,
+                 scoring: bool = False) -> Any:
     """The `aiplatform.PipelineJob` for a compiled template (built offline, not yet sent)."""
     from google.cloud import aiplatform
 
     layout = CloudLayout.for_config(config)
     return aiplatform.PipelineJob(
-        display_name=config.pipeline_name,
+        display_name=scoring_pipeline_name(config) if scoring else config.pipeline_name,
         template_path=str(template_path),
         pipeline_root=layout.pipeline_root,
         enable_caching=config.vertex_enable_caching,
@@ -439,12 +485,14 @@ def check_schedulable(config: PipelineConfig) -> None:
                           "(e.g. 30), or every scheduled run trains on the same dates.")
 
 
-def schedule(config: PipelineConfig, job: Any) -> Any:
-    """Creates the retraining schedule: a run of `job` at each `schedule_cron` time."""
-    check_schedulable(config)
+def schedule(config: PipelineConfig, job: Any, scoring: bool = False) -> Any:
+    """Creates the schedule: a run of `job` (retraining, or `scoring`) at each
+    `schedule_cron` time."""
+    if not scoring:
+        check_schedulable(config)
     return job.create_schedule(
         cron=config.schedule_cron,
-        display_name=f"{config.pipeline_name}-retraining",
+        display_name=f"{config.pipeline_name}-{'scoring' if scoring else 'retraining'}",
         max_concurrent_run_count=1,
         service_account=config.service_account or None,
     )
