@@ -94,8 +94,10 @@ def test_show_gives_the_upstream_chain_that_ml_metadata_holds(
     assert chain["Pusher"] == pusher and chain["Trainer"] == trainer
     assert chain["Transform"] == transform and chain["ExampleGen"] == example_gen
     assert report["model"]["id"] == model_id
-    assert set(chain) == {"Pusher", "Evaluator", "Trainer", "Transform", "ImportCuratedSchema",
-                          "ExampleGen"}
+    assert set(chain) == {"Pusher", "ServingSandbox", "Evaluator", "Trainer", "Transform",
+                          "ImportCuratedSchema", "ExampleGen"}
+    # The sandbox's verdict on the model, with its figures.
+    assert report["sandbox"]["blessed"] == 1 and report["sandbox"]["latency_p99_ms"] > 0
     # Run 2 changed only the Trainer's input, so Transform and ExampleGen come from run 1.
     runs = {step["component"]: step["run"] for step in report["chain"]}
     assert runs["Trainer"] == 2 and runs["Transform"] == 1 and runs["ExampleGen"] == 1
@@ -157,7 +159,7 @@ def test_graph_exports_dot_and_a_rendered_picture(
                       capsys=capsys)
     dot = (tmp_path / "g.dot").read_text()
     assert dot == result["dot"] and dot.startswith("digraph lineage {")
-    assert dot.count("shape=box") == 6  # the six steps upstream of the pushed model
+    assert dot.count("shape=box") == 7  # the seven steps upstream of the pushed model
     svg_code, _, err = cli(two_runs, "graph", f"--out={tmp_path / 'g.svg'}", capsys=capsys)
     assert svg_code == 0, err
     svg = (tmp_path / "g.svg").read_text()

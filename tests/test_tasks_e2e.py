@@ -28,7 +28,8 @@ pytestmark = pytest.mark.e2e
 # The datasets name no curated schema: SchemaGen infers one.
 COMPONENTS = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
               "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
-              "LatestBlessedModelResolver", "Evaluator", "ModelReportGen", "Pusher"}
+              "LatestBlessedModelResolver", "Evaluator", "ServingSandbox", "ModelReportGen",
+              "Pusher"}
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
@@ -74,6 +75,9 @@ def _pushed_and_blessed(run: dict) -> str:
     assert {c["component"]: c["state"] for c in summary["components"]} == {
         name: "ran" for name in COMPONENTS}
     assert summary["blessed"] is True and summary["pushed"] is True
+    # Served by the C++ loader's way, every answer equal to the in-process one (classes
+    # and class names for multi-class, values for regression).
+    assert summary["sandbox"]["blessed"] == 1 and summary["sandbox"]["answers_checked"] > 0
     stored = json.loads((Path(summary["pushed_model"]) / "assets.extra"
                          / "training_settings.json").read_text())
     assert stored["task"] == run["config"].task
