@@ -29,6 +29,7 @@ class ScoringResult:
     predictions: str | None = None  # the JSON-lines file
     rows: int = 0
     seconds: float = 0.0  # BulkInferrer's, the scoring itself
+    cached: bool = False  # BulkInferrer's output came from cache (the same rows and model)
 
 
 def scoring_model(config: PipelineConfig) -> tuple[Any, Any]:
@@ -63,7 +64,7 @@ def run_batch_predictions(config: PipelineConfig) -> ScoringResult:
     run = latest_run_context(store, scoring_pipeline_name(config))
     for step in run_executions(store, run.id):
         if step.component == "BulkInferrer":
-            result.seconds = step.seconds
+            result.seconds, result.cached = step.seconds, step.state == "cached"
         for artifact in step.outputs:
             if artifact.type == "pipeline.Predictions":
                 result.predictions = os.path.join(artifact.uri, "predictions.jsonl")
@@ -78,6 +79,7 @@ def print_scoring_result(result: ScoringResult) -> None:
         print(f"\nSCORING FAILED; no predictions were written. Full log: {result.run.log_path}")
         print(f"Reason: {result.run.failure}")
         return
-    rate = f" ({result.rows / result.seconds:,.0f} rows/s)" if result.seconds else ""
-    print(f"Scored {result.rows:,} rows in {result.seconds:.1f} s{rate}: {result.predictions}")
+    how = ("BulkInferrer's output from cache: the same rows and model" if result.cached else
+           f"in {result.seconds:.1f} s ({result.rows / max(result.seconds, 1e-3):,.0f} rows/s)")
+    print(f"Scored {result.rows:,} rows, {how}: {result.predictions}")
     print(f"Trace them: lineage.py predictions {result.predictions}")
