@@ -356,3 +356,34 @@ def test_other_tasks_label_the_rows_the_local_path_labels(
     assert not differences, f"{len(differences)} differences, e.g. {differences[:5]}"
     types = {field.name: field.field_type for field in schema}
     assert types[label_name] == label_type and types["company"] == "STRING"
+
+
+def test_a_table_to_score_is_read_without_a_label_and_predictions_append(
+        client: bigquery.Client, trips_table: str, trips: list[dict[str, Any]],
+        dataset: str, tmp_path: Path) -> None:
+    """batch_predict.py on BigQuery: the scoring query returns every row with its key and
+    no label; PredictionWriter's lines append to a predictions table."""
+    from pipeline.bigquery import scoring_query
+    from pipeline.components.prediction_writer import append_to_bigquery
+    from pipeline.config import SOURCE_FEATURE
+
+    config = taxi_config(data_source="bigquery", scoring_bigquery_table=TRIPS_TABLE,
+                         key_columns=("unique_key",), passthrough_columns=("company",))
+    rows = [dict(row) for row in client.query(scoring_query(config)).result(timeout=60)]
+    assert sorted(row["unique_key"] for row in rows) == _keys(trips)
+    assert config.label_name not in rows[0] and "tips" not in rows[0]
+    assert {row[SOURCE_FEATURE] for row in rows} == {TRIPS_TABLE}
+
+    lines = [{"source": TRIPS_TABLE, "unique_key": row["unique_key"],
+              "company": row["company"], "probability": index / len(rows)}
+             for index, row in enumerate(rows)]
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    table = f"{PROJECT}.{dataset}.predictions"
+    assert append_to_bigquery(str(path), table, "binary", ["unique_key", "company"],
+                              client) == len(lines)
+    stored = {row["unique_key"]: row["probability"]
+              for row in client.query(f"SELECT unique_key, probability FROM `{table}`")
+              .result(timeout=60)}
+    assert stored == {line["unique_key"]: pytest.approx(line["probability"]) for line in lines}
+

@@ -91,12 +91,13 @@ def prediction_lines(log_files: list[str], task: str, columns: list[str]):  # no
         yield line
 
 
-def append_to_bigquery(path: str, table: str, task: str, columns: list[str]) -> int:
-    """Appends the lines of `path` to the BigQuery `table` (created when absent)."""
+def append_to_bigquery(path: str, table: str, task: str, columns: list[str],
+                       client: Any = None) -> int:
+    """Appends the lines of `path` to the BigQuery `table` (created when absent), with
+    `client` (by default one with Application Default Credentials)."""
     from google.cloud import bigquery
 
-    project = table.split(".")[0]
-    client = bigquery.Client(project=project)
+    client = client or bigquery.Client(project=table.split(".")[0])
     prediction_schema = {
         "binary": [bigquery.SchemaField("probability", "FLOAT64")],
         "regression": [bigquery.SchemaField("value", "FLOAT64")],
