@@ -17,6 +17,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
@@ -26,8 +27,8 @@ from pipeline.loading import load_config
 from pipeline.tasks import task_named
 from pipeline.values import ConfigError, describe_type, parse_flags
 
-VERTEX_COMMANDS = ("compile", "submit", "schedule", "images", "compile-scoring", "submit-scoring",
-                   "schedule-scoring")
+VERTEX_COMMANDS = ("compile", "submit", "schedule", "images", "dry-run", "compile-scoring",
+                   "submit-scoring", "schedule-scoring")
 
 
 def run_task(argv: Sequence[str]) -> int:
@@ -152,6 +153,8 @@ def vertex_task(command: str, argv: Sequence[str], scoring: bool = False) -> int
         print(f"Compiled pipeline: {template}")
         if command == "compile":
             return 0
+        if command == "dry-run":
+            return _dry_run(config, spec)
         job = vertex.pipeline_job(config, template, scoring=scoring)
         if command == "submit":
             vertex.submit(config, job)
@@ -162,6 +165,29 @@ def vertex_task(command: str, argv: Sequence[str], scoring: bool = False) -> int
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _dry_run(config: Any, spec: dict) -> int:
+    """Executes the compiled spec on this machine (pipeline/orchestration/vertex_dry_run.py)."""
+    import os
+
+    from pipeline.orchestration import vertex_dry_run as dry
+
+    dry.check_dry_run(config)
+    directory = Path(config.output_root) / "vertex-dry-run" / config.pipeline_name
+    print(f"\nDry run of the compiled pipeline under {directory} (it stands for the "
+          "gs:// pipeline root):")
+    try:
+        result = dry.dry_run(spec, directory, os.environ.get(dry.ENDPOINT_VARIABLE))
+    except dry.DryRunError as error:
+        print(f"\nDRY RUN FAILED: {error}", file=sys.stderr)
+        return 1
+    print("\nSubstituted (what cannot run here):")
+    for note in dict.fromkeys(result.substitutions):
+        print(f"  {note}")
+    print()
+    print("\n".join(dry.summary_lines(result)))
     return 0
 
 
@@ -215,6 +241,8 @@ TASKS: dict[str, Task] = {
                                   lambda argv: vertex_task("submit", argv, scoring=True)),
     "vertex-schedule-scoring": Task("compile, then schedule batch predictions on Vertex AI",
                                     lambda argv: vertex_task("schedule", argv, scoring=True)),
+    "vertex-dry-run": Task("compile, then execute the compiled JSON here, task by task",
+                           lambda argv: vertex_task("dry-run", argv)),
     "vertex-images": Task("print the CPU and GPU image URIs the compiled pipeline names",
                           lambda argv: vertex_task("images", argv)),
     "build-images": Task("docker build and push the CPU and GPU images (scripts/build-images)",

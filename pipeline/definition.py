@@ -30,6 +30,7 @@ from tfx.components import (
     Transform,
     Tuner,
 )
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.dsl.components.common.importer import Importer
 from tfx.dsl.components.common.resolver import Resolver
@@ -46,6 +47,7 @@ from evaluation.slices import eval_config_from
 from pipeline.bigquery import bigquery_query, scoring_query
 from pipeline.components.anomaly_gate import AcceptedStatistics, DataAnomalyGate
 from pipeline.components.atomic_pusher import AtomicPusher, SandboxedPusher
+from pipeline.components.bigquery_example_gen import BigQueryExecutor
 from pipeline.components.curated_schema import ImportCuratedSchema
 from pipeline.components.example_gen import (
     SCORING_SPLIT,
@@ -124,8 +126,9 @@ def _data_steps(config: PipelineConfig, window_end: datetime.date | None,
     """ExampleGen, StatisticsGen, the schema, ExampleValidator, the data gate (with the last
     accepted statistics) and Transform."""
     if config.data_source == "bigquery":
-        example_gen = BigQueryExampleGen(query=bigquery_query(config, window_end),
-                                         output_config=split_config(config))
+        example_gen = BigQueryExampleGen(
+            query=bigquery_query(config, window_end), output_config=split_config(config),
+            custom_executor_spec=executor_spec.BeamExecutorSpec(BigQueryExecutor))
     else:
         example_gen = record_file_example_gen(config, code_of(record_file_example_gen))
     example_gen = example_gen.with_id("ExampleGen")
@@ -268,8 +271,9 @@ def create_scoring_pipeline(
     the latest model the Evaluator blessed: the pushed one unless the serving sandbox
     blocked the latest blessed model."""
     if config.data_source == "bigquery":
-        example_gen = BigQueryExampleGen(query=scoring_query(config),
-                                         output_config=scoring_split_config())
+        example_gen = BigQueryExampleGen(
+            query=scoring_query(config), output_config=scoring_split_config(),
+            custom_executor_spec=executor_spec.BeamExecutorSpec(BigQueryExecutor))
     else:
         example_gen = record_file_example_gen(config, code_of(record_file_example_gen),
                                               scoring=True)

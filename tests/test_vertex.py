@@ -97,7 +97,7 @@ def test_example_gen_runs_the_generated_query_and_is_never_cached(compiled: tupl
     assert split["pattern"] == bigquery_query(config)
     assert "INTERVAL 30 DAY" in split["pattern"] and "CURRENT_TIMESTAMP()" in split["pattern"]
     assert executor_class(spec, "ExampleGen") == \
-        "tfx.extensions.google_cloud_big_query.example_gen.executor.Executor"
+        "pipeline.components.bigquery_example_gen.BigQueryExecutor"
     # The moving window's query text never changes, so a cache hit would be stale data.
     assert "cachingOptions" not in example_gen
     assert tasks_of(spec)["Transform"]["cachingOptions"] == {"enableCache": True}
@@ -393,3 +393,22 @@ def test_scoring_needs_a_table_to_score(tmp_path: Path) -> None:
         vertex.compile_pipeline(cloud_config(output_root=tmp_path), tmp_path / "s.json",
                                 scoring=True)
 
+
+
+def test_our_artifact_types_are_found_on_vertex_by_their_titles(compiled: tuple) -> None:
+    """Vertex's executor entry point imports an artifact's class by its schema title, and a
+    resolver finds artifacts by it: both must name our own types (TFX's compiler writes
+    "tfx.Artifact" into a resolver's query for them)."""
+    from tfx.utils.import_utils import import_class_by_path
+
+    from pipeline.components.anomaly_gate import AcceptedStatistics
+    from pipeline.components.model_report import ModelReport
+    from pipeline.components.prediction_writer import Predictions
+
+    for artifact_type in (AcceptedStatistics, ModelReport, Predictions):
+        assert import_class_by_path(artifact_type.TYPE_NAME) is artifact_type
+    _, spec, _ = compiled
+    executor = spec["pipelineSpec"]["deploymentSpec"]["executors"][
+        "LastAcceptedStatisticsResolver_executor"]
+    assert executor["resolver"]["outputArtifactQueries"]["statistics"]["filter"] == \
+        'schema_title="pipeline.AcceptedStatistics" AND state=LIVE'

@@ -335,12 +335,37 @@ def compile_pipeline(config: PipelineConfig, output_path: Path, scoring: bool = 
     )
     runner.run(pipeline, write_out=True)
     spec = json.loads(output_path.read_text())
+    _resolve_our_own_types(spec)
+    output_path.write_text(json.dumps(spec, indent=2, sort_keys=True))
     if config.data_source == "bigquery" and config.bigquery_window_days and not scoring:
         # The moving window's query text is the same every day, so a cached ExampleGen would
         # serve last week's rows; it must run each time (its new output then re-runs the rest).
         spec["pipelineSpec"]["root"]["dag"]["tasks"]["ExampleGen"].pop("cachingOptions", None)
         output_path.write_text(json.dumps(spec, indent=2, sort_keys=True))
     return spec
+
+
+def _resolve_our_own_types(spec: dict[str, Any]) -> None:
+    """TFX's KubeflowV2 compiler writes a resolver's query for any type that is not one of
+    TFX's own as `schema_title="tfx.Artifact"`, while the artifacts themselves are
+    registered under their own title (e.g. pipeline.AcceptedStatistics). On Vertex AI that
+    query never finds them, so drift would never be checked against the last accepted
+    data (`vertex_runner.py dry-run` found this). Each such query is given the title its
+    own output declares."""
+    pipeline_spec = spec["pipelineSpec"]
+    executors = pipeline_spec["deploymentSpec"]["executors"]
+    for component in pipeline_spec["components"].values():
+        resolver = executors.get(component.get("executorLabel", ""), {}).get("resolver")
+        if not resolver:
+            continue
+        declared = component.get("outputDefinitions", {}).get("artifacts", {})
+        for key, query in resolver["outputArtifactQueries"].items():
+            artifact_type = declared.get(key, {}).get("artifactType", {})
+            title = (artifact_type.get("schemaTitle")
+                     or re.search(r"^title: (\S+)$", artifact_type.get("instanceSchema", ""),
+                                  re.MULTILINE).group(1))
+            query["filter"] = query["filter"].replace('schema_title="tfx.Artifact"',
+                                                      f'schema_title="{title}"')
 
 
 def _check_scoring(config: PipelineConfig) -> None:
