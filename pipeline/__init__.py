@@ -10,11 +10,14 @@ imported explicitly by every entry point.
 # "namespace.Title" (one dot), and Vertex's executor entry point imports an artifact's
 # class by its title: "pipeline.AcceptedStatistics" must be importable, or every step
 # that reads or writes one fails on Vertex (`vertex_runner.py dry-run` found this).
-# Loaded on first use (PEP 562), so importing this package still loads nothing.
+# Loaded on first use (PEP 562), so importing this package still loads nothing. The
+# modules are named relative to pipeline.components, not as full module names, which the
+# code fingerprints (pipeline/fingerprint.py) would follow from every module importing
+# this package: no step's behaviour depends on these classes being reachable here.
 _ARTIFACT_TYPES = {
-    "AcceptedStatistics": "pipeline.components.anomaly_gate",
-    "ModelReport": "pipeline.components.model_report",
-    "Predictions": "pipeline.components.prediction_writer",
+    "AcceptedStatistics": "anomaly_gate",
+    "ModelReport": "model_report",
+    "Predictions": "prediction_writer",
 }
 
 
@@ -22,6 +25,7 @@ def __getattr__(name: str) -> type:
     if name in _ARTIFACT_TYPES:
         import importlib
 
-        return getattr(importlib.import_module(_ARTIFACT_TYPES[name]), name)
+        module = importlib.import_module(f"pipeline.components.{_ARTIFACT_TYPES[name]}")
+        return getattr(module, name)
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
 
