@@ -29,6 +29,26 @@ def _column_source(config: PipelineConfig, name: str) -> str:
     return config.bigquery_derived_columns.get(name, name)
 
 
+def _check_column_names(names: tuple[str, ...]) -> None:
+    for name in names:
+        if not _IDENTIFIER.match(name):
+            raise ConfigError(f"{name!r} cannot be a BigQuery column name; use letters, "
+                              "digits and underscores.")
+
+
+def _feature_columns(config: PipelineConfig, text_columns: list[str] | tuple = ()
+                     ) -> list[str]:
+    """The SELECT entries of the features, typed as the file ExampleGen types them, plus
+    `text_columns` as STRING."""
+    numeric = config.numeric_features + config.bucketized_features
+    return [
+        f"CAST({_column_source(config, name)} AS FLOAT64) AS {name}" for name in numeric
+    ] + [
+        f"CAST({_column_source(config, name)} AS STRING) AS {name}"
+        for name in (*config.categorical_features, *config.text_features, *text_columns)
+    ]
+
+
 def bigquery_query(config: PipelineConfig, window_end: datetime.date | None = None) -> str:
     """Renders the SELECT for `config`; raises ConfigError for a malformed table or window.
 
@@ -53,18 +73,8 @@ def bigquery_query(config: PipelineConfig, window_end: datetime.date | None = No
             raise ConfigError("bigquery_start_date must come before bigquery_end_date.")
     names = (*config.raw_feature_names, config.label_name, config.bigquery_timestamp_column,
              config.bigquery_row_key)
-    for name in names:
-        if not _IDENTIFIER.match(name):
-            raise ConfigError(f"{name!r} cannot be a BigQuery column name; use letters, "
-                              "digits and underscores.")
-
-    numeric = config.numeric_features + config.bucketized_features
-    selected = [
-        f"CAST({_column_source(config, name)} AS FLOAT64) AS {name}" for name in numeric
-    ] + [
-        f"CAST({_column_source(config, name)} AS STRING) AS {name}"
-        for name in (*config.categorical_features, *config.text_features)
-    ]
+    _check_column_names(names)
+    selected = _feature_columns(config)
     label = Label.from_settings(config.label_name, config.label_rule, config.task)
     label_sql = label.to_sql(_column_source(config, config.label_name))
     selected.append(f"{label_sql} AS {config.label_name}")
@@ -115,16 +125,7 @@ def scoring_query(config: PipelineConfig) -> str:
     features = set(config.raw_feature_names)
     copied = [name for name in dict.fromkeys(config.key_columns + config.passthrough_columns)
               if name not in features]
-    for name in (*config.raw_feature_names, *copied):
-        if not _IDENTIFIER.match(name):
-            raise ConfigError(f"{name!r} cannot be a BigQuery column name; use letters, "
-                              "digits and underscores.")
-    numeric = config.numeric_features + config.bucketized_features
-    selected = [
-        f"CAST({_column_source(config, name)} AS FLOAT64) AS {name}" for name in numeric
-    ] + [
-        f"CAST({_column_source(config, name)} AS STRING) AS {name}"
-        for name in (*config.categorical_features, *config.text_features, *copied)
-    ] + [f"'{table}' AS {SOURCE_FEATURE}"]
+    _check_column_names((*config.raw_feature_names, *copied))
+    selected = [*_feature_columns(config, copied), f"'{table}' AS {SOURCE_FEATURE}"]
     select_list = ",\n  ".join(selected)
     return f"SELECT\n  {select_list}\nFROM `{table}`"
