@@ -50,7 +50,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import Examples, InfraBlessing, Model, ModelBlessing
 
-from pipeline.config import SandboxSettings
+from pipeline.config import REPOSITORY_ROOT, SandboxSettings
 from pipeline.model_server import (
     LOAD_FAILURE,
     SIGNATURE,
@@ -121,7 +121,7 @@ class Server:
             self.port = 0
             command = [sys.executable, "-m", "pipeline.model_server",
                        f"--model_base_path={base_path}", f"--model_name={MODEL_NAME}"]
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        root = str(REPOSITORY_ROOT)
         self.process = subprocess.Popen(  # noqa: S603 - our own command line
             command, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=root,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(

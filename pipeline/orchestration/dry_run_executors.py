@@ -22,8 +22,7 @@ import tensorflow as tf
 from tfx.components.example_gen import base_example_gen_executor
 
 from pipeline.components.bigquery_example_gen import row_to_example
-
-ENDPOINT_VARIABLE = "DRY_RUN_BIGQUERY_ENDPOINT"
+from pipeline.orchestration.vertex_dry_run import ENDPOINT_VARIABLE
 
 
 def _client() -> Any:

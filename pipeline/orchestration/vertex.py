@@ -405,7 +405,7 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
         "  steps, in order:",
     ]
     width = max(len(name) for name in tasks)
-    for name in _in_dependency_order(tasks):
+    for name in in_dependency_order(tasks):
         executor = executors[components[tasks[name]["componentRef"]["name"]]["executorLabel"]]
         if "container" not in executor:
             where = "resolved by Vertex AI Pipelines from its metadata, no container"
@@ -443,12 +443,15 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _in_dependency_order(tasks: Mapping[str, Any]) -> list[str]:
-    """Task names, each after the tasks it depends on (alphabetical among equals)."""
+def in_dependency_order(tasks: Mapping[str, Any]) -> list[str]:
+    """Task names, each after the tasks it depends on (alphabetical among equals); the
+    order `describe` prints and `vertex_dry_run` executes."""
     remaining = {name: set(task.get("dependentTasks", [])) for name, task in tasks.items()}
     ordered: list[str] = []
     while remaining:
         ready = sorted(name for name, needs in remaining.items() if needs <= set(ordered))
+        if not ready:
+            raise ConfigError(f"tasks {sorted(remaining)} wait on each other")
         ordered.extend(ready)
         for name in ready:
             del remaining[name]

@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.orchestration.vertex import in_dependency_order
 from pipeline.values import ConfigError
 
 BIGQUERY_EXECUTORS = ("pipeline.components.bigquery_example_gen.BigQueryExecutor",
@@ -177,19 +178,6 @@ def _substitute(name: str, arguments: list[str], parameters: dict[str, Any], roo
     return arguments
 
 
-def _in_dependency_order(tasks: Mapping[str, Any]) -> list[str]:
-    remaining = {name: set(task.get("dependentTasks", [])) for name, task in tasks.items()}
-    ordered: list[str] = []
-    while remaining:
-        ready = sorted(name for name, needs in remaining.items() if needs <= set(ordered))
-        if not ready:
-            raise DryRunError(f"tasks {sorted(remaining)} wait on each other")
-        ordered.extend(ready)
-        for name in ready:
-            del remaining[name]
-    return ordered
-
-
 def dry_run(spec: Mapping[str, Any], directory: Path, bigquery_endpoint: str | None = None,
             echo: Any = print) -> DryRunResult:
     """Executes the compiled `spec` under `directory` (see the module's docstring); raises
@@ -205,7 +193,7 @@ def dry_run(spec: Mapping[str, Any], directory: Path, bigquery_endpoint: str | N
     outputs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     results: list[TaskResult] = []
     substitutions: list[str] = []
-    for name in _in_dependency_order(tasks):
+    for name in in_dependency_order(tasks):
         task = tasks[name]
         component = components[task["componentRef"]["name"]]
         executor = executors[component["executorLabel"]]
