@@ -20,11 +20,9 @@ import tensorflow_transform as tft
 
 from models.shapes import PADDING_TOKEN_ID, FeatureShapes
 from pipeline.config import TrainingSettings, TransformSettings
+from tasks.graph_parts import graph_part
 
 MISSING_CATEGORY = b"__missing__"
-# The vocabulary file of a multi-class label's classes (most frequent first): class id i
-# is line i, so the model's i-th probability belongs to it.
-LABEL_CLASSES_VOCABULARY = "label_classes"
 
 
 def _dense(value: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
@@ -56,8 +54,8 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     extra ids; text: word tokens (lowercased, split on what is not a letter, digit or
     apostrophe), the first `text_max_length` of them as vocabulary ids over the
     `text_vocabulary_top_k` most frequent tokens (unseen ones hashed into `oov_buckets`),
-    shifted by one and padded with 0 to `text_max_length`. The label: 0/1 (binary), its
-    class id in the label vocabulary (multiclass), the number (regression). Every analyzer
+    shifted by one and padded with 0 to `text_max_length`. The label: as its task's
+    `label_op` makes it (tasks/<name>/graph.py). Every analyzer
     reads raw values only, so tf.Transform needs a single pass over the data.
     `custom_config["settings"]` holds exactly the settings Transform reads
     (`TransformSettings`).
@@ -98,7 +96,8 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
         )
     for name in settings.text_features:
         outputs[name] = _token_ids(inputs[name], name, settings)
-    outputs[settings.label_name] = _label(inputs[settings.label_name], settings)
+    outputs[settings.label_name] = graph_part(settings.task).label_op(
+        inputs[settings.label_name], _dense)
     return outputs
 
 
@@ -115,21 +114,11 @@ def _token_ids(value: tf.Tensor | tf.SparseTensor, name: str, settings: Transfor
                                shape=[None, settings.text_max_length])
 
 
-def _label(value: tf.Tensor | tf.SparseTensor, settings: TransformSettings) -> tf.Tensor:
-    if settings.task == "multiclass":
-        # No out-of-vocabulary bucket: an eval class never seen in training is stopped by
-        # the data checks before Transform (pipeline/components/anomaly_gate.py).
-        return tft.compute_and_apply_vocabulary(
-            _dense(value, b""), vocab_filename=LABEL_CLASSES_VOCABULARY, default_value=-1)
-    if settings.task == "regression":
-        return tf.cast(_dense(value, float("nan")), tf.float32)
-    return _dense(value, tf.constant(0, tf.int64))
-
-
 def feature_shapes(transform_output: tft.TFTransformOutput, settings: TrainingSettings
                    ) -> FeatureShapes:
     """Vocabulary sizes (plus OOV buckets) and bucket counts (plus "missing") per feature,
-    token vocabularies and lengths per text feature, and a multi-class label's classes."""
+    token vocabularies and lengths per text feature, and the label's classes (if its task
+    has any)."""
     cardinalities = {
         name: transform_output.vocabulary_size_by_name(name) + settings.oov_buckets
         for name in settings.categorical_features
@@ -139,10 +128,7 @@ def feature_shapes(transform_output: tft.TFTransformOutput, settings: TrainingSe
     text = {name: (transform_output.vocabulary_size_by_name(name) + settings.oov_buckets + 1,
                    settings.text_max_length)
             for name in settings.text_features}
-    class_names = (tuple(value.decode() if isinstance(value, bytes) else str(value)
-                         for value in transform_output.vocabulary_by_name(
-                             LABEL_CLASSES_VOCABULARY))
-                   if settings.task == "multiclass" else ())
     return FeatureShapes(numeric=tuple(settings.numeric_features),
                          categorical_cardinalities=cardinalities, text=text,
-                         task=settings.task, class_names=class_names)
+                         task=settings.task,
+                         class_names=graph_part(settings.task).class_names(transform_output))

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/gpu_check.py [--rows=1500000] [--epochs=1] [--small]
 
 1. Derives the table (benchmarks/growth_benchmark.py's `derive_table`) and runs the data
-   steps up to Transform (`create_data_pipeline`) with the local runner;
+   steps up to Transform (`create_pipeline` of the `DataOnly` kind) with the local runner;
 2. trains with `run_fn` as TFX's Trainer calls it (`models/fn_args.py`): on every visible
    GPU through MirroredStrategy (`choose_strategy`), float16 compute where the GPUs run it
    fast (`mixed_precision=auto`);
@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     from models.package import PACKAGE_DIRECTORY
     from models.trainer import run_fn
     from pipeline.config import TrainingSettings
-    from pipeline.definition import create_data_pipeline
+    from pipeline.definition import create_pipeline
+    from pipeline.kinds import DataOnly
     from pipeline.loading import load_config
+    from pipeline.targets import local_target
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
@@ -62,12 +64,12 @@ def main(argv: list[str] | None = None) -> int:
             derive_table(options.rows, work / "data" / "trips.csv")
             flags.append(f"--data_path={work / 'data' / 'trips.csv'}")
         config = load_config(flags, environ={})
-        LocalDagRunner().run(create_data_pipeline(
-            config, str(work / "output" / "pipeline"),
-            metadata.sqlite_metadata_connection_config(str(work / "output" / "metadata.sqlite"))))
+        target = local_target(str(work / "output" / "pipeline"), metadata_connection_config=
+            metadata.sqlite_metadata_connection_config(str(work / "output" / "metadata.sqlite")))
+        LocalDagRunner().run(create_pipeline(config, target, DataOnly()))
         data_seconds = time.monotonic() - started
 
-        artifacts = run_artifacts(config, f"{config.pipeline_name}-data")
+        artifacts = run_artifacts(config, DataOnly.pipeline_name(config))
         settings = TrainingSettings.from_config(config)
         strategy = choose_strategy()
         precision = use_mixed_precision(settings.mixed_precision)

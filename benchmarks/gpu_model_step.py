@@ -43,15 +43,17 @@ def prepare(out: Path, flags: list[str]) -> None:
     from models.feeder import training_shapes
     from models.fn_args import trainer_fn_args
     from pipeline.config import TrainingSettings
-    from pipeline.definition import create_data_pipeline
+    from pipeline.definition import create_pipeline
+    from pipeline.kinds import DataOnly
     from pipeline.loading import load_config
+    from pipeline.targets import local_target
 
     with tempfile.TemporaryDirectory(prefix="gpu-model-step-") as scratch:
         config = load_config([f"--output_root={scratch}", *flags], environ={})
-        LocalDagRunner().run(create_data_pipeline(
-            config, f"{scratch}/pipeline",
-            metadata.sqlite_metadata_connection_config(f"{scratch}/metadata.sqlite")))
-        artifacts = run_artifacts(config, f"{config.pipeline_name}-data")
+        target = local_target(f"{scratch}/pipeline", metadata_connection_config=
+            metadata.sqlite_metadata_connection_config(f"{scratch}/metadata.sqlite"))
+        LocalDagRunner().run(create_pipeline(config, target, DataOnly()))
+        artifacts = run_artifacts(config, DataOnly.pipeline_name(config))
         settings = TrainingSettings.from_config(config)
         fn_args = trainer_fn_args({**artifacts, "model": f"{scratch}/model",
                                    "model_run": f"{scratch}/model_run",
@@ -67,6 +69,8 @@ def random_inputs(shapes, rows: int, seed: int = 0) -> tuple[dict, object]:  # n
     """Inputs of each feature's type and range, and labels of the task's kind."""
     import numpy as np
 
+    from tasks import task_named
+
     generator = np.random.default_rng(seed)
     inputs = {name: generator.standard_normal(rows).astype("float32")
               for name in shapes.numeric}
@@ -74,11 +78,11 @@ def random_inputs(shapes, rows: int, seed: int = 0) -> tuple[dict, object]:  # n
                    for name, size in shapes.categorical_cardinalities.items()})
     inputs.update({name: generator.integers(0, size, (rows, length)).astype("int64")
                    for name, (size, length) in shapes.text.items()})
-    if shapes.task == "multiclass":
-        labels = generator.integers(0, len(shapes.class_names), rows).astype("int64")
-    elif shapes.task == "regression":
+    if not task_named(shapes.task).has_classes:
         labels = generator.standard_normal(rows).astype("float32")
-    else:
+    elif shapes.outputs > 1:  # a class id per example
+        labels = generator.integers(0, shapes.outputs, rows).astype("int64")
+    else:  # 0/1
         labels = generator.integers(0, 2, rows).astype("float32")
     return inputs, labels
 

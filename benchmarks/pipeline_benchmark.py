@@ -150,13 +150,14 @@ def scoring_speed(model_path: Path, config_flags: list[str]) -> tuple[float, flo
     """(examples per second at batch 4,096, median milliseconds for one example)."""
     import tensorflow as tf
 
-    from pipeline.components.example_gen import RowConverter, ingestion_spec, read_examples
+    from pipeline.components.example_gen import RowConverter, read_examples
+    from pipeline.config import IngestionSettings
     from pipeline.loading import load_config
 
     config = load_config(config_flags, environ={})
     examples = []
     for example in read_examples(config.resolved_data_path(),
-                                 RowConverter(ingestion_spec(config))):
+                                 RowConverter(IngestionSettings.from_config(config))):
         del example.features.feature[config.label_name]
         examples.append(example.SerializeToString())
     batch = tf.constant((examples * (4096 // len(examples) + 1))[:4096])
@@ -189,8 +190,13 @@ def run_ours(work: Path, variant: str) -> dict:
               "code": code, "metrics": latest_evaluation_metrics(output_root / "metadata.sqlite")}
     versions = sorted((output_root / "serving").glob("*"))
     if code == 0 and versions:
+        from pipeline.loading import load_config
+        from tasks import task_named
+
+        # The serving output of the default dataset's task (taxi's big tippers: binary).
+        output_key = task_named(load_config([], environ={}).task).prediction_key
         result["auc"] = eval_split_auc(output_root / "metadata.sqlite", versions[-1],
-                                       "probabilities")
+                                       output_key)
         result["scoring"] = scoring_speed(versions[-1], [f"--variant={variant}"])
     return result
 

@@ -41,9 +41,11 @@ def main() -> int:
     from tfx.orchestration import metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from pipeline.definition import create_data_pipeline
+    from pipeline.definition import create_pipeline
+    from pipeline.kinds import DataOnly
     from pipeline.loading import load_config
     from pipeline.metadata.store import latest_run_context, open_store, run_executions
+    from pipeline.targets import local_target
 
     with tempfile.TemporaryDirectory(prefix="transform-fixed-cost-") as scratch:
         work = Path(scratch)
@@ -57,12 +59,12 @@ def main() -> int:
             "--schema_path="], environ={})
         started = time.monotonic()
         store_path = work / "output" / "metadata.sqlite"
-        LocalDagRunner().run(create_data_pipeline(
-            config, str(work / "output" / "pipeline"),
-            metadata.sqlite_metadata_connection_config(str(store_path))))
+        target = local_target(str(work / "output" / "pipeline"), metadata_connection_config=
+            metadata.sqlite_metadata_connection_config(str(store_path)))
+        LocalDagRunner().run(create_pipeline(config, target, DataOnly()))
         wall = time.monotonic() - started
         store = open_store(store_path)
-        run = latest_run_context(store, f"{config.pipeline_name}-data")
+        run = latest_run_context(store, DataOnly.pipeline_name(config))
         print(f"{len(names)} numeric features, 569 rows; data steps {wall:.1f} s in all")
         for step in run_executions(store, run.id):
             if step.seconds >= 0.05:

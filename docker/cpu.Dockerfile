@@ -7,7 +7,7 @@
 FROM apache/beam_python3.10_sdk:2.59.0
 
 # Keras 2 for tf.Transform and TFMA, Keras 3 for our models: the same choice as
-# pipeline/__init__.py, set here too for anything that imports TensorFlow first.
+# pipeline/keras_choice.py, set here too for anything that imports TensorFlow first.
 ENV TF_USE_LEGACY_KERAS=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -24,5 +24,6 @@ COPY pyproject.toml variants.yaml preprocessing.py local_runner.py vertex_runner
 COPY pipeline/ pipeline/
 COPY models/ models/
 COPY evaluation/ evaluation/
+COPY tasks/ tasks/
 COPY schemas/ schemas/
 RUN pip install --no-deps -e .

@@ -3,7 +3,7 @@
 # the NVIDIA driver. Build from the repository root with scripts/build-images.
 FROM python:3.10.13-slim-bookworm
 
-# Keras 2 for tf.Transform and TFMA, Keras 3 for our models (see pipeline/__init__.py).
+# Keras 2 for tf.Transform and TFMA, Keras 3 for our models (see pipeline/keras_choice.py).
 ENV TF_USE_LEGACY_KERAS=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -20,5 +20,6 @@ COPY pyproject.toml variants.yaml preprocessing.py local_runner.py vertex_runner
 COPY pipeline/ pipeline/
 COPY models/ models/
 COPY evaluation/ evaluation/
+COPY tasks/ tasks/
 COPY schemas/ schemas/
 RUN pip install --no-deps -e .

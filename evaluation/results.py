@@ -2,7 +2,7 @@
 the run summary, the HTML report, train-all's comparison and `lineage.py`.
 
 Two rules live here so that all of them agree: which metrics summarize an evaluation (the
-task's, pipeline/tasks.py), and that a binary slice whose examples all share one label has
+task's, tasks/), and that a binary slice whose examples all share one label has
 no AUC (TFMA stores 0 or NaN there), so its AUCs are left out and every table prints "-"
 for them.
 """
@@ -14,20 +14,20 @@ from typing import Any
 
 import tensorflow_model_analysis as tfma
 
-from pipeline.tasks import TASKS, Task
+from tasks import TASKS, Task
 
 # Metrics that rank examples of both classes; meaningless in a slice that holds one.
 RANKING_METRICS = ("auc", "auc_precision_recall")
 
 
 def task_of_metrics(values: dict[str, float]) -> Task:
-    """The task whose ranking metric an evaluation holds (binary auc, multiclass accuracy
-    with log loss, regression r2): how a reader that was not told the task (an old run's
-    record) picks the columns to show."""
-    for task in sorted(TASKS.values(), key=lambda task: task.name != "regression"):
-        if task.ranking_metric in values and (task.name != "multiclass" or "log_loss" in values):
-            return task
-    return TASKS["binary"]
+    """The task most of whose gating metrics an evaluation holds (each task's are mostly
+    its own): how a reader that was not told the task (an old run's record) picks the
+    columns to show. The first task when none matches."""
+    def matched(task: Task) -> int:
+        return sum(metric in values for metric in task.gating_metrics)
+
+    return max(TASKS.values(), key=matched)
 
 
 def has_one_class(values: dict[str, float]) -> bool:
@@ -67,6 +67,16 @@ def metrics_by_slice(evaluation_uri: str, names: tuple[str, ...] | None = None
         table[slice_name] = {key: value for key, value in values.items()
                              if names is None or key in names}
     return table
+
+
+def overall_entries(records: Any, field: str) -> Any:
+    """The overall slice's candidate entries of TFMA's metrics or plots records (the
+    overall slice has no slice keys; with a baseline, TFMA also stores the baseline's
+    values and the differences)."""
+    return (entry for record in records if not record.slice_key.single_slice_keys
+            for entry in getattr(record, field)
+            if entry.key.model_name != "baseline"
+            and not (field == "metric_keys_and_values" and entry.key.is_diff))
 
 
 def blessing_failures(evaluation_uri: str) -> list[str]:

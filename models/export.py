@@ -2,12 +2,12 @@
 
 The exported module holds the Keras network and Transform's graph side by side (a plain
 `tf.Module`, because Transform's layer is Keras 2 and our networks are Keras 3) and
-offers two signatures:
+offers three signatures:
 - `serving_default`: serialized examples without the label -> what a caller of the task
-  needs (pipeline/tasks.py): binary `probabilities` (batch, 1), P(label = 1);
-  multiclass `probabilities` (batch, classes), `classes` (batch, classes), the class
-  names in that order, and `class` (batch,), the most probable one; regression `value`
-  (batch, 1) in the label's units;
+  needs, as its `serving_outputs` names them (tasks/<name>/graph.py): binary
+  `probability` (batch, 1), P(label = 1); multiclass `probabilities` (batch, classes),
+  `classes` (batch, classes), the class names in that order, and `class` (batch,), the
+  most probable one; regression `value` (batch, 1) in the label's units;
 - `transform_features`: serialized examples -> transformed features, which debugging
   tools use to see exactly what the network saw;
 - `label_id`: serialized labelled examples -> the label as the network learned it (a
@@ -29,15 +29,16 @@ import tensorflow_transform as tft
 
 from models.package import EXTRA_ASSETS_DIRECTORY
 from models.shapes import FeatureShapes
+from tasks.graph_parts import graph_part
 
 __all__ = ["EXTRA_ASSETS_DIRECTORY", "ServingModule", "export_serving_model"]
 
 
 class ServingModule(tf.Module):
-    """The network and Transform's graph, with the two signatures described above."""
+    """The network and Transform's graph, with the three signatures described above."""
 
     def __init__(self, model: keras.Model, transform_output: tft.TFTransformOutput,
-                 label_name: str, shapes: FeatureShapes | None = None) -> None:
+                 label_name: str, shapes: FeatureShapes) -> None:
         super().__init__()
         if not isinstance(model.input, dict):
             raise TypeError(f"Model {model.name!r} must take a dict of named feature inputs "
@@ -54,8 +55,8 @@ class ServingModule(tf.Module):
         self._serving_spec = {k: v for k, v in self._raw_spec.items() if k != label_name}
         self._input_names = list(model.input)
         self._label_name = label_name
-        self._task = shapes.task if shapes else "binary"
-        self._class_names = tf.constant(list(shapes.class_names) if shapes else [], tf.string)
+        self._outputs = graph_part(shapes.task).serving_outputs
+        self._class_names = tf.constant(list(shapes.class_names), tf.string)
 
     # autograph=False: nothing here branches on tensors, and AutoGraph would spend most of
     # the export converting Keras's own Python source.
@@ -65,14 +66,7 @@ class ServingModule(tf.Module):
         raw = tf.io.parse_example(examples, self._serving_spec)
         transformed = self.transform_layer(raw)
         inputs = {name: transformed[name] for name in self._input_names}
-        output = self.model(inputs, training=False)
-        if self._task == "regression":
-            return {"value": output}
-        if self._task == "multiclass":
-            classes = tf.tile(self._class_names[tf.newaxis], [tf.shape(output)[0], 1])
-            return {"probabilities": output, "classes": classes,
-                    "class": tf.gather(self._class_names, tf.argmax(output, axis=1))}
-        return {"probabilities": output}
+        return self._outputs(self.model(inputs, training=False), self._class_names)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
                  autograph=False)
@@ -99,10 +93,10 @@ def _without_keras2_call_traces() -> contextlib.AbstractContextManager:
 
 def export_serving_model(model: keras.Model, transform_output: tft.TFTransformOutput,
                          label_name: str, directory: str,
-                         extra_assets: dict[str, Any] | None = None,
-                         shapes: FeatureShapes | None = None) -> None:
+                         shapes: FeatureShapes,
+                         extra_assets: dict[str, Any] | None = None) -> None:
     """Writes the SavedModel, plus JSON files under assets.extra/ that travel with it.
-    `shapes` gives the task and a multi-class label's class names (None: binary)."""
+    `shapes` gives the task and the label's class names (a task with classes)."""
     module = ServingModule(model, transform_output, label_name, shapes)
     with _without_keras2_call_traces():
         tf.saved_model.save(

@@ -18,6 +18,7 @@ from tfx_bsl.public import tfxio
 from models.shapes import FeatureShapes
 from pipeline.config import TrainingSettings
 from preprocessing import feature_shapes
+from tasks import task_named
 
 
 def build_feeder(
@@ -74,10 +75,11 @@ def label_statistics(file_patterns: list[str], label_name: str) -> tuple[float, 
 
 def training_shapes(transform_output: tft.TFTransformOutput, train_files: list[str],
                     settings: TrainingSettings) -> FeatureShapes:
-    """The shapes the network is built from: Transform's (`feature_shapes`), plus, for
-    regression, the train split's label mean and spread."""
+    """The shapes the network is built from: Transform's (`feature_shapes`), plus, for a
+    task whose network learns a standardized label, the train split's label mean and
+    spread."""
     shapes = feature_shapes(transform_output, settings)
-    if shapes.task != "regression":
+    if not task_named(shapes.task).scales_label:
         return shapes
     mean, std = label_statistics(train_files, settings.label_name)
     return dataclasses.replace(shapes, label_mean=mean, label_std=std)

@@ -1,5 +1,5 @@
-"""Building blocks shared by the architectures: typed inputs, embeddings, the task's head
-and its loss (pipeline/tasks.py)."""
+"""Building blocks shared by the architectures: typed inputs, embeddings, and the task's
+head and loss (tasks/<name>/model.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import keras
 
 from models.shapes import PADDING_TOKEN_ID, FeatureShapes
 from pipeline.config import TrainingSettings
+from tasks.model_parts import model_part
 
 
 def feature_inputs(shapes: FeatureShapes) -> dict[str, keras.KerasTensor]:
@@ -92,22 +93,14 @@ def dense_tower(features: keras.KerasTensor, settings: TrainingSettings) -> kera
 
 def task_logits(features: keras.KerasTensor, shapes: FeatureShapes, name: str = "logits"
                 ) -> keras.KerasTensor:
-    """The last linear layer: a unit per class (multiclass), else one."""
+    """The last linear layer: as many units as the task's output needs."""
     return keras.layers.Dense(shapes.outputs, name=name)(features)
 
 
 def task_output(logits: keras.KerasTensor, shapes: FeatureShapes) -> keras.KerasTensor:
-    """What the model answers: P(positive) (binary), a probability per class (multiclass),
-    or the value in the label's own units (regression). For regression the network learns
-    a standardized value that this layer turns into the label's scale, so the label's size
-    never slows the optimizer and serving needs no separate step."""
-    # float32 outputs under mixed precision: probabilities and values keep their precision.
-    if shapes.task == "multiclass":
-        return keras.layers.Activation("softmax", name="probabilities", dtype="float32")(logits)
-    if shapes.task == "regression":
-        return keras.layers.Rescaling(scale=shapes.label_std, offset=shapes.label_mean,
-                                      name="value", dtype="float32")(logits)
-    return keras.layers.Activation("sigmoid", name="probability", dtype="float32")(logits)
+    """What the model answers, as its task's output layer makes it (tasks/<name>/model.py):
+    P(positive), a probability per class, or the value in the label's own units."""
+    return model_part(shapes.task).output_layer(logits, shapes)
 
 
 def task_model(inputs: dict[str, keras.KerasTensor], logits: keras.KerasTensor,
@@ -115,16 +108,7 @@ def task_model(inputs: dict[str, keras.KerasTensor], logits: keras.KerasTensor,
     """The model from its inputs and last linear layer, with the task's output, compiled
     with the task's loss and metrics (named as the Tuner's objective expects)."""
     model = keras.Model(inputs, task_output(logits, shapes), name=name)
-    if shapes.task == "multiclass":
-        loss = keras.losses.SparseCategoricalCrossentropy()
-        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    elif shapes.task == "regression":
-        loss = keras.losses.MeanSquaredError()
-        metrics = [keras.metrics.RootMeanSquaredError(name="rmse"),
-                   keras.metrics.MeanAbsoluteError(name="mae")]
-    else:
-        loss = keras.losses.BinaryCrossentropy()
-        metrics = [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]
+    part = model_part(shapes.task)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
-                  loss=loss, metrics=metrics)
+                  loss=part.loss(), metrics=part.metrics())
     return model

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from tasks import task_named
+
 # Token id 0 pads a text to its fixed length; vocabulary ids start at 1.
 PADDING_TOKEN_ID = 0
 
@@ -22,7 +24,7 @@ class FeatureShapes:
     # Per text feature: (token id range, padding included; tokens per example).
     text: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     task: str = "binary"
-    class_names: tuple[str, ...] = ()  # multiclass: the class of each output, in order
+    class_names: tuple[str, ...] = ()  # a task with classes: the class of each output
     # regression: the train split's label mean and standard deviation (models/feeder.py's
     # `label_statistics`), which scale the model's output to the label's units.
     label_mean: float = 0.0
@@ -30,8 +32,8 @@ class FeatureShapes:
 
     @property
     def outputs(self) -> int:
-        """Units of the model's last layer: one per class, or one."""
-        return len(self.class_names) if self.task == "multiclass" else 1
+        """Units of the model's last layer, as the task says (one per class, or one)."""
+        return task_named(self.task).output_units(self.class_names)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for logs and the model's assets."""

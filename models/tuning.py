@@ -23,14 +23,15 @@ from models.feeder import build_feeder, training_shapes
 from models.registry import build_model
 from pipeline.config import TrainingSettings, TunerSettings
 from pipeline.search_space import Dimension, parse_search_space
-from pipeline.tasks import LOWER_IS_BETTER_TRAINING_METRICS, task_named
+from tasks import task_named
 
 
 def objective(task: str) -> keras_tuner.Objective:
-    """The task's Keras metric on the eval split (pipeline/tasks.py), in its direction."""
-    metric = task_named(task).tuner_objective
-    return keras_tuner.Objective(
-        f"val_{metric}", direction="min" if metric in LOWER_IS_BETTER_TRAINING_METRICS else "max")
+    """The task's Keras metric on the eval split (tasks/<name>/spec.py), in its direction."""
+    spec = task_named(task)
+    return keras_tuner.Objective(f"val_{spec.tuner_objective}",
+                                 direction="min" if spec.tuner_objective_lower_is_better
+                                 else "max")
 
 
 def declare(hyperparameters: keras_tuner.HyperParameters, dimension: Dimension

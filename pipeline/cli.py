@@ -22,10 +22,11 @@ from typing import Any
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 from pipeline.config import FIELDS, REPOSITORY_ROOT, TYPE_HINTS, PipelineConfig
+from pipeline.kinds import TRAINING, PipelineKind, Scoring
 from pipeline.layout import LocalLayout
 from pipeline.loading import load_config
-from pipeline.tasks import task_named
 from pipeline.values import ConfigError, describe_type, parse_flags
+from tasks import task_named
 
 VERTEX_COMMANDS = ("compile", "submit", "schedule", "images", "dry-run", "compile-scoring",
                    "submit-scoring", "schedule-scoring")
@@ -134,33 +135,33 @@ def lineage_task(argv: Sequence[str]) -> int:
     return result.exit_code
 
 
-def vertex_task(command: str, argv: Sequence[str], scoring: bool = False) -> int:
-    """compile, submit, schedule or images: the pipeline (`scoring`: the batch-prediction
-    pipeline) on Vertex AI Pipelines."""
+def vertex_task(command: str, argv: Sequence[str], kind: PipelineKind = TRAINING) -> int:
+    """compile, submit, schedule or images: the pipeline of `kind` (the production one, or
+    batch predictions) on Vertex AI Pipelines."""
     from pipeline.orchestration import vertex
 
     try:
         config = load_config(argv)
         if command == "images":
-            for kind, uri in vertex.image_uris(config).items():
-                print(f"{kind} {uri}")
+            for image, uri in vertex.image_uris(config).items():
+                print(f"{image} {uri}")
             return 0
-        if command == "schedule" and not scoring:
-            vertex.check_schedulable(config)
-        template = vertex.template_path(config, scoring)
-        spec = vertex.compile_pipeline(config, template, scoring)
+        if command == "schedule":
+            vertex.check_schedulable(config, kind)
+        template = vertex.template_path(config, kind)
+        spec = vertex.compile_pipeline(config, template, kind)
         print(vertex.describe(config, spec))
         print(f"Compiled pipeline: {template}")
         if command == "compile":
             return 0
         if command == "dry-run":
             return _dry_run(config, spec)
-        job = vertex.pipeline_job(config, template, scoring=scoring)
+        job = vertex.pipeline_job(config, template, kind=kind)
         if command == "submit":
             vertex.submit(config, job)
             print(f"Submitted: {job.resource_name}")
         else:
-            created = vertex.schedule(config, job, scoring)
+            created = vertex.schedule(config, job, kind)
             print(f"Scheduled ({config.schedule_cron}): {created.resource_name}")
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
@@ -236,11 +237,11 @@ TASKS: dict[str, Task] = {
                             lambda argv: vertex_task("schedule", argv)),
     "vertex-compile-scoring": Task(
         "compile the batch-prediction pipeline for Vertex AI (BigQuery in and out)",
-        lambda argv: vertex_task("compile", argv, scoring=True)),
+        lambda argv: vertex_task("compile", argv, Scoring())),
     "vertex-submit-scoring": Task("compile, then start one batch-prediction run on Vertex AI",
-                                  lambda argv: vertex_task("submit", argv, scoring=True)),
+                                  lambda argv: vertex_task("submit", argv, Scoring())),
     "vertex-schedule-scoring": Task("compile, then schedule batch predictions on Vertex AI",
-                                    lambda argv: vertex_task("schedule", argv, scoring=True)),
+                                    lambda argv: vertex_task("schedule", argv, Scoring())),
     "vertex-dry-run": Task("compile, then execute the compiled JSON here, task by task",
                            lambda argv: vertex_task("dry-run", argv)),
     "vertex-images": Task("print the CPU and GPU image URIs the compiled pipeline names",

@@ -31,8 +31,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipeline.tasks import TASKS, task_named
 from pipeline.values import ConfigError, coerce, one_of
+from tasks import TASKS, task_named
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_PATH_PREFIX = "package://"
@@ -162,7 +162,7 @@ class PipelineConfig:
                                                 factory=dict)
 
     # --- task, features and label ---
-    # binary | multiclass | regression (pipeline/tasks.py): the label's kind, the model's
+    # binary | multiclass | regression (tasks/<name>/spec.py): the label's kind, the model's
     # head and loss, the serving outputs, the Evaluator's metrics and blessing.
     task: str = setting("binary", read_by=(RUN, *LABEL_READERS), choices=tuple(TASKS))
     numeric_features: tuple[str, ...] = setting((), read_by=FEATURE_READERS)
@@ -171,7 +171,8 @@ class PipelineConfig:
     # Free text (a title, a review): lowercased, split into word tokens, each token an id
     # in a vocabulary; a bag of token embeddings for the MLPs, a token sequence for
     # feature_transformer. Missing or empty text is allowed.
-    text_features: tuple[str, ...] = setting((), read_by=FEATURE_READERS)
+    # The data checks read it too: a text's unseen words are no anomaly.
+    text_features: tuple[str, ...] = setting((), read_by=(*FEATURE_READERS, DATA_CHECKS))
     # Tokens kept per text (the first ones); the Trainer sizes its inputs from it.
     text_max_length: int = setting(64, read_by=(TRANSFORM, TRAINER), minimum=1)
     # Most frequent tokens kept per text feature's vocabulary.
@@ -245,7 +246,7 @@ class PipelineConfig:
     # Metric -> the value a candidate must reach on the whole eval split to be blessed: a
     # floor for a metric where higher is better (auc, accuracy, r2, ...), a ceiling where
     # lower is better (log_loss, mae, rmse). The metric must be one the task computes
-    # (pipeline/tasks.py). Empty: the task's default (binary auc 0.8, multiclass
+    # (tasks/<name>/spec.py). Empty: the task's default (binary auc 0.8, multiclass
     # accuracy 0.5, regression r2 0).
     blessing_thresholds: dict[str, float] = setting(read_by=(EVALUATOR,), factory=dict)
     # Metric -> how much worse than the last blessed model a candidate may be. Empty: the
@@ -475,18 +476,6 @@ def training_phases(settings: Any) -> tuple[TrainingPhase, ...]:
             settings.schedule_batch_size_factors, strict=True))
 
 
-def scoring_pipeline_name(config: PipelineConfig) -> str:
-    """Batch-prediction runs (batch_predict.py) are a pipeline of their own in ML
-    Metadata, in the training pipeline's store, so their lineage reaches its models."""
-    return f"{config.pipeline_name}-scoring"
-
-
-def comparison_pipeline_name(config: PipelineConfig) -> str:
-    """Train-all runs are a pipeline of their own in ML Metadata: their models are never
-    the production pipeline's baseline, and its run history stays its own."""
-    return f"{config.pipeline_name}-train-all"
-
-
 def resolve_data_path(data_path: str) -> str:
     """Turns package://pkg/path and repository-relative paths into absolute ones."""
     if data_path.startswith(PACKAGE_PATH_PREFIX):
@@ -623,6 +612,11 @@ def settings_view(name: str, *steps: Step) -> type[StepSettings]:
 
 
 # What each process-boundary step receives as its custom_config, typed on the other side.
+IngestionSettings = settings_view("IngestionSettings", Step.EXAMPLE_GEN)
+# The ExampleGen of a table to score also copies the key and pass-through columns.
+ScoringIngestionSettings = settings_view("ScoringIngestionSettings", Step.EXAMPLE_GEN,
+                                         Step.SCORING)
+DataCheckSettings = settings_view("DataCheckSettings", Step.DATA_CHECKS)
 TransformSettings = settings_view("TransformSettings", Step.TRANSFORM)
 TrainingSettings = settings_view("TrainingSettings", Step.TRAINER)
 # A search trial builds and trains the Trainer's model, so the Tuner reads both.

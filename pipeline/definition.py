@@ -1,52 +1,48 @@
-"""The pipeline definitions, for every runner, local or cloud: `create_pipeline` (the
-production pipeline) and `create_train_all_pipeline` (model variants compared on one
-data preparation). Both are built from the same two parts: the data steps, and a model
-branch (Tuner, Trainer, Evaluator, report) per model.
+"""The pipeline definition, for every runner, local or cloud: `create_pipeline(config,
+target, kind)` builds a pipeline of `kind` (pipeline/kinds.py: training, train-all,
+scoring, the data steps alone) for `target` (pipeline/targets.py: where it runs). The
+kinds share their parts: the data steps, and a model branch (Tuner, Trainer, Evaluator,
+sandbox, report) per model.
 
-They name no dataset: features, label, slices and the data source all come from
-`PipelineConfig`, and each component receives exactly the settings its step reads (see
-`Step` in pipeline/config.py). Everything that depends on where it runs (paths, metadata
-store, Beam arguments) is an argument, so the runners only gather those values and call
-one of them.
+It names no dataset: features, label, slices and the data source all come from
+`PipelineConfig`, and each component receives exactly the settings its step reads (a
+typed view, see `Step` in pipeline/config.py). Everything that depends on where it runs
+(paths, metadata store, Beam arguments, component classes, resolver strategies) is the
+target's, so the runners only gather those values and call it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ml_metadata.proto import metadata_store_pb2
 from tfx.components import (
     BulkInferrer,
     Evaluator,
     ExampleValidator,
     SchemaGen,
     StatisticsGen,
-    Trainer,
     Transform,
-    Tuner,
 )
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.dsl.components.common.importer import Importer
 from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
 from tfx.extensions.google_cloud_big_query.example_gen.component import BigQueryExampleGen
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import bulk_inferrer_pb2, pusher_pb2, trainer_pb2, tuner_pb2
+from tfx.proto import bulk_inferrer_pb2, trainer_pb2, tuner_pb2
 from tfx.types import Channel, standard_artifacts
 
 from evaluation.slices import eval_config_from
 from pipeline.bigquery import bigquery_query, scoring_query
 from pipeline.components.anomaly_gate import AcceptedStatistics, DataAnomalyGate
-from pipeline.components.atomic_pusher import AtomicPusher, SandboxedPusher
+from pipeline.components.atomic_pusher import AtomicPusher
 from pipeline.components.bigquery_example_gen import BigQueryExecutor
 from pipeline.components.curated_schema import ImportCuratedSchema
 from pipeline.components.example_gen import (
@@ -59,18 +55,23 @@ from pipeline.components.model_report import ModelReportGen
 from pipeline.components.prediction_writer import PredictionWriter
 from pipeline.components.serving_sandbox import ServingSandbox
 from pipeline.config import (
+    DataCheckSettings,
     EvaluatorSettings,
+    IngestionSettings,
     ModelReportSettings,
     PipelineConfig,
     SandboxSettings,
+    ScoringIngestionSettings,
     ScoringSettings,
+    StepSettings,
     TrainingSettings,
     TransformSettings,
     TunerSettings,
-    comparison_pipeline_name,
-    scoring_pipeline_name,
+    resolve_data_path,
 )
 from pipeline.fingerprint import code_fingerprint
+from pipeline.kinds import TRAINING, DataOnly, PipelineKind, Scoring, TrainAll, Training
+from pipeline.targets import Target
 
 # The user functions TFX loads by module path in the component's process.
 PREPROCESSING_FN = "preprocessing.preprocessing_fn"
@@ -98,19 +99,6 @@ def code_of(entry: Any) -> str:
     return code_fingerprint(entry_module(entry))
 
 
-class LatestOrNothingStrategy(LatestArtifactStrategy):
-    """The latest artifact, or an empty input when there is none yet.
-
-    TFX's LatestArtifactStrategy reports "no inputs" on a first run, which LocalDagRunner
-    records as a failed execution; an empty list is the honest answer, and the input it
-    feeds is optional.
-    """
-
-    def resolve_artifacts(self, store: Any, input_dict: dict[str, list[Any]]
-                          ) -> dict[str, list[Any]]:
-        return self._resolve(input_dict)
-
-
 @dataclasses.dataclass
 class DataSteps:
     """The nodes that read, check and transform the data, shared by every model branch."""
@@ -121,18 +109,21 @@ class DataSteps:
     nodes: list[BaseNode]
 
 
-def _data_steps(config: PipelineConfig, window_end: datetime.date | None,
-                kubeflow_v2: bool) -> DataSteps:
+def _training_example_gen(config: PipelineConfig, target: Target) -> BaseNode:
+    """The ExampleGen of the training data: BigQuery's window, or the files."""
+    settings = IngestionSettings.from_config(config)
+    if config.data_source == "bigquery":
+        return BigQueryExampleGen(
+            query=bigquery_query(config, target.window_end), output_config=split_config(settings),
+            custom_executor_spec=executor_spec.BeamExecutorSpec(BigQueryExecutor))
+    return record_file_example_gen(settings, config.resolved_data_path(),
+                                   split_config(settings), code_of(record_file_example_gen))
+
+
+def _data_steps(config: PipelineConfig, target: Target) -> DataSteps:
     """ExampleGen, StatisticsGen, the schema, ExampleValidator, the data gate (with the last
     accepted statistics) and Transform."""
-    if config.data_source == "bigquery":
-        example_gen = BigQueryExampleGen(
-            query=bigquery_query(config, window_end), output_config=split_config(config),
-            custom_executor_spec=executor_spec.BeamExecutorSpec(BigQueryExecutor))
-    else:
-        example_gen = record_file_example_gen(config, code_of(record_file_example_gen))
-    example_gen = example_gen.with_id("ExampleGen")
-
+    example_gen = _training_example_gen(config, target).with_id("ExampleGen")
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if config.schema_path:
         schema_gen = ImportCuratedSchema(
@@ -147,17 +138,14 @@ def _data_steps(config: PipelineConfig, window_end: datetime.date | None,
                                          schema=schema_gen.outputs["schema"])
     # Drift is measured against the last data that passed every check (none on a first run).
     last_accepted_statistics = Resolver(
-        strategy_class=LatestArtifactStrategy if kubeflow_v2 else LatestOrNothingStrategy,
+        strategy_class=target.latest_strategy,
         statistics=Channel(type=AcceptedStatistics),
     ).with_id("LastAcceptedStatisticsResolver")
     anomaly_gate = DataAnomalyGate(
         anomalies=example_validator.outputs["anomalies"],
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
-        thresholds=json.dumps({"drift": config.drift_thresholds,
-                               "skew": config.skew_thresholds}, sort_keys=True),
-        label=json.dumps({"name": config.label_name, "task": config.task,
-                          "text_features": list(config.text_features)}, sort_keys=True),
+        settings=_settings_text(DataCheckSettings, config),
         code=code_of(DataAnomalyGate),
         baseline_statistics=last_accepted_statistics.outputs["statistics"],
     )
@@ -178,107 +166,89 @@ def _data_steps(config: PipelineConfig, window_end: datetime.date | None,
                       last_accepted_statistics, anomaly_gate, transform])
 
 
-def create_pipeline(
-    config: PipelineConfig,
-    pipeline_root: str,
-    serving_directory: str,
-    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
-    beam_pipeline_args: Sequence[str] = (),
-    vertex_training: Mapping[str, Any] | None = None,
-    vertex_serving: Mapping[str, Any] | None = None,
-    vertex_tuning: Mapping[str, Any] | None = None,
-    window_end: datetime.date | None = None,
-    kubeflow_v2: bool = False,
-) -> tfx_pipeline.Pipeline:
-    """The production pipeline for `config`: data steps, one model branch judged against
-    the last blessed model, and a Pusher that ships blessed models to `serving_directory`.
+def _settings_text(view: type[StepSettings], config: PipelineConfig) -> str:
+    """A step's settings as one JSON parameter, typed back on the step's side."""
+    return json.dumps(view.from_config(config).to_dict(), sort_keys=True)
 
-    `vertex_training` (the Vertex AI Trainer's custom_config) moves training to Vertex AI
-    Training; `vertex_serving` (the Vertex AI Pusher's) deploys to an endpoint instead of
-    copying files; `vertex_tuning` (the Vertex AI Tuner's) runs search trials there, as
-    many at once as `search_parallel_trials`. `pipeline/orchestration/vertex.py` builds
-    all three; None keeps everything in the step.
-    `window_end` fixes the day a moving BigQuery window ends (a run built for one day);
-    None leaves it to the query's run time (a compiled template that serves a schedule).
-    `kubeflow_v2` builds for KubeflowV2DagRunner, whose resolvers take only TFX's own
-    strategies.
-    """
-    data = _data_steps(config, window_end, kubeflow_v2)
+
+StepsBuilder = Callable[[PipelineConfig, Target, PipelineKind], list[BaseNode]]
+_STEPS: dict[type[PipelineKind], StepsBuilder] = {}
+
+
+def steps_of(kind: type[PipelineKind]) -> Callable[[StepsBuilder], StepsBuilder]:
+    """Registers a function as the builder of `kind`'s steps."""
+    def register(builder: StepsBuilder) -> StepsBuilder:
+        _STEPS[kind] = builder
+        return builder
+    return register
+
+
+def create_pipeline(config: PipelineConfig, target: Target,
+                    kind: PipelineKind = TRAINING) -> tfx_pipeline.Pipeline:
+    """The pipeline of `kind` (pipeline/kinds.py; the production pipeline by default) for
+    `config`, built for `target` (pipeline/targets.py: where it runs)."""
+    if type(kind) not in _STEPS:
+        raise TypeError(f"No steps are registered for {type(kind).__name__}; decorate its "
+                        "builder with @steps_of.")
+    return tfx_pipeline.Pipeline(
+        pipeline_name=kind.pipeline_name(config),
+        pipeline_root=target.pipeline_root,
+        components=_STEPS[type(kind)](config, target, kind),
+        enable_cache=True,
+        metadata_connection_config=target.metadata_connection_config,
+        beam_pipeline_args=list(target.beam_pipeline_args),
+    )
+
+
+@steps_of(Training)
+def _training_steps(config: PipelineConfig, target: Target, kind: PipelineKind
+                    ) -> list[BaseNode]:
+    """Data steps, one model branch judged against the last blessed model, and a Pusher
+    that ships blessed models to the target's serving directory or endpoint."""
+    data = _data_steps(config, target)
     baseline_resolver = Resolver(
         strategy_class=LatestBlessedModelStrategy,
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("LatestBlessedModelResolver")
-    branch = _model_branch(config, data, baseline_resolver, vertex_training, vertex_tuning,
-                           sandbox=True)
-    sandbox = branch.sandbox
-
-    # Every Pusher here ships only what both the Evaluator and the sandbox passed, and
-    # ships the sandbox's copy, which carries TF Serving's warmup requests.
-    gates = {"model": branch.trainer.outputs["model"],
-             "model_blessing": branch.evaluator.outputs["blessing"],
-             "infra_blessing": sandbox.outputs["blessing"]}
-    if vertex_serving is None:
-        # A local push is staged and renamed into place, so it appears whole or not at all;
-        # object stores have no atomic rename, and there TFX's own Pusher writes
-        # saved_model.pb last, the file model servers wait for.
-        local = "://" not in serving_directory
-        pusher = (AtomicPusher if local else SandboxedPusher)(
-            **gates,
-            push_destination=pusher_pb2.PushDestination(
-                filesystem=pusher_pb2.PushDestination.Filesystem(
-                    base_directory=serving_directory)),
-            custom_config={"code": code_of(AtomicPusher)},
-        )
-    else:
-        # Imported here: aiplatform, under TFX's Vertex extensions, takes ~9 s to import
-        # and only a cloud pipeline needs it.
-        from pipeline.components.vertex_pusher import SandboxedVertexPusher
-
-        pusher = SandboxedVertexPusher(**gates, custom_config=dict(vertex_serving))
-    pusher = pusher.with_id("Pusher")
+    branch = _model_branch(config, data, target, baseline_resolver, sandbox=True)
+    # Every Pusher ships only what both the Evaluator and the sandbox passed, and ships
+    # the sandbox's copy, which carries TF Serving's warmup requests.
+    pusher = target.pusher({"model": branch.trainer.outputs["model"],
+                            "model_blessing": branch.evaluator.outputs["blessing"],
+                            "infra_blessing": branch.sandbox.outputs["blessing"]},
+                           code_of(AtomicPusher)).with_id("Pusher")
     # The push does not wait for the report: a report that fails cannot hold back a push
     # the Evaluator and the sandbox allowed.
     branch.report.add_upstream_node(pusher)
-
-    return tfx_pipeline.Pipeline(
-        pipeline_name=config.pipeline_name,
-        pipeline_root=pipeline_root,
-        components=[*data.nodes, baseline_resolver, *branch.nodes, pusher],
-        enable_cache=True,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args),
-    )
+    return [*data.nodes, baseline_resolver, *branch.nodes, pusher]
 
 
-def create_scoring_pipeline(
-    config: PipelineConfig,
-    model_uri: str | None,
-    pipeline_root: str,
-    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
-    beam_pipeline_args: Sequence[str] = (),
-) -> tfx_pipeline.Pipeline:
+@steps_of(Scoring)
+def _scoring_steps(config: PipelineConfig, target: Target, kind: Scoring) -> list[BaseNode]:
     """Batch predictions (batch_predict.py): the table to score (`scoring_data_path`, or
     `scoring_bigquery_table` with data_source=bigquery) read without a label, TFX's
     BulkInferrer on the model, and PredictionWriter (JSON lines, and BigQuery when
     `predictions_bigquery_table` is set).
 
-    The model: locally, `model_uri`, a pushed model's Model artifact found in ML Metadata
-    by pipeline/orchestration/scoring.py, brought in by an Importer of that artifact's own
+    The model: `kind.model_uri`, a pushed model's Model artifact found in ML Metadata by
+    pipeline/orchestration/scoring.py, brought in by an Importer of that artifact's own
     URI, so that in the same store it is that artifact and a prediction file's lineage runs
     back to the Trainer, its data and code. Compiled for Vertex AI (`model_uri` None),
     where nothing can be looked up before the run, a resolver asks Vertex's metadata for
     the latest model the Evaluator blessed: the pushed one unless the serving sandbox
     blocked the latest blessed model."""
+    settings = ScoringIngestionSettings.from_config(config)
     if config.data_source == "bigquery":
         example_gen = BigQueryExampleGen(
             query=scoring_query(config), output_config=scoring_split_config(),
             custom_executor_spec=executor_spec.BeamExecutorSpec(BigQueryExecutor))
     else:
-        example_gen = record_file_example_gen(config, code_of(record_file_example_gen),
-                                              scoring=True)
+        example_gen = record_file_example_gen(
+            settings, resolve_data_path(config.scoring_data_path), scoring_split_config(),
+            code_of(record_file_example_gen))
     example_gen = example_gen.with_id("ScoringExampleGen")
-    if model_uri is None:
+    if kind.model_uri is None:
         model_node = Resolver(
             strategy_class=LatestBlessedModelStrategy,
             model=Channel(type=standard_artifacts.Model),
@@ -286,7 +256,7 @@ def create_scoring_pipeline(
         ).with_id("LatestBlessedModelResolver")
         model = model_node.outputs["model"]
     else:
-        model_node = Importer(source_uri=model_uri, artifact_type=standard_artifacts.Model,
+        model_node = Importer(source_uri=kind.model_uri, artifact_type=standard_artifacts.Model,
                               reimport=False).with_id("PushedModelImporter")
         model = model_node.outputs["result"]
     inferrer = BulkInferrer(
@@ -297,67 +267,28 @@ def create_scoring_pipeline(
     )
     writer = PredictionWriter(
         inference_result=inferrer.outputs["inference_result"],
-        settings=json.dumps(ScoringSettings.from_config(config).to_dict(), sort_keys=True),
+        settings=_settings_text(ScoringSettings, config),
         code=code_of(PredictionWriter),
     )
-    return tfx_pipeline.Pipeline(
-        pipeline_name=scoring_pipeline_name(config),
-        pipeline_root=pipeline_root,
-        components=[example_gen, model_node, inferrer, writer],
-        enable_cache=True,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args),
-    )
+    return [example_gen, model_node, inferrer, writer]
 
 
-def create_data_pipeline(
-    config: PipelineConfig,
-    pipeline_root: str,
-    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
-    beam_pipeline_args: Sequence[str] = (),
-) -> tfx_pipeline.Pipeline:
-    """The data steps alone, up to Transform, for `config` (named `<pipeline>-data`, so its
-    runs are no production run): what a training check on other hardware starts from
-    (benchmarks/gpu_check.py)."""
-    data = _data_steps(config, None, False)
-    return tfx_pipeline.Pipeline(
-        pipeline_name=f"{config.pipeline_name}-data",
-        pipeline_root=pipeline_root,
-        components=data.nodes,
-        enable_cache=True,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args),
-    )
+@steps_of(DataOnly)
+def _data_only_steps(config: PipelineConfig, target: Target, kind: PipelineKind
+                     ) -> list[BaseNode]:
+    """The data steps alone, up to Transform."""
+    return _data_steps(config, target).nodes
 
 
-def create_train_all_pipeline(
-    config: PipelineConfig,
-    model_variants: Mapping[str, PipelineConfig],
-    pipeline_root: str,
-    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
-    beam_pipeline_args: Sequence[str] = (),
-    vertex_training: Mapping[str, Any] | None = None,
-    vertex_tuning: Mapping[str, Any] | None = None,
-    window_end: datetime.date | None = None,
-    kubeflow_v2: bool = False,
-) -> tfx_pipeline.Pipeline:
-    """Train-all: the data steps of `config` once, then a model branch per variant (name ->
-    config), every one trained on the same Transform output and judged on the same eval
-    split. It is a pipeline of its own (`comparison_pipeline_name`): nothing is pushed,
-    and no variant becomes a baseline for another or for the production pipeline.
-    Arguments as for `create_pipeline`."""
-    data = _data_steps(config, window_end, kubeflow_v2)
-    branches = [_model_branch(variant_config, data, None, vertex_training, vertex_tuning,
-                              suffix=f"_{name}")
-                for name, variant_config in model_variants.items()]
-    return tfx_pipeline.Pipeline(
-        pipeline_name=comparison_pipeline_name(config),
-        pipeline_root=pipeline_root,
-        components=[*data.nodes, *(node for branch in branches for node in branch.nodes)],
-        enable_cache=True,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args),
-    )
+@steps_of(TrainAll)
+def _train_all_steps(config: PipelineConfig, target: Target, kind: TrainAll
+                     ) -> list[BaseNode]:
+    """The data steps of `config` once, then a model branch per variant, every one trained
+    on the same Transform output and judged on the same eval split."""
+    data = _data_steps(config, target)
+    branches = [_model_branch(variant_config, data, target, None, suffix=f"_{name}")
+                for name, variant_config in kind.variants.items()]
+    return [*data.nodes, *(node for branch in branches for node in branch.nodes)]
 
 
 @dataclasses.dataclass
@@ -376,9 +307,8 @@ class ModelBranch:
                                   self.report) if node]
 
 
-def _model_branch(config: PipelineConfig, data: DataSteps, baseline_resolver: BaseNode | None,
-                  vertex_training: Mapping[str, Any] | None,
-                  vertex_tuning: Mapping[str, Any] | None, suffix: str = "",
+def _model_branch(config: PipelineConfig, data: DataSteps, target: Target,
+                  baseline_resolver: BaseNode | None, suffix: str = "",
                   sandbox: bool = False) -> ModelBranch:
     """Tuner (when searching), Trainer, Evaluator, the serving sandbox (`sandbox`: a branch
     whose model may be pushed) and report for `config`'s model; node ids end with
@@ -393,39 +323,26 @@ def _model_branch(config: PipelineConfig, data: DataSteps, baseline_resolver: Ba
     }
     tuner = None
     if config.hyperparameter_search != "off":
-        tuner_class: type[Tuner] = Tuner
-        if vertex_tuning is not None:
-            # Imported here: aiplatform takes ~9 s to import; only cloud pipelines need it.
-            from tfx.extensions.google_cloud_ai_platform.tuner import component as vertex_tuner
-
-            tuner_class = vertex_tuner.Tuner
-        tuner = tuner_class(
+        tuner = target.tuner_class(
             tuner_fn=TUNER_FN,
             **training_inputs,
-            # TFX's local Tuner refuses TuneArgs; only the Vertex one runs trials at once.
             tune_args=(tuner_pb2.TuneArgs(num_parallel_trials=config.search_parallel_trials)
-                       if vertex_tuning is not None else None),
+                       if target.parallel_trials else None),
             custom_config={
                 "tuner_settings": TunerSettings.from_config(config).to_dict(),
                 "code": code_of(TUNER_FN),
-                **(vertex_tuning or {}),
+                **(target.tuner_config or {}),
             },
         ).with_id(f"Tuner{suffix}")
 
-    trainer_class: type[Trainer] = Trainer
-    if vertex_training is not None:
-        # Imported here: aiplatform takes ~9 s to import; only cloud pipelines need it.
-        from tfx.extensions.google_cloud_ai_platform.trainer import component as vertex_trainer
-
-        trainer_class = vertex_trainer.Trainer
-    trainer_component = trainer_class(
+    trainer_component = target.trainer_class(
         run_fn=RUN_FN,
         **training_inputs,
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         custom_config={
             "training_settings": TrainingSettings.from_config(config).to_dict(),
             "code": code_of(RUN_FN),
-            **(vertex_training or {}),
+            **target.trainer_config,
         },
     ).with_id(f"Trainer{suffix}")
 
@@ -442,7 +359,7 @@ def _model_branch(config: PipelineConfig, data: DataSteps, baseline_resolver: Ba
         model=trainer_component.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         examples=data.example_gen.outputs["examples"],
-        settings=json.dumps(SandboxSettings.from_config(config).to_dict(), sort_keys=True),
+        settings=_settings_text(SandboxSettings, config),
         code=code_of(ServingSandbox),
     ).with_id(f"ServingSandbox{suffix}") if sandbox else None
 
@@ -451,7 +368,7 @@ def _model_branch(config: PipelineConfig, data: DataSteps, baseline_resolver: Ba
         model=trainer_component.outputs["model"],
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
-        settings=json.dumps(ModelReportSettings.from_config(config).to_dict(), sort_keys=True),
+        settings=_settings_text(ModelReportSettings, config),
         code=code_of(ModelReportGen),
         tuner_results=tuner.outputs["tuner_results"] if tuner else None,
         sandbox=serving_sandbox.outputs["blessing"] if serving_sandbox else None,

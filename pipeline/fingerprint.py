@@ -5,7 +5,8 @@ path, so each component that runs our code carries a fingerprint of that code as
 property. The files are found, not listed: starting from the component's entry module,
 every import of a repository module is followed, transitively, including imports inside
 functions and modules named by string (the architecture registry loads its networks
-that way). Editing a file re-runs exactly the components whose code imports it.
+that way), or by a pattern of them ("tasks.*.graph": each task's part, found by its
+folder). Editing a file re-runs exactly the components whose code imports it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from pathlib import Path
 
 from pipeline.config import REPOSITORY_ROOT
 
-_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|\*))*$")
+
+
+def matching_modules(pattern: str, root: Path) -> list[str]:
+    """The repository modules a pattern names, `*` standing for one folder's name
+    ("tasks.*.model": every task's model part, as tasks/__init__.py finds them)."""
+    parts = pattern.split(".")
+    files = sorted(root.glob("/".join(parts) + ".py"))
+    return [".".join(file.relative_to(root).with_suffix("").parts) for file in files]
 
 
 def module_file(name: str, root: Path) -> Path | None:
@@ -73,6 +82,9 @@ def repository_files(*modules: str, root: Path | None = None) -> list[Path]:
     pending = list(modules)
     while pending:
         name = pending.pop()
+        if "*" in name:
+            pending.extend(matching_modules(name, root))
+            continue
         file = module_file(name, root)
         if file is None or file in seen:
             continue

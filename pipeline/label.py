@@ -1,12 +1,13 @@
 """The label: one definition, rendered as Python for local files and as SQL for BigQuery.
 
-The label is either a column of the table (`label_rule` empty) or computed by a rule:
-- binary: a single comparison of arithmetic on raw columns and numbers, for example
+The label is either a column of the table (`label_rule` empty), typed by its task
+(tasks/<name>/spec.py), or computed by a rule of the kind the task allows:
+- a comparison (binary): a single comparison of arithmetic on raw columns and numbers, for example
   `tips > 0.2 * fare`. A row whose referenced columns are all present is labelled 1 when
   the comparison holds and 0 otherwise; a row with any of them null is labelled 0, which is
   what BigQuery's `IF(<comparison>, 1, 0)` gives for a NULL comparison.
-- regression: arithmetic alone, for example `tips / fare`. A row where it is undefined (a
-  null column, a division by zero: SQL's NULL from SAFE_DIVIDE) has no label.
+- arithmetic (regression): arithmetic alone, for example `tips / fare`. A row where it is
+  undefined (a null column, a division by zero: SQL's NULL from SAFE_DIVIDE) has no label.
 Only this small grammar is accepted so that both renderings provably mean the same thing.
 
 A row without a label (a null label column, an undefined regression rule) cannot be
@@ -24,7 +25,8 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pipeline.values import ConfigError, InputDataError
+from pipeline.values import ConfigError
+from tasks import task_named
 
 _ARITHMETIC: dict[type, tuple[str, Callable[[float, float], float]]] = {
     ast.Add: ("+", operator.add),
@@ -51,8 +53,10 @@ class LabelRule:
 
     @classmethod
     def parse(cls, text: str, task: str = "binary") -> LabelRule:
-        """Parses `text` for `task`: a comparison (binary) or arithmetic (regression)."""
-        if task not in ("binary", "regression"):
+        """Parses `text` for `task`, as its `label_rule_kind` allows: a comparison (a 0/1
+        label) or arithmetic (a number)."""
+        kind = task_named(task).label_rule_kind
+        if not kind:
             raise ConfigError(f"label_rule {text!r}: a {task} label must be a column; set "
                               "label_name= to it and leave label_rule empty.")
         try:
@@ -61,13 +65,14 @@ class LabelRule:
             raise ConfigError(f"label_rule {text!r} is not a valid expression: {error.msg}.") \
                 from error
         comparison = isinstance(tree, ast.Compare)
-        if task == "binary" and (not comparison or len(tree.ops) != 1):
+        if kind == "comparison" and (not comparison or len(tree.ops) != 1):
             raise ConfigError(
-                f"label_rule {text!r} must be one comparison for task=binary, e.g. "
+                f"label_rule {text!r} must be one comparison for task={task}, e.g. "
                 "'tips > 0.2 * fare'."
             )
-        if task == "regression" and any(isinstance(node, ast.Compare) for node in ast.walk(tree)):
-            raise ConfigError(f"label_rule {text!r} must be arithmetic for task=regression, "
+        if kind == "arithmetic" and any(isinstance(node, ast.Compare)
+                                        for node in ast.walk(tree)):
+            raise ConfigError(f"label_rule {text!r} must be arithmetic for task={task}, "
                               "e.g. 'tips / fare'; a comparison makes a binary label.")
         for node in ast.walk(tree):
             allowed = (ast.Compare, ast.BinOp, ast.Name, ast.Constant, ast.Load, ast.UnaryOp,
@@ -174,67 +179,24 @@ class Label:
 
     def value(self, row: Mapping[str, Any], numbers: Mapping[str, float | None], where: str
               ) -> int | float | str | None:
-        """The label of one raw row (`numbers`: its numeric columns, parsed): 0/1 (binary),
-        a class name (multiclass) or a number (regression); None for a row without one.
+        """The label of one raw row (`numbers`: its numeric columns, parsed), as its task
+        types it (`parse_label`: 0/1, a class name, a number); None for a row without one.
         InputDataError naming `where` and the column for a value of the wrong kind."""
         if self.rule:
             return self.rule.evaluate(numbers)
         value = row.get(self.name)
         if value is None or value == "":
             return None
-        if self.task == "binary":
-            return _binary(value, self.name, where)
-        if self.task == "multiclass":
-            return _class_name(value, self.name, where)
-        return _regression_value(value, self.name, where)
+        return task_named(self.task).parse_label(value, self.name, where)
 
     def to_sql(self, source: str) -> str:
         """The label as a BigQuery expression; `source` is the column's SQL source."""
         if self.rule:
             return self.rule.to_sql()
-        return {"binary": f"CAST({source} AS INT64)", "multiclass": f"CAST({source} AS STRING)",
-                "regression": f"CAST({source} AS FLOAT64)"}[self.task]
+        return f"CAST({source} AS {task_named(self.task).label_sql_type})"
 
     @property
     def always_present(self) -> bool:
         """A binary rule labels every row (nulls give 0); any other label may be absent."""
         return self.rule is not None and self.rule.is_comparison
 
-
-def _binary(value: Any, column: str, where: str) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    text = str(value).strip().lower()
-    if text in ("1", "1.0", "true"):
-        return 1
-    if text in ("0", "0.0", "false"):
-        return 0
-    raise InputDataError(f"{where}: label column {column!r} should be 0 or 1 (or true/false) "
-                         f"for task=binary, got {value!r}")
-
-
-def _class_name(value: Any, column: str, where: str) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return str(int(value))  # 2.0 and 2 are one class, as BigQuery's CAST gives "2"
-    if isinstance(value, str):
-        return value
-    raise InputDataError(f"{where}: label column {column!r} should be a class name (a string "
-                         f"or an integer) for task=multiclass, got {value!r}")
-
-
-def _regression_value(value: Any, column: str, where: str) -> float:
-    problem = (f"{where}: label column {column!r} should be a number for task=regression, "
-               f"got {value!r}")
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InputDataError(problem)
-    try:
-        number = float(value)
-    except ValueError:
-        raise InputDataError(problem) from None
-    if not math.isfinite(number):
-        raise InputDataError(problem)
-    return number

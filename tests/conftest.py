@@ -1,4 +1,4 @@
-"""Shared fixtures. Importing `pipeline` first selects Keras before TensorFlow loads."""
+"""Shared fixtures. Importing `pipeline.keras_choice` first picks Keras before TensorFlow loads."""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx_bsl.public import tfxio
 
-from pipeline.components.example_gen import RowConverter, ingestion_spec
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig, TransformSettings
+from pipeline.components.example_gen import RowConverter
+from pipeline.config import REPOSITORY_ROOT, IngestionSettings, PipelineConfig, TransformSettings
 from preprocessing import preprocessing_fn
 
 TESTDATA = REPOSITORY_ROOT / "testdata" / "taxi_trips.jsonl"
@@ -48,7 +48,7 @@ def raw_feature_spec(config: PipelineConfig) -> dict:
 
 def serialized_examples(config: PipelineConfig, rows: list[dict]) -> list[bytes]:
     """Rows converted exactly as the pipeline's ExampleGen converts them."""
-    converter = RowConverter(ingestion_spec(config))
+    converter = RowConverter(IngestionSettings.from_config(config))
     return [converter.convert(row, f"row {i}").SerializeToString() for i, row in enumerate(rows)]
 
 

@@ -13,6 +13,7 @@ from tfx.utils import proto_utils
 from pipeline.bigquery import bigquery_query
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 from pipeline.definition import create_pipeline
+from pipeline.targets import local_target
 from tests.configs import taxi_config
 
 COMPONENTS = ["ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
@@ -22,8 +23,8 @@ COMPONENTS = ["ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleVali
 
 
 def _build(config: PipelineConfig, tmp_path: Path):
-    return create_pipeline(config, pipeline_root=str(tmp_path / "root"),
-                           serving_directory=str(tmp_path / "serving"))
+    return create_pipeline(config, local_target(str(tmp_path / "root"),
+                                                str(tmp_path / "serving")))
 
 
 @pytest.mark.parametrize("data_source", ["file", "bigquery"])
@@ -117,7 +118,7 @@ def test_editing_code_changes_the_cache_key_of_exactly_its_importers(
 
     from pipeline import fingerprint
 
-    for relative in ("preprocessing.py", "models", "pipeline", "evaluation"):
+    for relative in ("preprocessing.py", "models", "pipeline", "evaluation", "tasks"):
         source = REPOSITORY_ROOT / relative
         if source.is_dir():
             shutil.copytree(source, tmp_path / relative,
@@ -155,18 +156,18 @@ def test_curated_schema_text_is_a_parameter_of_the_pipeline(tmp_path: Path) -> N
 def test_local_pushes_are_atomic_and_object_store_pushes_use_tfx(tmp_path: Path) -> None:
     from tfx.components.pusher.executor import Executor as TfxPushExecutor
 
-    from pipeline.components.atomic_pusher import AtomicPushExecutor, SandboxedPushExecutor
+    from pipeline.components.atomic_pusher import AtomicPushExecutor, ObjectStorePushExecutor
 
     def pusher_executor(serving_directory: str) -> type:
-        pipeline = create_pipeline(taxi_config(), pipeline_root=str(tmp_path / "root"),
-                                   serving_directory=serving_directory)
+        pipeline = create_pipeline(taxi_config(), local_target(str(tmp_path / "root"),
+                                                               serving_directory))
         [pusher] = [c for c in pipeline.components if c.id == "Pusher"]
         return pusher.executor_spec.executor_class
 
     assert pusher_executor(str(tmp_path / "serving")) is AtomicPushExecutor
     # TFX's own push, of the serving sandbox's copy of the model.
-    assert pusher_executor("gs://bucket/serving") is SandboxedPushExecutor
-    assert issubclass(SandboxedPushExecutor, TfxPushExecutor)
+    assert pusher_executor("gs://bucket/serving") is ObjectStorePushExecutor
+    assert issubclass(ObjectStorePushExecutor, TfxPushExecutor)
 
 
 def test_building_the_pipeline_loads_none_of_the_model_code() -> None:
@@ -181,9 +182,10 @@ def test_building_the_pipeline_loads_none_of_the_model_code() -> None:
             "import yaml; from pipeline.config import PipelineConfig, apply_overrides; "
             "taxi = yaml.safe_load(open('datasets/taxi.yaml')); "
             "from pipeline.definition import create_pipeline; "
+            "from pipeline.targets import local_target; "
             "root = tempfile.mkdtemp(); "
             "create_pipeline(apply_overrides(PipelineConfig(), {**taxi, "
-            "'hyperparameter_search': 'random'}, 'test'), root, root); "
+            "'hyperparameter_search': 'random'}, 'test'), local_target(root, root)); "
             "print(sorted(m for m in sys.modules if m.startswith(('models.', 'preprocessing', "
             "'evaluation.report'))))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY_ROOT,

@@ -144,7 +144,7 @@ def score(directory: Path) -> np.ndarray:
         unlabeled.append(example.SerializeToString())
     loaded = tf.saved_model.load(str(serving_dir(directory)))
     probabilities = loaded.signatures["serving_default"](
-        examples=tf.constant(unlabeled))["probabilities"].numpy()
+        examples=tf.constant(unlabeled))["probability"].numpy()
     assert probabilities.shape == (32, 1)
     assert np.all((probabilities > 0) & (probabilities < 1))
     return probabilities

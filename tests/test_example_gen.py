@@ -10,18 +10,17 @@ import pytest
 from pipeline.components.example_gen import (
     InputDataError,
     RowConverter,
-    ingestion_spec,
     read_examples,
     read_records,
 )
-from pipeline.config import resolve_data_path
+from pipeline.config import IngestionSettings, resolve_data_path
 from tests.configs import dataset_config, taxi_config
 from tests.helpers import TESTDATA, sample_rows
 
 
 @pytest.fixture(scope="module")
 def converter() -> RowConverter:
-    return RowConverter(ingestion_spec(taxi_config()))
+    return RowConverter(IngestionSettings.from_config(taxi_config()))
 
 
 def _features(example) -> dict:
@@ -146,7 +145,7 @@ def test_an_extra_column_is_tolerated_and_ignored(tmp_path: Path,
 
 def test_a_file_without_the_label_column_fails_naming_file_line_and_column(
         tmp_path: Path) -> None:
-    converter = RowConverter(ingestion_spec(dataset_config("penguins")))
+    converter = RowConverter(IngestionSettings.from_config(dataset_config("penguins")))
     path = tmp_path / "penguins.jsonl"
     rows = [json.loads(line) for line in (TESTDATA.parent / "penguins.jsonl").open()][:3]
     path.write_text("".join(json.dumps({k: v for k, v in row.items() if k != "species"})
@@ -157,7 +156,7 @@ def test_a_file_without_the_label_column_fails_naming_file_line_and_column(
 
 def test_a_non_numeric_regression_label_fails_naming_file_line_and_column(
         tmp_path: Path) -> None:
-    converter = RowConverter(ingestion_spec(dataset_config("taxi_fare")))
+    converter = RowConverter(IngestionSettings.from_config(dataset_config("taxi_fare")))
     path = tmp_path / "trips.csv"
     row = sample_rows(1)[0]
     columns = [name for name in row if name != "fare"]
@@ -170,14 +169,14 @@ def test_a_non_numeric_regression_label_fails_naming_file_line_and_column(
 
 
 def test_rows_without_a_label_are_left_out_and_the_rest_typed_by_task() -> None:
-    converter = RowConverter(ingestion_spec(dataset_config("taxi_tip_share")))
+    converter = RowConverter(IngestionSettings.from_config(dataset_config("taxi_tip_share")))
     rows = sample_rows()
     examples = [converter.convert(row, f"row {i}") for i, row in enumerate(rows)]
     unlabelled = [row for row, example in zip(rows, examples, strict=True) if example is None]
     assert unlabelled and all(not row["fare"] for row in unlabelled)
     shares = [_features(example)["tip_share"] for example in examples if example is not None]
     assert all(len(share) == 1 and 0 <= share[0] < 2 for share in shares)
-    penguin = RowConverter(ingestion_spec(dataset_config("penguins"))).convert(
+    penguin = RowConverter(IngestionSettings.from_config(dataset_config("penguins"))).convert(
         {"species": "Adelie", "island": "Dream", "sex": None, "bill_length_mm": 39.1,
          "bill_depth_mm": None, "flipper_length_mm": 181, "body_mass_g": 3750}, "row")
     assert _features(penguin)["species"] == [b"Adelie"]
@@ -188,9 +187,11 @@ def _exec_properties(config) -> dict:
     from google.protobuf import message
     from tfx.utils import proto_utils
 
-    from pipeline.components.example_gen import record_file_example_gen
+    from pipeline.components.example_gen import record_file_example_gen, split_config
 
-    component = record_file_example_gen(config, "code")
+    settings = IngestionSettings.from_config(config)
+    component = record_file_example_gen(settings, config.resolved_data_path(),
+                                        split_config(settings), "code")
     return {key: proto_utils.proto_to_json(value) if isinstance(value, message.Message)
             else value for key, value in component.exec_properties.items()}
 
@@ -220,10 +221,10 @@ def test_streaming_splits_equal_tfx_beam_splits(tmp_path: Path) -> None:
                      deterministic=True))
                  | f"Write{name}" >> beam.io.WriteToTFRecord(
                      str(tmp_path / "beam" / name / "part"), file_name_suffix=".gz"))
-    counts = write_splits([str(TESTDATA)], RowConverter(ingestion_spec(config)),
+    counts = write_splits([str(TESTDATA)], RowConverter(IngestionSettings.from_config(config)),
                           split_config_of(config).split_config,
                           {name: str(tmp_path / "stream" / name) for name in ("train", "eval")})
-    converter = RowConverter(ingestion_spec(config))
+    converter = RowConverter(IngestionSettings.from_config(config))
     in_file_order = [example.SerializeToString(deterministic=True)
                      for example in read_examples(str(TESTDATA), converter)]
     for name in ("train", "eval"):
@@ -244,7 +245,7 @@ def test_encoded_rows_are_the_deterministic_serialization_of_their_example(
     import tensorflow as tf
 
     config = dataset_config(dataset)
-    converter = RowConverter(ingestion_spec(config))
+    converter = RowConverter(IngestionSettings.from_config(config))
     path = resolve_data_path(config.data_path)
     records = list(read_records(path, converter))
     assert records

@@ -102,7 +102,7 @@ def test_architecture_trains_exports_and_serves(architecture: str, transform_out
 
     export_directory = tmp_path / "serving"
     export_serving_model(model, transform_output, config.label_name, str(export_directory),
-                         extra_assets={"pipeline_config": config.to_dict()})
+                         shapes, extra_assets={"pipeline_config": config.to_dict()})
     loaded = tf.saved_model.load(str(export_directory))
     serialized = serialized_examples(config, rows[:32])
     # Serving sees raw examples without the label; the signature must not need it.
@@ -112,7 +112,7 @@ def test_architecture_trains_exports_and_serves(architecture: str, transform_out
         del example.features.feature[config.label_name]
         unlabeled.append(example.SerializeToString())
     probabilities = loaded.signatures["serving_default"](
-        examples=tf.constant(unlabeled))["probabilities"].numpy()
+        examples=tf.constant(unlabeled))["probability"].numpy()
     assert probabilities.shape == (32, 1)
     assert np.all((probabilities > 0) & (probabilities < 1))
     features = transform_rows(transform_output_dir, config, rows[:32])

@@ -110,7 +110,7 @@ def test_pushed_model_loads_and_scores_testdata_rows(first_run: dict) -> None:
         del example.features.feature[config.label_name]
         unlabeled.append(example.SerializeToString())
     serve = tf.saved_model.load(str(pushed)).signatures["serving_default"]
-    probabilities = serve(examples=tf.constant(unlabeled))["probabilities"].numpy()[:, 0]
+    probabilities = serve(examples=tf.constant(unlabeled))["probability"].numpy()[:, 0]
     assert np.all((probabilities > 0) & (probabilities < 1))
     assert probabilities.std() > 0.1  # it discriminates, not a constant
     assert abs(probabilities.mean() - labels.mean()) < 0.1  # roughly calibrated
@@ -197,7 +197,7 @@ def test_the_pushed_model_carries_warmup_requests_that_replay(first_run: dict) -
         parsed = [tf.train.Example.FromString(example) for example in examples]
         assert all(label not in example.features.feature and example.features.feature
                    for example in parsed)  # real rows, as a caller sends them
-        probabilities = serve(examples=tf.constant(examples))["probabilities"].numpy()
+        probabilities = serve(examples=tf.constant(examples))["probability"].numpy()
         assert probabilities.shape == (len(examples), 1)
         assert np.all((probabilities > 0) & (probabilities < 1))
 
@@ -213,7 +213,8 @@ def _rows_to_score(tmp_path: Path, rows: list[dict], label_columns: tuple[str, .
 
 def test_batch_predictions_score_every_row_as_the_pushed_model_serves_it(
         first_run: dict, tmp_path: Path) -> None:
-    from pipeline.components.example_gen import RowConverter, scoring_ingestion_spec
+    from pipeline.components.example_gen import RowConverter
+    from pipeline.config import ScoringIngestionSettings
     from pipeline.label import Label
     from pipeline.metadata import lineage
     from pipeline.orchestration.scoring import run_batch_predictions
@@ -236,12 +237,12 @@ def test_batch_predictions_score_every_row_as_the_pushed_model_serves_it(
     assert sorted(by_line) == list(range(1, len(rows) + 1))  # one prediction per row
 
     # The same rows through the pushed model's serving signature (missing values too).
-    converter = RowConverter(scoring_ingestion_spec(config))
+    converter = RowConverter(ScoringIngestionSettings.from_config(config))
     examples = [converter.encode(row, f"{path}:{number}")
                 for number, row in enumerate(rows, start=1)]
     serve = tf.saved_model.load(str(first_run["layout"].serving_directory
                                     / result.pushed_version)).signatures["serving_default"]
-    expected = serve(examples=tf.constant(examples))["probabilities"].numpy()[:, 0]
+    expected = serve(examples=tf.constant(examples))["probability"].numpy()[:, 0]
     np.testing.assert_allclose([by_line[n]["probability"] for n in range(1, len(rows) + 1)],
                                expected, rtol=1e-6, atol=1e-7)
     for number, row in enumerate(rows, start=1):

@@ -10,16 +10,16 @@ import pytest
 import tensorflow as tf
 
 from evaluation.report import (
-    ReportSettings,
-    auc,
+    ReportOptions,
     most_wrong,
     permutation_importance,
     render_html,
     worst_slices_first,
 )
+from tasks.binary.judge import auc
 from tests.helpers import read_report
 
-SETTINGS = ReportSettings(label_name="label", feature_names=("signal", "noise", "city"),
+SETTINGS = ReportOptions(label_name="label", feature_names=("signal", "noise", "city"),
                           decision_threshold=0.5, seed=1, most_wrong_count=5)
 
 
@@ -89,8 +89,9 @@ def test_the_html_holds_every_section_and_no_external_reference(tmp_path: Path) 
                     "observed_rate": 0.95}]
     confusion = {"true_positive": 76, "false_positive": 4, "false_negative": 6,
                  "true_negative": 114}
-    page = render_html("Model report", {"model": "<m&1>"}, metrics, calibration, confusion,
-                       labels, signal_scorer(records), examples, signal_scorer, SETTINGS)
+    page = render_html("Model report", {"model": "<m&1>"}, metrics,
+                       {"calibration": calibration, "confusion": confusion}, labels,
+                       signal_scorer(records), examples, signal_scorer, SETTINGS)
     path = tmp_path / "report.html"
     path.write_text(page)
     report = read_report(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from evaluation.results import task_of_metrics
 from pipeline.orchestration.run_summary import metrics_table
 from pipeline.orchestration.train_all import best_first, columns, comparison_table
-from pipeline.tasks import TASKS, task_named
+from tasks import TASKS, task_named
 
 
 def test_every_task_gates_on_metrics_it_computes_in_a_known_direction() -> None:

@@ -181,7 +181,7 @@ def test_a_text_feature_is_tokenized_trained_on_and_served(reviews: dict) -> Non
             {"review": "Terrible. The worst, most boring movie ever made.", "positive": 0},
             {"review": "", "positive": 0},
             {"review": None, "positive": 0}]  # empty and missing text are allowed
-    probabilities = _serve(reviews["config"], pushed, rows)["probabilities"][:, 0]
+    probabilities = _serve(reviews["config"], pushed, rows)["probability"][:, 0]
     assert np.all((probabilities > 0) & (probabilities < 1))
     assert len(set(np.round(probabilities[:2], 6))) == 2  # the words change the answer
 

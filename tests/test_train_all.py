@@ -12,7 +12,7 @@ import pytest
 
 import train_all
 from models.package import PACKAGE_DIRECTORY
-from pipeline.config import comparison_pipeline_name
+from pipeline.kinds import TrainAll
 from pipeline.layout import LocalLayout
 from pipeline.metadata.store import latest_run_context, open_store, outputs_of
 from pipeline.orchestration.train_all import COMPARISON_PROPERTY_PREFIX, model_variants
@@ -54,7 +54,7 @@ def train_all_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def _executions_by_node(layout: LocalLayout) -> dict[str, list]:
 
     store = open_store(layout.metadata_path)
-    run = latest_run_context(store, comparison_pipeline_name(taxi_config()))
+    run = latest_run_context(store, TrainAll.pipeline_name(taxi_config()))
     by_node: dict[str, list] = {}
     for execution in store.get_executions_by_context(run.id):
         for context in store.get_contexts_by_execution(execution.id):

@@ -14,6 +14,7 @@ from google.cloud import aiplatform
 import vertex_runner
 from pipeline.bigquery import bigquery_query
 from pipeline.config import PipelineConfig
+from pipeline.kinds import Scoring
 from pipeline.loading import load_config
 from pipeline.orchestration import vertex
 from pipeline.values import ConfigError
@@ -218,7 +219,7 @@ def test_pusher_can_copy_to_gcs_instead(tmp_path: Path) -> None:
     config = cloud_config("--push_destination=filesystem", output_root=tmp_path)
     spec = vertex.compile_pipeline(config, tmp_path / "pipeline.json")
     assert executor_class(spec, "Pusher") == \
-        "pipeline.components.atomic_pusher.SandboxedPushExecutor"
+        "pipeline.components.atomic_pusher.ObjectStorePushExecutor"
     destination = parameter(tasks_of(spec)["Pusher"], "push_destination")
     assert destination == {"filesystem": {"base_directory":
                                           "gs://tipper-bucket/tfx/serving/big-tipper"}}
@@ -343,8 +344,8 @@ def test_the_scoring_pipeline_reads_and_writes_bigquery_on_dataflow(tmp_path: Pa
     from pipeline.bigquery import scoring_query
 
     config = cloud_config(*SCORING, output_root=tmp_path)
-    template = vertex.template_path(config, scoring=True)
-    spec = vertex.compile_pipeline(config, template, scoring=True)
+    template = vertex.template_path(config, Scoring())
+    spec = vertex.compile_pipeline(config, template, Scoring())
     assert json.loads(template.read_text()) == spec
     tasks = tasks_of(spec)
     assert set(tasks) == {"ScoringExampleGen", "LatestBlessedModelResolver-model-resolver",
@@ -378,12 +379,12 @@ def test_the_scoring_pipeline_can_be_scheduled(tmp_path: Path,
 
     monkeypatch.setattr(aiplatform.PipelineJob, "create_schedule", create_schedule)
     config = cloud_config(*SCORING, output_root=tmp_path)
-    template = vertex.template_path(config, scoring=True)
-    vertex.compile_pipeline(config, template, scoring=True)
+    template = vertex.template_path(config, Scoring())
+    vertex.compile_pipeline(config, template, Scoring())
     job = vertex.pipeline_job(config, template, credentials=AnonymousCredentials(),
-                              scoring=True)
+                              kind=Scoring())
     assert job._gca_resource.display_name == "big-tipper-scoring"
-    vertex.schedule(config, job, scoring=True)
+    vertex.schedule(config, job, Scoring())
     assert calls["display_name"] == "big-tipper-scoring"
     assert calls["cron"] == config.schedule_cron
 
@@ -391,7 +392,7 @@ def test_the_scoring_pipeline_can_be_scheduled(tmp_path: Path,
 def test_scoring_needs_a_table_to_score(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="scoring_bigquery_table is empty"):
         vertex.compile_pipeline(cloud_config(output_root=tmp_path), tmp_path / "s.json",
-                                scoring=True)
+                                Scoring())
 
 
 

@@ -32,7 +32,9 @@ from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from tfx.utils import io_utils
 
+from pipeline.config import DataCheckSettings
 from pipeline.values import DataAnomaliesError
+from tasks import task_named
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # the file ExampleValidator writes per split
 STATISTICS_FILE = "FeatureStats.pb"  # the file StatisticsGen writes per split
@@ -141,7 +143,7 @@ def label_problems(statistics: ExampleStatistics, label_name: str, task: str) ->
                     return feature
         return None
 
-    if task == "regression":
+    if not task_named(task).has_classes:
         return []
     splits = artifact_utils.decode_split_names(statistics.split_names)
     classes: dict[str, set[str] | None] = {}
@@ -192,22 +194,23 @@ def DataAnomalyGate(  # noqa: N802
     anomalies: InputArtifact[ExampleAnomalies],
     statistics: InputArtifact[ExampleStatistics],
     schema: InputArtifact[Schema],
-    thresholds: Parameter[str],
-    label: Parameter[str],
+    settings: Parameter[str],
     code: Parameter[str],
     accepted_statistics: OutputArtifact[AcceptedStatistics],
     baseline_statistics: InputArtifact[AcceptedStatistics] = None,
 ) -> None:
     """Fails when ExampleValidator found anomalies, or a feature drifted from the last
     accepted data, is skewed between train and eval, or has no value at all, or the label
-    does not fit the task (`label`: {"name", "task", "text_features"}), listing them all;
-    otherwise records `statistics` as the accepted baseline for the next run. `code` is the
-    fingerprint of this module's code, so that editing it re-runs a cached gate."""
-    label_settings = json.loads(label)
+    does not fit the task, listing them all; otherwise records `statistics` as the accepted
+    baseline for the next run. `settings`: the `DataCheckSettings` (thresholds, the label,
+    the text features). `code` is the fingerprint of this module's code, so that editing
+    it re-runs a cached gate."""
+    checks = DataCheckSettings.from_dict(json.loads(settings), "DataAnomalyGate")
     raise_on_anomalies(anomalies, distribution_problems(
-        statistics, schema, baseline_statistics, json.loads(thresholds))
-        + label_problems(statistics, label_settings["name"], label_settings["task"]),
-        free_text=label_settings["text_features"])
+        statistics, schema, baseline_statistics,
+        {"drift": checks.drift_thresholds, "skew": checks.skew_thresholds})
+        + label_problems(statistics, checks.label_name, checks.task),
+        free_text=checks.text_features)
     io_utils.copy_file(
         os.path.join(artifact_utils.get_split_uri([statistics], "train"), STATISTICS_FILE),
         os.path.join(accepted_statistics.uri, STATISTICS_FILE))

@@ -7,7 +7,7 @@ lets TFX's own Pusher write into a hidden staging directory beside the versions,
 moves the finished version into place with one rename (atomic on a local file system).
 Staging directories left by killed pushes are removed by the next push.
 
-Every Pusher here (this one, `SandboxedPusher` for object stores, and the Vertex AI one in
+Every Pusher here (this one, `ObjectStorePusher` for object stores, and the Vertex AI one in
 pipeline/components/vertex_pusher.py) ships the serving sandbox's copy of the model when
 the sandbox passed it: the same SavedModel plus TF Serving's warmup requests
 (pipeline/components/serving_sandbox.py). The model stays the Pusher's `model` input, so
@@ -47,7 +47,7 @@ class PushesTheSandboxedModel:
         return super().GetModelPath(input_dict)  # type: ignore[misc]
 
 
-class SandboxedPushExecutor(PushesTheSandboxedModel, tfx_pusher.Executor):
+class ObjectStorePushExecutor(PushesTheSandboxedModel, tfx_pusher.Executor):
     """TFX's push (object stores), of the sandbox's stamped copy."""
 
 
@@ -90,8 +90,8 @@ class AtomicPusher(Pusher):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPushExecutor)
 
 
-class SandboxedPusher(Pusher):
+class ObjectStorePusher(Pusher):
     """TFX's Pusher (for object stores, which have no atomic rename), shipping the
     sandbox's stamped copy."""
 
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(SandboxedPushExecutor)
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(ObjectStorePushExecutor)

@@ -46,7 +46,12 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from pipeline.config import SOURCE_FEATURE, PipelineConfig, resolve_data_path
+from pipeline.config import (
+    SOURCE_FEATURE,
+    IngestionSettings,
+    PipelineConfig,
+    ScoringIngestionSettings,
+)
 from pipeline.label import Label
 from pipeline.values import InputDataError
 
@@ -55,53 +60,36 @@ CSV_SUFFIXES = (".csv",)
 logger = logging.getLogger(__name__)
 
 
-def ingestion_spec(config: PipelineConfig) -> dict[str, Any]:
-    """What the executor needs to know about the columns, taken from the configuration."""
-    return {
-        "numeric_columns": list(config.numeric_features + config.bucketized_features),
-        "categorical_columns": list(config.categorical_features),
-        "text_columns": list(config.text_features),
-        "label_name": config.label_name,
-        "label_rule": config.label_rule,
-        "task": config.task,
-    }
-
-
-def scoring_ingestion_spec(config: PipelineConfig) -> dict[str, Any]:
-    """The columns of a table to score: the features, no label (the rows need none), and
-    the key and pass-through columns, copied as text."""
-    features = set(config.numeric_features + config.bucketized_features
-                   + config.categorical_features + config.text_features)
-    return {**ingestion_spec(config), "scoring": True,
-            "passthrough_columns": [name for name in dict.fromkeys(
-                config.key_columns + config.passthrough_columns) if name not in features]}
-
-
 class RowConverter:
     """Turns one raw row (a dict of JSON or CSV values) into a `tf.train.Example`, or None
     for a row without a label (pipeline/label.py says why those are left out).
 
-    With `scoring` in the spec the rows are a table to score: no label is read or written,
-    the pass-through columns are written as text, and each example names its origin in
+    `settings` are the ExampleGen's (`IngestionSettings`). Given `ScoringIngestionSettings`
+    instead, the rows are a table to score: no label is read or written, the key and
+    pass-through columns are written as text, and each example names its origin in
     SOURCE_FEATURE."""
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
-        self.scoring = bool(spec.get("scoring"))
-        self.label = (None if self.scoring else
-                      Label.from_settings(spec["label_name"], spec["label_rule"], spec["task"]))
-        self.label_name: str = "" if self.scoring else spec["label_name"]
-        self.categorical_columns: list[str] = list(spec["categorical_columns"])
-        self.text_columns: list[str] = list(spec["text_columns"])
-        self.passthrough_columns: list[str] = list(spec.get("passthrough_columns", ()))
-        rule_only = ([c for c in self.label.rule.columns if c not in spec["numeric_columns"]]
+    def __init__(self, settings: IngestionSettings | ScoringIngestionSettings) -> None:
+        self.scoring = isinstance(settings, ScoringIngestionSettings)
+        self.label = (None if self.scoring else Label.from_settings(
+            settings.label_name, settings.label_rule, settings.task))
+        self.label_name: str = "" if self.scoring else settings.label_name
+        numeric = list(settings.numeric_features + settings.bucketized_features)
+        self.categorical_columns: list[str] = list(settings.categorical_features)
+        self.text_columns: list[str] = list(settings.text_features)
+        features = set(numeric + self.categorical_columns + self.text_columns)
+        self.passthrough_columns: list[str] = [
+            name for name in dict.fromkeys(settings.key_columns + settings.passthrough_columns)
+            if name not in features] if self.scoring else []
+        rule_only = ([c for c in self.label.rule.columns if c not in numeric]
                      if self.label and self.label.rule else [])
-        self.numeric_columns: list[str] = list(spec["numeric_columns"]) + rule_only
+        self.numeric_columns: list[str] = numeric + rule_only
         self.required_columns = list(dict.fromkeys(
             self.numeric_columns + self.categorical_columns + self.text_columns
             + (list(self.label.columns) if self.label else []) + self.passthrough_columns))
         self.string_columns = self.categorical_columns + self.text_columns
         # The numeric features; a rule's other inputs are read, not written.
-        self.float_features: list[str] = list(spec["numeric_columns"])
+        self.float_features: list[str] = numeric
         self._required = frozenset(self.required_columns)
         # Deterministic serialization orders a map by key: the order is fixed per table.
         written = (*self.float_features, *self.string_columns,
@@ -338,7 +326,7 @@ def _RecordFilesToExample(  # noqa: N802 - Beam's naming convention for PTransfo
     pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
 ) -> beam.pvalue.PCollection:
     paths = _input_paths(exec_properties["input_base"], split_pattern)
-    converter = RowConverter(custom_config_values(exec_properties))
+    converter = converter_of(exec_properties)
     return (
         pipeline
         | "ListFiles" >> beam.Create(paths)
@@ -374,7 +362,7 @@ class RecordFileExampleGenExecutor(BaseExampleGenExecutor):
         examples.split_names = artifact_utils.encode_split_names(split_names)
         [source] = input_config.splits  # one input split, hashed into the output splits
         write_splits(_input_paths(exec_properties["input_base"], source.pattern),
-                     RowConverter(custom_config_values(exec_properties)),
+                     converter_of(exec_properties),
                      output_config.split_config,
                      {name: artifact_utils.get_split_uri([examples], name)
                       for name in split_names})
@@ -443,7 +431,7 @@ def write_splits(paths: list[str], converter: RowConverter,
 
 
 def custom_config_values(exec_properties: Mapping[str, Any]) -> dict[str, Any]:
-    """Unpacks the ingestion spec that `record_file_example_gen` packed into custom_config."""
+    """Unpacks what `record_file_example_gen` packed into custom_config."""
     custom_config = proto_utils.json_to_proto(
         exec_properties["custom_config"], example_gen_pb2.CustomConfig()
     )
@@ -452,7 +440,15 @@ def custom_config_values(exec_properties: Mapping[str, Any]) -> dict[str, Any]:
     return json_format.MessageToDict(values)
 
 
-def split_config(config: PipelineConfig) -> example_gen_pb2.Output:
+def converter_of(exec_properties: Mapping[str, Any]) -> RowConverter:
+    """The RowConverter of the settings `record_file_example_gen` packed (JSON text: a
+    Struct would turn every integer into a float)."""
+    values = custom_config_values(exec_properties)
+    view = ScoringIngestionSettings if values["scoring"] else IngestionSettings
+    return RowConverter(view.from_dict(json.loads(values["settings"]), "ExampleGen"))
+
+
+def split_config(config: PipelineConfig | IngestionSettings) -> example_gen_pb2.Output:
     """A deterministic hash split, `eval_percent` of the rows going to eval."""
     return example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(
@@ -474,25 +470,26 @@ def packed_custom_config(values: Mapping[str, Any]) -> example_gen_pb2.CustomCon
     return example_gen_pb2.CustomConfig(custom_config=packed)
 
 
-def record_file_example_gen(config: PipelineConfig, code_fingerprint: str,
-                            scoring: bool = False) -> FileBasedExampleGen:
-    """The ExampleGen for `config.data_path` (a file or a glob in one directory), or, with
-    `scoring`, for `config.scoring_data_path` into one split, "score", of unlabelled rows.
+def record_file_example_gen(settings: IngestionSettings | ScoringIngestionSettings,
+                            data_path: str, output_config: example_gen_pb2.Output,
+                            code_fingerprint: str) -> FileBasedExampleGen:
+    """The ExampleGen for `data_path` (a file or a glob in one directory, resolved), into
+    the splits of `output_config`; `settings` say how rows are read (a
+    ScoringIngestionSettings: rows to score, without a label).
 
-    `code_fingerprint` (of this module's code) is stored with the spec so that editing
+    `code_fingerprint` (of this module's code) is stored with the settings so that editing
     the reader invalidates cached examples.
     """
-    data_path = (resolve_data_path(config.scoring_data_path) if scoring
-                 else config.resolved_data_path())
     return FileBasedExampleGen(
         input_base=os.path.dirname(data_path),
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="all", pattern=os.path.basename(data_path))]
         ),
-        output_config=scoring_split_config() if scoring else split_config(config),
-        custom_config=packed_custom_config(
-            {**(scoring_ingestion_spec(config) if scoring else ingestion_spec(config)),
-             "code": code_fingerprint}),
+        output_config=output_config,
+        custom_config=packed_custom_config({
+            "settings": json.dumps(settings.to_dict(), sort_keys=True),
+            "scoring": isinstance(settings, ScoringIngestionSettings),
+            "code": code_fingerprint}),
         custom_executor_spec=executor_spec.BeamExecutorSpec(RecordFileExampleGenExecutor),
     )
 

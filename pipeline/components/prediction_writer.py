@@ -2,9 +2,9 @@
 Vertex AI as rows of a BigQuery table.
 
 Each line holds the row's origin (`source`, file:line, or the BigQuery table), its key and
-pass-through columns (as text, as the table gave them), and the prediction, named for a
-person rather than for the signature:
-- binary: `probability`, P(label = 1) (the signature's `probabilities`[0]);
+pass-through columns (as text, as the table gave them), and the prediction, as its task's
+`prediction_fields` names it (tasks/<name>/spec.py):
+- binary: `probability`, P(label = 1);
 - multiclass: `class`, the most probable class, and `probabilities`, class -> P;
 - regression: `value`, in the label's units.
 The file is written under a temporary name and renamed when complete, so a failed run
@@ -26,6 +26,7 @@ from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import InferenceResult
 
 from pipeline.config import SOURCE_FEATURE, ScoringSettings
+from tasks import Task, task_named
 
 PREDICTIONS_FILE = "predictions.jsonl"
 BIGQUERY_BATCH_ROWS = 500  # rows per streaming insert
@@ -54,20 +55,7 @@ def _values(tensor: Any) -> list[Any]:
     return list(tensor.double_val or tensor.int64_val)
 
 
-def prediction_fields(outputs: dict[str, list[Any]], task: str) -> dict[str, Any]:
-    """The serving signature's outputs for one example (flat lists) as a line's fields."""
-    if task == "multiclass":
-        classes = [value.decode() for value in outputs["classes"]]
-        probabilities = [float(p) for p in outputs["probabilities"]]
-        [best] = outputs["class"]
-        return {"class": best.decode(),
-                "probabilities": dict(zip(classes, probabilities, strict=True))}
-    if task == "regression":
-        return {"value": float(outputs["value"][0])}
-    return {"probability": float(outputs["probabilities"][0])}
-
-
-def prediction_lines(log_files: list[str], task: str, columns: list[str]):  # noqa: ANN201
+def prediction_lines(log_files: list[str], task: Task, columns: list[str]):  # noqa: ANN201
     """Yields one line's dict per example in BulkInferrer's PredictionLog files (one
     example per log, as BulkInferrer writes them)."""
     import tensorflow as tf
@@ -86,36 +74,28 @@ def prediction_lines(log_files: list[str], task: str, columns: list[str]):  # no
             values = features[name].bytes_list.value if name in features else []
             line["source" if name == SOURCE_FEATURE else name] = (
                 values[0].decode() if values else None)
-        line.update(prediction_fields({name: _values(tensor) for name, tensor in
-                                       log.response.outputs.items()}, task))
+        line.update(task.prediction_fields({name: _values(tensor) for name, tensor in
+                                            log.response.outputs.items()}))
         yield line
 
 
-def append_to_bigquery(path: str, table: str, task: str, columns: list[str],
+def append_to_bigquery(path: str, table: str, task: Task, columns: list[str],
                        client: Any = None) -> int:
     """Appends the lines of `path` to the BigQuery `table` (created when absent), with
     `client` (by default one with Application Default Credentials)."""
     from google.cloud import bigquery
 
     client = client or bigquery.Client(project=table.split(".")[0])
-    prediction_schema = {
-        "binary": [bigquery.SchemaField("probability", "FLOAT64")],
-        "regression": [bigquery.SchemaField("value", "FLOAT64")],
-        "multiclass": [bigquery.SchemaField("class", "STRING"),
-                       bigquery.SchemaField("probabilities", "JSON")],
-    }[task]
     schema = [bigquery.SchemaField("source", "STRING"),
-              *(bigquery.SchemaField(name, "STRING") for name in columns), *prediction_schema]
+              *(bigquery.SchemaField(name, "STRING") for name in columns),
+              *(bigquery.SchemaField(name, kind) for name, kind in task.prediction_columns)]
     client.create_table(bigquery.Table(table, schema=schema), exists_ok=True)
     import tensorflow as tf
 
     written, batch = 0, []
     with tf.io.gfile.GFile(path) as handle:
         for text in handle:
-            row = json.loads(text)
-            if task == "multiclass":
-                row["probabilities"] = json.dumps(row["probabilities"])
-            batch.append(row)
+            batch.append(task.bigquery_row(json.loads(text)))
             if len(batch) == BIGQUERY_BATCH_ROWS:
                 written += _insert(client, table, batch)
                 batch = []
@@ -151,14 +131,14 @@ def PredictionWriter(  # noqa: N802
     count = 0
     tf.io.gfile.makedirs(predictions.uri)
     with tf.io.gfile.GFile(partial, "w") as handle:
-        for line in prediction_lines(logs, read.task, columns):
+        for line in prediction_lines(logs, task_named(read.task), columns):
             handle.write(json.dumps(line) + "\n")
             count += 1
     tf.io.gfile.rename(partial, final, overwrite=True)
     predictions.set_int_custom_property("rows", count)
     if read.predictions_bigquery_table:
-        appended = append_to_bigquery(final, read.predictions_bigquery_table, read.task,
-                                      columns)
+        appended = append_to_bigquery(final, read.predictions_bigquery_table,
+                                      task_named(read.task), columns)
         predictions.set_string_custom_property("bigquery_table",
                                                read.predictions_bigquery_table)
         predictions.set_int_custom_property("bigquery_rows", appended)

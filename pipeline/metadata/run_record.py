@@ -24,8 +24,8 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.bigquery import bigquery_query, scoring_query
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig, resolve_data_path
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.kinds import TRAINING, PipelineKind
 
 LOCK_FILE = REPOSITORY_ROOT / "requirements.lock"
 # The libraries whose version changes what a run computes.
@@ -106,19 +106,17 @@ def file_sha256(path: Path) -> str:
 
 
 def data_fingerprint(config: PipelineConfig, bigquery_client: Any = None,
-                     scoring: bool = False) -> dict[str, Any]:
-    """Local files: the SHA-256 of each input file. BigQuery: the query text and the
+                     kind: PipelineKind = TRAINING) -> dict[str, Any]:
+    """Of what a pipeline of `kind` reads (the training data, or the table batch_predict.py
+    scores). Local files: the SHA-256 of each input file. BigQuery: the query text and the
     table's last-modified time (asked of `bigquery_client`, by default one with
-    Application Default Credentials; recorded as unavailable when that fails).
-    `scoring`: of the table batch_predict.py scores instead of the training data."""
+    Application Default Credentials; recorded as unavailable when that fails)."""
     if config.data_source == "file":
-        paths = sorted(glob.glob(resolve_data_path(config.scoring_data_path) if scoring
-                                 else config.resolved_data_path()))
+        paths = sorted(glob.glob(kind.data_path(config)))
         return {"source": "file", "files": {_display_path(path): file_sha256(Path(path))
                                             for path in paths}}
-    table = config.scoring_bigquery_table if scoring else config.bigquery_table
-    query = scoring_query(config) if scoring else bigquery_query(
-        config, datetime.datetime.now(datetime.timezone.utc).date())
+    table = kind.bigquery_table(config)
+    query = kind.query(config, datetime.datetime.now(datetime.timezone.utc).date())
     fingerprint: dict[str, Any] = {
         "source": "bigquery", "table": table, "query": query,
         "query_sha256": hashlib.sha256(query.encode()).hexdigest(),
@@ -158,9 +156,9 @@ def now() -> str:
 
 
 def start_run_record(config: PipelineConfig, bigquery_client: Any = None,
-                     scoring: bool = False) -> RunRecord:
-    """The record of a run about to start (ended_at and status are filled in at the end);
-    `scoring`: a batch_predict.py run, whose data is the table it scores."""
+                     kind: PipelineKind = TRAINING) -> RunRecord:
+    """The record of a run of `kind` about to start (ended_at and status are filled in at
+    the end); its data is what that kind reads."""
     commit, dirty, diff_sha256 = code_version()
     return RunRecord(
         git_commit=commit,
@@ -170,7 +168,7 @@ def start_run_record(config: PipelineConfig, bigquery_client: Any = None,
         lock_sha256=file_sha256(LOCK_FILE),
         python_version=platform.python_version(),
         libraries=library_versions(),
-        data=data_fingerprint(config, bigquery_client, scoring),
+        data=data_fingerprint(config, bigquery_client, kind),
         user=getpass.getuser(),
         host=socket.gethostname(),
         started_at=now(),

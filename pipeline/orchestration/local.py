@@ -16,21 +16,21 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 from tfx.orchestration import metadata
-from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from pipeline.config import PipelineConfig
-from pipeline.definition import create_pipeline, create_train_all_pipeline
+from pipeline.definition import create_pipeline
+from pipeline.kinds import TRAINING, PipelineKind, TrainAll
 from pipeline.layout import LocalLayout
 from pipeline.loading import dataset_config
 from pipeline.metadata.run_record import RunRecord, attach_run_record, now, start_run_record
 from pipeline.metadata.store import latest_run_context, open_store
 from pipeline.orchestration.progress import reporting_progress
+from pipeline.targets import Target, local_target
 from pipeline.values import DataAnomaliesError, InputDataError
 
 
@@ -108,32 +108,37 @@ def exclusive_output_root(layout: LocalLayout) -> Iterator[None]:
         yield
 
 
-def run_local_pipeline(config: PipelineConfig) -> LocalRunResult:
-    """Runs the production pipeline (`create_pipeline`) with LocalDagRunner and a SQLite
-    ML Metadata store under `config.output_root`; the start block and the progress lines
-    go to standard output."""
-    def build(layout: LocalLayout, arguments: dict[str, Any]) -> tfx_pipeline.Pipeline:
-        return create_pipeline(config, serving_directory=str(layout.serving_directory),
-                               **arguments)
-
-    return _run(config, build)
-
-
-def run_local_scoring(config: PipelineConfig,
-                      build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline]
-                      ) -> LocalRunResult:
-    """Runs a scoring pipeline (pipeline/orchestration/scoring.py) as a run of its own."""
-    return _run(config, build, scoring=True)
+def run_local_pipeline(config: PipelineConfig, kind: PipelineKind = TRAINING
+                       ) -> LocalRunResult:
+    """Runs the pipeline of `kind` (the production pipeline by default) with LocalDagRunner
+    and a SQLite ML Metadata store under `config.output_root`; the start block and the
+    progress lines go to standard output."""
+    layout = LocalLayout.for_config(config)
+    try:
+        with exclusive_output_root(layout):
+            return _run_holding_the_lock(config, layout, kind)
+    except OutputRootBusyError as error:
+        return LocalRunResult(False, None, None, str(error))
 
 
 def run_local_train_all(config: PipelineConfig, model_variants: Mapping[str, PipelineConfig]
                         ) -> LocalRunResult:
-    """Runs the train-all pipeline (`create_train_all_pipeline`): `config`'s data steps
-    once, then every model variant (name -> config), in the same store."""
-    def build(layout: LocalLayout, arguments: dict[str, Any]) -> tfx_pipeline.Pipeline:
-        return create_train_all_pipeline(config, model_variants, **arguments)
+    """Runs the train-all pipeline: `config`'s data steps once, then every model variant
+    (name -> config), in the same store."""
+    return run_local_pipeline(config, TrainAll(dict(model_variants)))
 
-    return _run(config, build)
+
+def target_of(config: PipelineConfig, layout: LocalLayout) -> Target:
+    """This machine, as `config` and `layout` place a run."""
+    return local_target(
+        pipeline_root=str(layout.pipeline_root),
+        serving_directory=str(layout.serving_directory),
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
+            str(layout.metadata_path)),
+        beam_pipeline_args=tuple(beam_pipeline_args(config)),
+        # A moving BigQuery window ends today, so each day's run reads (and caches) its own
+        # rows.
+        window_end=datetime.datetime.now(datetime.timezone.utc).date())
 
 
 def start_block(config: PipelineConfig, config_path: Path) -> str:
@@ -150,40 +155,20 @@ def start_block(config: PipelineConfig, config_path: Path) -> str:
     return "\n".join(lines)
 
 
-def _run(config: PipelineConfig,
-         build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline],
-         scoring: bool = False) -> LocalRunResult:
-    """Runs what `build` makes under the output root's lock, with a run record (of the
-    table to score, for a `scoring` run) and progress lines."""
-    layout = LocalLayout.for_config(config)
-    try:
-        with exclusive_output_root(layout):
-            return _run_holding_the_lock(config, layout, build, scoring)
-    except OutputRootBusyError as error:
-        return LocalRunResult(False, None, None, str(error))
-
-
-def _run_holding_the_lock(config: PipelineConfig, layout: LocalLayout,
-                          build: Callable[[LocalLayout, dict[str, Any]], tfx_pipeline.Pipeline],
-                          scoring: bool) -> LocalRunResult:
+def _run_holding_the_lock(config: PipelineConfig, layout: LocalLayout, kind: PipelineKind
+                          ) -> LocalRunResult:
+    """Runs `kind`'s pipeline with a run record (of the table to score, for a kind that
+    scores rows) and progress lines."""
     run_directory = layout.runs_directory / datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     run_directory.mkdir(parents=True, exist_ok=True)
     config_path = run_directory / "config.json"
     config_path.write_text(config.to_json() + "\n")
     print(start_block(config, config_path) + "\n", flush=True)
     log_path = run_directory / "pipeline.log"
-    record = start_run_record(config, scoring=scoring)
+    record = start_run_record(config, kind=kind)
     started = time.time()
 
-    pipeline = build(layout, {
-        "pipeline_root": str(layout.pipeline_root),
-        "metadata_connection_config": metadata.sqlite_metadata_connection_config(
-            str(layout.metadata_path)),
-        "beam_pipeline_args": beam_pipeline_args(config),
-        # A moving BigQuery window ends today, so each day's run reads (and caches) its own
-        # rows.
-        "window_end": datetime.datetime.now(datetime.timezone.utc).date(),
-    })
+    pipeline = create_pipeline(config, target_of(config, layout), kind)
     component_ids = [component.id for component in pipeline.components]
     with reporting_progress(component_ids, str(log_path)) as progress:
         try:

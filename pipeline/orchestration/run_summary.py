@@ -22,7 +22,7 @@ from pipeline.metadata.store import (
     run_executions,
 )
 from pipeline.orchestration.local import LocalRunResult
-from pipeline.tasks import task_named
+from tasks import task_named
 
 
 def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Batch predictions on this machine: the scoring pipeline (`create_scoring_pipeline`) with
+"""Batch predictions on this machine: the scoring pipeline (pipeline/kinds.py `Scoring`) with
 the model `scoring_model` names ("latest": the latest pushed), found in the same ML
 Metadata store as the training runs, under the same lock, run record and progress lines
 as a training run (pipeline/orchestration/local.py)."""
@@ -9,14 +9,12 @@ import dataclasses
 import os
 from typing import Any
 
-from tfx.orchestration import pipeline as tfx_pipeline
-
-from pipeline.config import PipelineConfig, scoring_pipeline_name
-from pipeline.definition import create_scoring_pipeline
+from pipeline.config import PipelineConfig
+from pipeline.kinds import Scoring
 from pipeline.layout import LocalLayout
 from pipeline.metadata import lineage
 from pipeline.metadata.store import custom_property, latest_run_context, open_store, run_executions
-from pipeline.orchestration.local import LocalRunResult, run_local_scoring
+from pipeline.orchestration.local import LocalRunResult, run_local_pipeline
 from pipeline.values import ConfigError
 
 
@@ -50,18 +48,13 @@ def run_batch_predictions(config: PipelineConfig) -> ScoringResult:
         raise ConfigError("scoring_data_path is empty: name the .jsonl/.csv file (or glob) "
                           "of rows to score.")
     model, pushed = scoring_model(config)
-
-    def build(layout: LocalLayout, arguments: dict[str, Any]) -> tfx_pipeline.Pipeline:
-        arguments.pop("window_end", None)  # the table to score has no window
-        return create_scoring_pipeline(config, model.uri, **arguments)
-
-    result = ScoringResult(run_local_scoring(config, build), model.id, model.uri,
+    result = ScoringResult(run_local_pipeline(config, Scoring(model.uri)), model.id, model.uri,
                            None if pushed is None else
                            str(custom_property(pushed, "pushed_version")))
     if not result.run.succeeded:
         return result
     store = open_store(LocalLayout.for_config(config).metadata_path)
-    run = latest_run_context(store, scoring_pipeline_name(config))
+    run = latest_run_context(store, Scoring.pipeline_name(config))
     for step in run_executions(store, run.id):
         if step.component == "BulkInferrer":
             result.seconds, result.cached = step.seconds, step.state == "cached"

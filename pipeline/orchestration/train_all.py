@@ -3,7 +3,7 @@
 A model variant is an entry of variants.yaml that changes only settings read by the steps
 that train and judge a model (`model_settings()`, derived from the declarations in
 pipeline/config.py), so all of them can share the data steps. They run as one TFX
-pipeline (`create_train_all_pipeline`): the data steps once, then a Trainer, Evaluator
+pipeline (pipeline/kinds.py `TrainAll`): the data steps once, then a Trainer, Evaluator
 and report per variant on the same eval split. The comparison (metrics, training
 time, model size, scoring speed) is read back from ML Metadata, printed, written as CSV,
 JSON and PNG into the run directory, and stored on each Model artifact in ML Metadata.
@@ -28,9 +28,9 @@ from typing import Any
 from pipeline.config import (
     MODEL_BRANCH_STEPS,
     PipelineConfig,
-    comparison_pipeline_name,
     settings_read_only_by,
 )
+from pipeline.kinds import TrainAll
 from pipeline.layout import LocalLayout
 from pipeline.loading import load_config, load_variants
 from pipeline.metadata.store import (
@@ -39,8 +39,8 @@ from pipeline.metadata.store import (
     open_store,
     run_executions,
 )
-from pipeline.tasks import Task, task_named
 from pipeline.values import ConfigError
+from tasks import Task, task_named
 
 COMPARISON_PROPERTY_PREFIX = "comparison."
 SCORING_BATCH = 1024
@@ -116,7 +116,7 @@ def collect_comparison(config: PipelineConfig, layout: LocalLayout,
     from models.package import EXTRA_ASSETS_DIRECTORY, SERVING_DIRECTORY
 
     store = open_store(layout.metadata_path)
-    run = latest_run_context(store, comparison_pipeline_name(config))
+    run = latest_run_context(store, TrainAll.pipeline_name(config))
     if run is None:
         return []
     artifacts: dict[str, dict[str, Any]] = {}

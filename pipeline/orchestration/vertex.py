@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig, scoring_pipeline_name
+from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.kinds import TRAINING, PipelineKind, Scoring
 from pipeline.values import ConfigError
 
 CPU_DOCKERFILE = "docker/cpu.Dockerfile"
@@ -291,39 +292,36 @@ def vertex_serving_config(config: PipelineConfig) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------- compile
-def template_path(config: PipelineConfig, scoring: bool = False) -> Path:
-    """Where `compile_pipeline` writes the training (or scoring) pipeline's JSON."""
-    return (Path(config.output_root) / "vertex"
-            / f"{config.pipeline_name}{'-scoring' if scoring else ''}.json")
+def template_path(config: PipelineConfig, kind: PipelineKind = TRAINING) -> Path:
+    """Where `compile_pipeline` writes the JSON of `kind`'s pipeline."""
+    return Path(config.output_root) / "vertex" / f"{kind.pipeline_name(config)}.json"
 
 
-def compile_pipeline(config: PipelineConfig, output_path: Path, scoring: bool = False
-                     ) -> dict[str, Any]:
-    """Validates the cloud settings, compiles the pipeline to `output_path`, returns the
-    JSON. `scoring`: the batch-prediction pipeline (`create_scoring_pipeline`)."""
+def target_of(config: PipelineConfig) -> Any:
+    """Vertex AI, as `config`'s cloud settings place a run (pipeline/targets.py)."""
+    from pipeline.targets import vertex_target
+
+    layout = CloudLayout.for_config(config)
+    return vertex_target(layout.pipeline_root, layout.serving_directory,
+                         tuple(beam_pipeline_args(config, layout)),
+                         training=vertex_training_config(config),
+                         tuning=vertex_tuning_config(config),
+                         serving=vertex_serving_config(config))
+
+
+def compile_pipeline(config: PipelineConfig, output_path: Path,
+                     kind: PipelineKind = TRAINING) -> dict[str, Any]:
+    """Validates the cloud settings, compiles `kind`'s pipeline (the production pipeline by
+    default; `Scoring()`: batch predictions with the latest blessed model) to
+    `output_path`, returns the JSON."""
     validate_cloud(config)
-    if scoring:
+    if kind.scores_rows:
         _check_scoring(config)
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from pipeline.definition import create_pipeline, create_scoring_pipeline
+    from pipeline.definition import create_pipeline
 
-    layout = CloudLayout.for_config(config)
-    if scoring:
-        pipeline = create_scoring_pipeline(
-            config, None, pipeline_root=layout.pipeline_root,
-            beam_pipeline_args=beam_pipeline_args(config, layout))
-    else:
-        pipeline = create_pipeline(
-            config,
-            pipeline_root=layout.pipeline_root,
-            serving_directory=layout.serving_directory,
-            beam_pipeline_args=beam_pipeline_args(config, layout),
-            vertex_training=vertex_training_config(config),
-            vertex_serving=vertex_serving_config(config),
-            vertex_tuning=vertex_tuning_config(config),
-            kubeflow_v2=True,
-        )
+    pipeline = create_pipeline(config, target_of(config), kind)
     pipeline.enable_cache = config.vertex_enable_caching
     output_path.parent.mkdir(parents=True, exist_ok=True)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
@@ -337,7 +335,7 @@ def compile_pipeline(config: PipelineConfig, output_path: Path, scoring: bool = 
     spec = json.loads(output_path.read_text())
     _resolve_our_own_types(spec)
     output_path.write_text(json.dumps(spec, indent=2, sort_keys=True))
-    if config.data_source == "bigquery" and config.bigquery_window_days and not scoring:
+    if config.data_source == "bigquery" and config.bigquery_window_days and not kind.scores_rows:
         # The moving window's query text is the same every day, so a cached ExampleGen would
         # serve last week's rows; it must run each time (its new output then re-runs the rest).
         spec["pipelineSpec"]["root"]["dag"]["tasks"]["ExampleGen"].pop("cachingOptions", None)
@@ -390,7 +388,7 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
     executors = pipeline_spec["deploymentSpec"]["executors"]
     components = pipeline_spec["components"]
     tasks = pipeline_spec["root"]["dag"]["tasks"]
-    scoring = "PredictionWriter" in tasks
+    kind = Scoring() if "PredictionWriter" in tasks else TRAINING
     beam_components = {"ExampleGen", "StatisticsGen", "Transform", "Evaluator",
                        "ScoringExampleGen", "BulkInferrer"}
     lines = [
@@ -400,7 +398,7 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
         f"  pipeline root {layout.pipeline_root}",
         f"  runs as {config.service_account or 'the project default service account'}; "
         f"caching {'on' if config.vertex_enable_caching else 'off'}",
-        f"  data: {_data_description(config, scoring)}",
+        f"  data: {_data_description(config, kind)}",
         f"  steps run in {images['cpu']}",
         "  steps, in order:",
     ]
@@ -458,12 +456,11 @@ def in_dependency_order(tasks: Mapping[str, Any]) -> list[str]:
     return ordered
 
 
-def _data_description(config: PipelineConfig, scoring: bool = False) -> str:
-    if scoring:
-        return (f"files {config.scoring_data_path}" if config.data_source == "file"
-                else f"BigQuery {config.scoring_bigquery_table}, every row, to score")
+def _data_description(config: PipelineConfig, kind: PipelineKind) -> str:
     if config.data_source == "file":
-        return f"files {config.data_path}"
+        return f"files {kind.data_path(config)}"
+    if kind.scores_rows:
+        return f"BigQuery {kind.bigquery_table(config)}, every row, to score"
     window = (f"the {config.bigquery_window_days} days before each run"
               if config.bigquery_window_days
               else f"{config.bigquery_start_date} to {config.bigquery_end_date}")
@@ -483,13 +480,14 @@ def _training_description(config: PipelineConfig, images: Mapping[str, str]) -> 
 
 # ---------------------------------------------------------------------- submit, schedule
 def pipeline_job(config: PipelineConfig, template_path: Path, credentials: Any = None,
-                 scoring: bool = False) -> Any:
-    """The `aiplatform.PipelineJob` for a compiled template (built offline, not yet sent)."""
+                 kind: PipelineKind = TRAINING) -> Any:
+    """The `aiplatform.PipelineJob` for a compiled template of `kind` (built offline, not
+    yet sent)."""
     from google.cloud import aiplatform
 
     layout = CloudLayout.for_config(config)
     return aiplatform.PipelineJob(
-        display_name=scoring_pipeline_name(config) if scoring else config.pipeline_name,
+        display_name=kind.pipeline_name(config),
         template_path=str(template_path),
         pipeline_root=layout.pipeline_root,
         enable_caching=config.vertex_enable_caching,
@@ -506,21 +504,23 @@ def submit(config: PipelineConfig, job: Any) -> None:
     job.submit(service_account=config.service_account or None)
 
 
-def check_schedulable(config: PipelineConfig) -> None:
-    """A schedule over a fixed BigQuery window would retrain on the same rows every time."""
+def check_schedulable(config: PipelineConfig, kind: PipelineKind = TRAINING) -> None:
+    """A schedule over a fixed BigQuery window would retrain on the same rows every time
+    (a table to score is read whole each time)."""
+    if kind.scores_rows:
+        return
     if config.data_source == "bigquery" and not config.bigquery_window_days:
         raise ConfigError("A schedule needs a moving data window: set bigquery_window_days "
                           "(e.g. 30), or every scheduled run trains on the same dates.")
 
 
-def schedule(config: PipelineConfig, job: Any, scoring: bool = False) -> Any:
-    """Creates the schedule: a run of `job` (retraining, or `scoring`) at each
-    `schedule_cron` time."""
-    if not scoring:
-        check_schedulable(config)
+def schedule(config: PipelineConfig, job: Any, kind: PipelineKind = TRAINING) -> Any:
+    """Creates the schedule: a run of `job` (a compiled pipeline of `kind`: retraining, or
+    scoring) at each `schedule_cron` time."""
+    check_schedulable(config, kind)
     return job.create_schedule(
         cron=config.schedule_cron,
-        display_name=f"{config.pipeline_name}-{'scoring' if scoring else 'retraining'}",
+        display_name=f"{config.pipeline_name}-{kind.schedule_name}",
         max_concurrent_run_count=1,
         service_account=config.service_account or None,
     )

@@ -1,0 +1,112 @@
+"""The kinds of pipeline this project builds, each owning its name and what it reads:
+training (the production pipeline), train-all (model variants compared on one data
+preparation), scoring (batch predictions) and the data steps alone.
+
+Plain Python, so the runners and the command line can name a kind before TFX loads;
+each kind's steps are registered for it in pipeline/definition.py (`steps_of`), and
+`create_pipeline(config, target, kind)` builds any of them for any target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Mapping
+from typing import ClassVar
+
+from pipeline.bigquery import bigquery_query, scoring_query
+from pipeline.config import PipelineConfig, resolve_data_path
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineKind:
+    """A kind of pipeline: a pipeline of its own in ML Metadata, named by `suffix`."""
+
+    suffix: ClassVar[str] = ""
+    # What a schedule of this kind is called on Vertex AI ("" : not scheduled).
+    schedule_name: ClassVar[str] = ""
+    # True: it reads a table to score (`scoring_data_path`, `scoring_bigquery_table`)
+    # without a label; False: the training data (`data_path`, the BigQuery window).
+    scores_rows: ClassVar[bool] = False
+
+    @classmethod
+    def pipeline_name(cls, config: PipelineConfig) -> str:
+        return f"{config.pipeline_name}{cls.suffix}"
+
+    # What it reads: the training data, unless a kind reads something else.
+    @classmethod
+    def data_path(cls, config: PipelineConfig) -> str:
+        """The file or glob it reads (data_source=file), resolved."""
+        return config.resolved_data_path()
+
+    @classmethod
+    def bigquery_table(cls, config: PipelineConfig) -> str:
+        return config.bigquery_table
+
+    @classmethod
+    def query(cls, config: PipelineConfig, window_end: datetime.date | None) -> str:
+        """The BigQuery query it reads (data_source=bigquery)."""
+        return bigquery_query(config, window_end)
+
+
+@dataclasses.dataclass(frozen=True)
+class Training(PipelineKind):
+    """The production pipeline: data steps, one model judged against the last blessed
+    model, the serving sandbox, and the Pusher."""
+
+    schedule_name: ClassVar[str] = "retraining"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainAll(PipelineKind):
+    """Every model variant (name -> config) trained on one data preparation and judged on
+    one eval split; nothing is pushed, and no variant becomes a baseline for another or
+    for the production pipeline."""
+
+    variants: Mapping[str, PipelineConfig] = dataclasses.field(default_factory=dict)
+    suffix: ClassVar[str] = "-train-all"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scoring(PipelineKind):
+    """Batch predictions, in the training pipeline's store so their lineage reaches its
+    models. `model_uri`: the Model artifact's URI to score with (found in ML Metadata
+    locally); None, compiled for Vertex AI: the latest model the Evaluator blessed."""
+
+    model_uri: str | None = None
+    suffix: ClassVar[str] = "-scoring"
+    schedule_name: ClassVar[str] = "scoring"
+    scores_rows: ClassVar[bool] = True
+
+    @classmethod
+    def data_path(cls, config: PipelineConfig) -> str:
+        return resolve_data_path(config.scoring_data_path)
+
+    @classmethod
+    def bigquery_table(cls, config: PipelineConfig) -> str:
+        return config.scoring_bigquery_table
+
+    @classmethod
+    def query(cls, config: PipelineConfig, window_end: datetime.date | None) -> str:
+        """Every row of the table to score; it has no window."""
+        return scoring_query(config)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataOnly(PipelineKind):
+    """The data steps alone, up to Transform: what a training check on other hardware
+    starts from (benchmarks/gpu_check.py)."""
+
+    suffix: ClassVar[str] = "-data"
+
+
+# The kind a runner builds unless told otherwise.
+TRAINING = Training()
+
+
+def kinds() -> tuple[type[PipelineKind], ...]:
+    """Every kind declared here."""
+    return tuple(value for value in globals().values()
+                 if isinstance(value, type) and issubclass(value, PipelineKind)
+                 and value is not PipelineKind)
+
