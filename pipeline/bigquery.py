@@ -59,9 +59,6 @@ def bigquery_query(config: PipelineConfig, window_end: datetime.date | None = No
         raise ConfigError(
             f"bigquery_table={config.bigquery_table!r} is not of the form project.dataset.table."
         )
-    if config.bigquery_window_days < 0:
-        raise ConfigError(f"bigquery_window_days={config.bigquery_window_days} is negative; "
-                          "use 0 for the fixed dates or a number of days.")
     if not config.bigquery_window_days:
         for key in ("bigquery_start_date", "bigquery_end_date"):
             try:

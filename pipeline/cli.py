@@ -28,9 +28,6 @@ from pipeline.loading import load_config
 from pipeline.values import ConfigError, describe_type, parse_flags
 from tasks import task_named
 
-VERTEX_COMMANDS = ("compile", "submit", "schedule", "images", "dry-run", "compile-scoring",
-                   "submit-scoring", "schedule-scoring")
-
 
 def run_task(argv: Sequence[str]) -> int:
     """Runs the pipeline locally; exits 1 when the run fails, 2 on a configuration error."""
@@ -206,17 +203,21 @@ def settings_task(argv: Sequence[str]) -> int:
     return 0
 
 
-def _script(*command: str) -> Callable[[Sequence[str]], int]:
-    """A task that runs a script of this repository with the arguments given."""
-    def task(argv: Sequence[str]) -> int:
-        return subprocess.call([*command, *argv], cwd=REPOSITORY_ROOT)
-    return task
-
-
 @dataclasses.dataclass(frozen=True)
 class Task:
     summary: str
     run: Callable[[Sequence[str]], int]
+    # The task answers --help itself (its own parser, or a script's), rather than with
+    # this summary and its function's docstring.
+    own_help: bool = False
+
+
+def _script(summary: str, *command: str, own_help: bool = True) -> Task:
+    """A task that runs a script of this repository with the arguments given (and, with
+    `own_help`, --help too)."""
+    def run(argv: Sequence[str]) -> int:
+        return subprocess.call([*command, *argv], cwd=REPOSITORY_ROOT)
+    return Task(summary, run, own_help=own_help)
 
 
 TASKS: dict[str, Task] = {
@@ -228,7 +229,7 @@ TASKS: dict[str, Task] = {
                       train_all_task),
     "lineage": Task("runs | show | diff | graph | reproduce | predictions: lineage from "
                     "ML Metadata",
-                    lineage_task),
+                    lineage_task, own_help=True),
     "vertex-compile": Task("compile the Vertex AI pipeline JSON and say what runs where",
                            lambda argv: vertex_task("compile", argv)),
     "vertex-submit": Task("compile, then start one run on Vertex AI Pipelines",
@@ -246,23 +247,28 @@ TASKS: dict[str, Task] = {
                            lambda argv: vertex_task("dry-run", argv)),
     "vertex-images": Task("print the CPU and GPU image URIs the compiled pipeline names",
                           lambda argv: vertex_task("images", argv)),
-    "build-images": Task("docker build and push the CPU and GPU images (scripts/build-images)",
-                         _script("bash", "scripts/build-images")),
-    "benchmark": Task("this pipeline against TFX's taxi example: time, memory, AUC, speed",
-                      _script(sys.executable, "benchmarks/pipeline_benchmark.py")),
-    "benchmark-train-all": Task("train-all against one full pipeline per model variant",
-                                _script(sys.executable, "benchmarks/train_all_benchmark.py")),
-    "benchmark-quality": Task("every dataset's model against a gradient-boosted tree",
-                              _script(sys.executable, "benchmarks/quality_benchmark.py")),
-    "benchmark-growth": Task("the whole pipeline at 15K, 150K and 1.5M rows, step by step",
-                             _script(sys.executable, "benchmarks/growth_benchmark.py")),
-    "gpu-check": Task("run_fn on every visible GPU: examples/s and the input-bound ratio",
-                      _script(sys.executable, "benchmarks/gpu_check.py")),
-    "test": Task("lint, then the whole test suite (scripts/test; arguments go to pytest)",
-                 _script("bash", "scripts/test")),
+    "build-images": _script("docker build and push the CPU and GPU images (scripts/build-images)",
+                            "bash", "scripts/build-images", own_help=False),
+    "benchmark": _script("this pipeline against TFX's taxi example: time, memory, AUC, speed",
+                         sys.executable, "benchmarks/pipeline_benchmark.py"),
+    "benchmark-train-all": _script("train-all against one full pipeline per model variant",
+                                   sys.executable, "benchmarks/train_all_benchmark.py"),
+    "benchmark-quality": _script("every dataset's model against a gradient-boosted tree",
+                                 sys.executable, "benchmarks/quality_benchmark.py"),
+    "benchmark-growth": _script("the whole pipeline at 15K, 150K and 1.5M rows, step by step",
+                                sys.executable, "benchmarks/growth_benchmark.py"),
+    "gpu-check": _script("run_fn on every visible GPU: examples/s and the input-bound ratio",
+                         sys.executable, "benchmarks/gpu_check.py"),
+    "test": _script("lint, then the whole test suite (scripts/test; arguments go to pytest)",
+                    "bash", "scripts/test"),
     "settings": Task("list every setting with its type, default and the steps that read it",
                      settings_task),
 }
+
+
+# The commands of vertex_runner.py: the vertex-* tasks without their prefix.
+VERTEX_COMMANDS = tuple(name.removeprefix("vertex-") for name in TASKS
+                        if name.startswith("vertex-"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -279,10 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in TASKS:
         print(f"Unknown task {name!r}.\n\n{usage}", file=sys.stderr)
         return 2
-    if rest[:1] in (["-h"], ["--help"]) and name not in ("lineage", "test", "benchmark",
-                                                         "benchmark-train-all",
-                                                         "benchmark-quality",
-                                                         "benchmark-growth", "gpu-check"):
+    if rest[:1] in (["-h"], ["--help"]) and not TASKS[name].own_help:
         print(f"{name}: {TASKS[name].summary}\n{TASKS[name].run.__doc__ or ''}".rstrip())
         return 0
     return TASKS[name].run(rest)

@@ -144,7 +144,7 @@ class PipelineConfig:
     bigquery_row_key: str = setting("", read_by=(EXAMPLE_GEN,))  # hashed to sample
     # When > 0: read the N whole days (UTC) before the day the query runs, instead of the
     # fixed start/end dates, so each scheduled retraining sees the newest data.
-    bigquery_window_days: int = setting(0, read_by=(EXAMPLE_GEN,))
+    bigquery_window_days: int = setting(0, read_by=(EXAMPLE_GEN,), minimum=0)
     # Features that are not plain columns of the table: name -> BigQuery SQL expression.
     bigquery_derived_columns: dict[str, str] = setting(read_by=(EXAMPLE_GEN,), factory=dict)
     # Share of rows hashed into the eval split.
@@ -305,15 +305,15 @@ class PipelineConfig:
     # direct | dataflow: where the Beam steps of a cloud run go.
     beam_runner: str = setting("direct", read_by=(CLOUD,), choices=("direct", "dataflow"))
     dataflow_machine_type: str = setting("n1-standard-4", read_by=(CLOUD,))
-    dataflow_max_workers: int = setting(4, read_by=(CLOUD,))
-    dataflow_disk_size_gb: int = setting(50, read_by=(CLOUD,))
+    dataflow_max_workers: int = setting(4, read_by=(CLOUD,), minimum=1)
+    dataflow_disk_size_gb: int = setting(50, read_by=(CLOUD,), minimum=1)
     # Vertex AI Training machine, per replica.
     trainer_machine_type: str = setting("n1-standard-8", read_by=(CLOUD,))
     # E.g. NVIDIA_TESLA_T4, NVIDIA_L4; empty: no GPU.
     trainer_accelerator_type: str = setting("", read_by=(CLOUD,))
-    trainer_accelerator_count: int = setting(0, read_by=(CLOUD,))  # per replica
+    trainer_accelerator_count: int = setting(0, read_by=(CLOUD,), minimum=0)  # per replica
     # 1: one machine; more: a chief plus workers.
-    trainer_replica_count: int = setting(1, read_by=(CLOUD,))
+    trainer_replica_count: int = setting(1, read_by=(CLOUD,), minimum=1)
     # filesystem (serving dir / gcs_root) | vertex_endpoint.
     push_destination: str = setting("filesystem", read_by=(CLOUD,),
                                     choices=("filesystem", "vertex_endpoint"))
@@ -322,11 +322,12 @@ class PipelineConfig:
     serving_container_image: str = setting(
         "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest", read_by=(CLOUD,))
     serving_machine_type: str = setting("n1-standard-2", read_by=(CLOUD,))
-    serving_min_replicas: int = setting(1, read_by=(CLOUD,))
-    serving_max_replicas: int = setting(2, read_by=(CLOUD,))
+    serving_min_replicas: int = setting(1, read_by=(CLOUD,), minimum=1)
+    serving_max_replicas: int = setting(2, read_by=(CLOUD,), minimum=1)
     # Share of the endpoint's traffic the new model takes; the models already deployed
     # keep the rest, so below 100 the new model runs beside the current one (A/B).
-    serving_traffic_percent: int = setting(100, read_by=(CLOUD,))
+    serving_traffic_percent: int = setting(100, read_by=(CLOUD,), minimum=1,
+                                          maximum=100)
 
     # ------------------------------------------------------------------ derived values
     @property

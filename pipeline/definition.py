@@ -70,7 +70,7 @@ from pipeline.config import (
     resolve_data_path,
 )
 from pipeline.fingerprint import code_fingerprint
-from pipeline.kinds import TRAINING, DataOnly, PipelineKind, Scoring, TrainAll, Training
+from pipeline.kinds import TRAINING, DataOnly, Node, PipelineKind, Scoring, TrainAll, Training
 from pipeline.targets import Target
 
 # The user functions TFX loads by module path in the component's process.
@@ -123,8 +123,9 @@ def _training_example_gen(config: PipelineConfig, target: Target) -> BaseNode:
 def _data_steps(config: PipelineConfig, target: Target) -> DataSteps:
     """ExampleGen, StatisticsGen, the schema, ExampleValidator, the data gate (with the last
     accepted statistics) and Transform."""
-    example_gen = _training_example_gen(config, target).with_id("ExampleGen")
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    example_gen = _training_example_gen(config, target).with_id(Node.EXAMPLE_GEN)
+    statistics_gen = StatisticsGen(
+        examples=example_gen.outputs["examples"]).with_id(Node.STATISTICS_GEN)
     if config.schema_path:
         schema_gen = ImportCuratedSchema(
             schema_text=Path(config.resolved_schema_path()).read_text(),
@@ -140,7 +141,7 @@ def _data_steps(config: PipelineConfig, target: Target) -> DataSteps:
     last_accepted_statistics = Resolver(
         strategy_class=target.latest_strategy,
         statistics=Channel(type=AcceptedStatistics),
-    ).with_id("LastAcceptedStatisticsResolver")
+    ).with_id(Node.LAST_ACCEPTED_STATISTICS)
     anomaly_gate = DataAnomalyGate(
         anomalies=example_validator.outputs["anomalies"],
         statistics=statistics_gen.outputs["statistics"],
@@ -159,7 +160,7 @@ def _data_steps(config: PipelineConfig, target: Target) -> DataSteps:
         disable_statistics=True,
         custom_config={"settings": TransformSettings.from_config(config).to_dict(),
                        "code": code_of(PREPROCESSING_FN)},
-    )
+    ).with_id(Node.TRANSFORM)
     transform.add_upstream_node(anomaly_gate)
     return DataSteps(example_gen, schema_gen, transform,
                      [example_gen, statistics_gen, schema_gen, example_validator,
@@ -210,14 +211,14 @@ def _training_steps(config: PipelineConfig, target: Target, kind: PipelineKind
         strategy_class=LatestBlessedModelStrategy,
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("LatestBlessedModelResolver")
+    ).with_id(Node.BASELINE_MODEL)
     branch = _model_branch(config, data, target, baseline_resolver, sandbox=True)
     # Every Pusher ships only what both the Evaluator and the sandbox passed, and ships
     # the sandbox's copy, which carries TF Serving's warmup requests.
     pusher = target.pusher({"model": branch.trainer.outputs["model"],
                             "model_blessing": branch.evaluator.outputs["blessing"],
                             "infra_blessing": branch.sandbox.outputs["blessing"]},
-                           code_of(AtomicPusher)).with_id("Pusher")
+                           code_of(AtomicPusher)).with_id(Node.PUSHER)
     # The push does not wait for the report: a report that fails cannot hold back a push
     # the Evaluator and the sandbox allowed.
     branch.report.add_upstream_node(pusher)
@@ -247,29 +248,29 @@ def _scoring_steps(config: PipelineConfig, target: Target, kind: Scoring) -> lis
         example_gen = record_file_example_gen(
             settings, resolve_data_path(config.scoring_data_path), scoring_split_config(),
             code_of(record_file_example_gen))
-    example_gen = example_gen.with_id("ScoringExampleGen")
+    example_gen = example_gen.with_id(Node.SCORING_EXAMPLE_GEN)
     if kind.model_uri is None:
         model_node = Resolver(
             strategy_class=LatestBlessedModelStrategy,
             model=Channel(type=standard_artifacts.Model),
             model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-        ).with_id("LatestBlessedModelResolver")
+        ).with_id(Node.BASELINE_MODEL)
         model = model_node.outputs["model"]
     else:
         model_node = Importer(source_uri=kind.model_uri, artifact_type=standard_artifacts.Model,
-                              reimport=False).with_id("PushedModelImporter")
+                              reimport=False).with_id(Node.PUSHED_MODEL)
         model = model_node.outputs["result"]
     inferrer = BulkInferrer(
         examples=example_gen.outputs["examples"],
         model=model,
         data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[SCORING_SPLIT]),
         model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=["serving_default"]),
-    )
+    ).with_id(Node.BULK_INFERRER)
     writer = PredictionWriter(
         inference_result=inferrer.outputs["inference_result"],
         settings=_settings_text(ScoringSettings, config),
         code=code_of(PredictionWriter),
-    )
+    ).with_id(Node.PREDICTION_WRITER)
     return [example_gen, model_node, inferrer, writer]
 
 
@@ -333,7 +334,7 @@ def _model_branch(config: PipelineConfig, data: DataSteps, target: Target,
                 "code": code_of(TUNER_FN),
                 **(target.tuner_config or {}),
             },
-        ).with_id(f"Tuner{suffix}")
+        ).with_id(f"{Node.TUNER}{suffix}")
 
     trainer_component = target.trainer_class(
         run_fn=RUN_FN,
@@ -344,7 +345,7 @@ def _model_branch(config: PipelineConfig, data: DataSteps, target: Target,
             "code": code_of(RUN_FN),
             **target.trainer_config,
         },
-    ).with_id(f"Trainer{suffix}")
+    ).with_id(f"{Node.TRAINER}{suffix}")
 
     evaluator = Evaluator(
         examples=data.example_gen.outputs["examples"],
@@ -352,7 +353,7 @@ def _model_branch(config: PipelineConfig, data: DataSteps, target: Target,
         baseline_model=baseline_resolver.outputs["model"] if baseline_resolver else None,
         eval_config=eval_config_from(EvaluatorSettings.from_config(config)),
         example_splits=["eval"],
-    ).with_id(f"Evaluator{suffix}")
+    ).with_id(f"{Node.EVALUATOR}{suffix}")
 
     # The blessed candidate served from a fresh process before anything ships it.
     serving_sandbox = ServingSandbox(
@@ -361,7 +362,7 @@ def _model_branch(config: PipelineConfig, data: DataSteps, target: Target,
         examples=data.example_gen.outputs["examples"],
         settings=_settings_text(SandboxSettings, config),
         code=code_of(ServingSandbox),
-    ).with_id(f"ServingSandbox{suffix}") if sandbox else None
+    ).with_id(f"{Node.SANDBOX}{suffix}") if sandbox else None
 
     model_report = ModelReportGen(
         examples=data.example_gen.outputs["examples"],
@@ -372,5 +373,5 @@ def _model_branch(config: PipelineConfig, data: DataSteps, target: Target,
         code=code_of(ModelReportGen),
         tuner_results=tuner.outputs["tuner_results"] if tuner else None,
         sandbox=serving_sandbox.outputs["blessing"] if serving_sandbox else None,
-    ).with_id(f"ModelReportGen{suffix}")
+    ).with_id(f"{Node.REPORT}{suffix}")
     return ModelBranch(tuner, trainer_component, evaluator, model_report, serving_sandbox)

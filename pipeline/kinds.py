@@ -18,6 +18,28 @@ from pipeline.bigquery import bigquery_query, scoring_query
 from pipeline.config import PipelineConfig, resolve_data_path
 
 
+class Node:
+    """The ids of the pipeline's nodes, written once: the definition names its nodes by
+    them, and the runners, summaries and lineage find their steps by them (a model
+    branch of train-all appends `_<variant>`)."""
+
+    EXAMPLE_GEN = "ExampleGen"
+    STATISTICS_GEN = "StatisticsGen"
+    LAST_ACCEPTED_STATISTICS = "LastAcceptedStatisticsResolver"
+    TRANSFORM = "Transform"
+    BASELINE_MODEL = "LatestBlessedModelResolver"
+    TUNER = "Tuner"
+    TRAINER = "Trainer"
+    EVALUATOR = "Evaluator"
+    SANDBOX = "ServingSandbox"
+    REPORT = "ModelReportGen"
+    PUSHER = "Pusher"
+    SCORING_EXAMPLE_GEN = "ScoringExampleGen"
+    PUSHED_MODEL = "PushedModelImporter"
+    BULK_INFERRER = "BulkInferrer"
+    PREDICTION_WRITER = "PredictionWriter"
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineKind:
     """A kind of pipeline: a pipeline of its own in ML Metadata, named by `suffix`."""

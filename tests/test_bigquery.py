@@ -53,8 +53,9 @@ def test_window_days_reads_the_whole_days_before_the_day_the_query_runs() -> Non
 
 
 def test_negative_window_days_is_refused() -> None:
-    with pytest.raises(ConfigError, match="bigquery_window_days=-1 is negative"):
-        bigquery_query(taxi_config(bigquery_window_days=-1))
+    # The limit is declared on the setting, so the configuration itself refuses it.
+    with pytest.raises(ConfigError, match="bigquery_window_days must be at least 0, got -1"):
+        bigquery_query(taxi_config(bigquery_window_days=-1).check())
 
 
 def test_window_fixed_to_one_run_day_names_its_dates() -> None:

@@ -274,3 +274,60 @@ def test_an_empty_mapping_flag_clears_the_datasets_mapping() -> None:
     config = load_config(["--dataset=taxi", "--drift_thresholds=", "--skew_thresholds="],
                          environ={})
     assert config.drift_thresholds == {} and config.skew_thresholds == {}
+
+
+def test_every_setting_a_step_reads_is_declared_for_it() -> None:
+    """Reads each step's code: every attribute read on a step's settings view (a name
+    bound to `<View>.from_dict(...)`/`from_config(...)`, or a parameter annotated with a
+    view) must be a setting that view declares, so `read_by` cannot miss a setting the
+    code reads."""
+    import ast
+
+    from pipeline import config as config_module
+    from pipeline.config import StepSettings
+
+    views = {name: value for name, value in vars(config_module).items()
+             if isinstance(value, type) and issubclass(value, StepSettings)
+             and value is not StepSettings}
+    code = [REPOSITORY_ROOT / "preprocessing.py", *REPOSITORY_ROOT.glob("models/*.py"),
+            *REPOSITORY_ROOT.glob("pipeline/components/*.py"),
+            *REPOSITORY_ROOT.glob("pipeline/serving/*.py"),
+            *REPOSITORY_ROOT.glob("evaluation/*.py")]
+    checked: dict[str, int] = {}
+    problems = []
+    for path in code:
+        tree = ast.parse(path.read_text())
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            bound: dict[str, list[str]] = {}
+            arguments = function.args.args + function.args.kwonlyargs
+            for argument in arguments:
+                if argument.annotation is not None:
+                    named = [name for name in views if name in ast.unparse(argument.annotation)]
+                    if named:
+                        bound[argument.arg] = named
+            for node in ast.walk(function):
+                if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                        and isinstance(node.value.func, ast.Attribute)
+                        and node.value.func.attr in ("from_dict", "from_config")
+                        and isinstance(node.value.func.value, ast.Name)
+                        and node.value.func.value.id in views):
+                    for target in node.targets:
+                        if isinstance(target, ast.Name):
+                            bound[target.id] = [node.value.func.value.id]
+            for node in ast.walk(function):
+                if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                        and node.value.id in bound):
+                    names = bound[node.value.id]
+                    fields = {field.name for name in names
+                              for field in dataclasses.fields(views[name])}
+                    if node.attr in fields:
+                        for name in names:
+                            checked[name] = checked.get(name, 0) + 1
+                    elif not any(hasattr(views[name], node.attr) for name in names):
+                        problems.append(f"{path.relative_to(REPOSITORY_ROOT)}:{node.lineno}: "
+                                        f"{'/'.join(names)} has no setting {node.attr!r}")
+    assert problems == []
+    # Every view that crosses into a step is read somewhere by that step's code.
+    assert set(views) - set(checked) <= {"TunerSettings"}, sorted(set(views) - set(checked))

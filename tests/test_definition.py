@@ -14,12 +14,9 @@ from pipeline.bigquery import bigquery_query
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 from pipeline.definition import create_pipeline
 from pipeline.targets import local_target
-from tests.configs import taxi_config
+from tests.configs import CURATED_SCHEMA_NODES, taxi_config
 
-COMPONENTS = ["ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
-              "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
-              "LatestBlessedModelResolver", "Evaluator", "ServingSandbox", "ModelReportGen",
-              "Pusher"]
+COMPONENTS = CURATED_SCHEMA_NODES
 
 
 def _build(config: PipelineConfig, tmp_path: Path):
@@ -191,3 +188,38 @@ def test_building_the_pipeline_loads_none_of_the_model_code() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY_ROOT,
                             capture_output=True, text=True, timeout=300, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_kind_has_its_steps_registered(tmp_path: Path) -> None:
+    from pipeline.kinds import DataOnly, Scoring, TrainAll, Training, kinds
+
+    config = taxi_config()
+    built = {kind: create_pipeline(config, local_target(str(tmp_path), str(tmp_path)), kind)
+             for kind in (Training(), TrainAll({"a": config}), Scoring("/model"), DataOnly())}
+    assert {type(kind) for kind in built} == set(kinds())
+    names = {type(kind).__name__: pipeline.pipeline_info.pipeline_name
+             for kind, pipeline in built.items()}
+    assert names == {"Training": "big-tipper", "TrainAll": "big-tipper-train-all",
+                     "Scoring": "big-tipper-scoring", "DataOnly": "big-tipper-data"}
+    assert "Pusher" not in {node.id for node in built[TrainAll({"a": config})].components}
+
+
+def test_every_artifact_type_imports_by_its_vertex_title() -> None:
+    """Vertex's executor entry point imports an artifact's class by its schema title."""
+    import importlib
+    import pkgutil
+
+    from tfx.types.artifact import Artifact
+
+    import pipeline
+
+    declared = {}
+    for package in ("pipeline.components", "pipeline.serving"):
+        for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+            loaded = importlib.import_module(f"{package}.{module.name}")
+            declared.update({value.TYPE_NAME: value for value in vars(loaded).values()
+                             if isinstance(value, type) and issubclass(value, Artifact)
+                             and value.TYPE_NAME.startswith("pipeline.")})
+    assert len(declared) >= 3
+    for title, artifact_type in declared.items():
+        assert getattr(pipeline, title.split(".", 1)[1]) is artifact_type

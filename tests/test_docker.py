@@ -4,8 +4,11 @@ same Keras choice as the local entry points."""
 
 from __future__ import annotations
 
-import os
+import ast
+import importlib.util
 import re
+import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,14 +60,49 @@ def test_image_installs_exactly_its_lock_file(dockerfile: str) -> None:
     assert other_pip == ["pip install --no-deps -e ."]
 
 
+def environment_of(dockerfile: str) -> dict[str, str]:
+    """The variables the image's ENV instructions set, in both of ENV's forms
+    (`ENV KEY=value KEY2=value2` and the legacy `ENV KEY value`), a later one winning."""
+    environment: dict[str, str] = {}
+    for keyword, arguments in instructions(dockerfile):
+        if keyword != "ENV":
+            continue
+        words = shlex.split(arguments)
+        if words and "=" not in words[0]:
+            environment[words[0]] = " ".join(words[1:])
+        else:
+            environment.update(word.split("=", 1) for word in words)
+    return environment
+
+
 @pytest.mark.parametrize("dockerfile", sorted(LOCKS))
 def test_image_uses_python_310_and_the_projects_keras_choice(dockerfile: str) -> None:
     steps = instructions(dockerfile)
     [base] = [args for keyword, args in steps if keyword == "FROM"]
     assert "python3.10" in base or "python:3.10" in base
-    environment = " ".join(args for keyword, args in steps if keyword == "ENV")
-    assert "TF_USE_LEGACY_KERAS=1" in environment
-    assert os.environ["TF_USE_LEGACY_KERAS"] == "1"  # what `import pipeline` set for the tests
+    # The image's own setting, read from its ENV instructions: in the container it is set
+    # before any process starts, whichever module imports TensorFlow first.
+    assert environment_of(dockerfile).get("TF_USE_LEGACY_KERAS") == "1"
+
+
+@pytest.mark.parametrize("module", sorted({entry_module(entry) for entry in CODE_ENTRIES}))
+def test_modules_components_load_import_the_keras_choice_first(module: str) -> None:
+    # On Vertex AI each of these is the first of our modules a component's process loads,
+    # so the Keras choice must come before any import that could load TensorFlow.
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None, module
+    tree = ast.parse(Path(spec.origin).read_text())
+    imported = []
+    for statement in tree.body:
+        if isinstance(statement, ast.Import):
+            imported += [alias.name for alias in statement.names]
+        elif isinstance(statement, ast.ImportFrom) and statement.level == 0:
+            # `from pipeline import keras_choice` imports pipeline.keras_choice too.
+            imported += [f"{statement.module}.{alias.name}" if statement.module == "pipeline"
+                         else statement.module or "" for alias in statement.names]
+    third_party_or_ours = [name for name in imported
+                           if name.split(".")[0] not in sys.stdlib_module_names | {"__future__"}]
+    assert third_party_or_ours[:1] == ["pipeline.keras_choice"], (module, imported)
 
 
 def test_cpu_image_is_the_beam_sdk_image_of_the_locked_beam() -> None:

@@ -22,14 +22,12 @@ from pipeline.loading import load_config
 from pipeline.metadata.store import open_store
 from pipeline.orchestration.local import run_local_pipeline
 from pipeline.orchestration.run_summary import collect_run_summary, metrics_table
+from tests.configs import CURATED_SCHEMA_NODES
 from tests.helpers import TESTDATA, read_report, sample_rows, serialized_examples
 
 pytestmark = pytest.mark.e2e
 
-COMPONENTS = {"ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
-              "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
-              "LatestBlessedModelResolver", "Evaluator", "ServingSandbox", "ModelReportGen",
-              "Pusher"}
+COMPONENTS = CURATED_SCHEMA_NODES
 RESOLVERS = {"LastAcceptedStatisticsResolver", "LatestBlessedModelResolver"}
 AUC_FLOOR = 0.9
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import REPOSITORY_ROOT
-from pipeline.metadata.store import open_store
+from pipeline.metadata.store import component_of, open_store
 
 pytestmark = pytest.mark.e2e
 RUN_TIMEOUT_S = 600
@@ -33,23 +37,66 @@ def latest_summary(output_root: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
+PROGRESS_LINE = re.compile(r"^\[\s*\d+/\d+\] (\S+)\s+(\S+)")  # "[ 8/12] Trainer  running"
+TRAINER_START_TIMEOUT_S = 300
+
+
+def lines_of(process: subprocess.Popen) -> queue.Queue:
+    """The process's output lines as they come (None at its end), read by a thread so the
+    test can wait for a line with a deadline."""
+    lines: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
 def test_a_run_killed_during_training_completes_on_restart_from_cache(tmp_path: Path) -> None:
     output_root = tmp_path / "output"
     process = start_run(output_root)
-    assert process.stdout is not None
-    seen = []
-    for line in process.stdout:
+    lines = lines_of(process)
+    seen: list[str] = []
+    current = None  # the component whose "running" line came last
+    deadline = time.monotonic() + TRAINER_START_TIMEOUT_S
+    while True:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail(f"run_fn did not start within {TRAINER_START_TIMEOUT_S} s: "
+                        + "".join(seen[-20:]))
+        if line is None:
+            pytest.fail("The run ended before run_fn started: " + "".join(seen[-20:]))
         seen.append(line)
-        if "Trainer" in line and "running" in line:
-            time.sleep(3)  # well inside training, which takes about 10 s here
+        if progress := PROGRESS_LINE.match(line):
+            current = progress.group(1) if progress.group(2) == "running" else None
+        # The Trainer's own news (run_fn logs the feature shapes, then epochs) says it is
+        # inside run_fn, not merely scheduled: kill it there.
+        elif current == "Trainer" and line.strip().startswith(("Feature shapes:", "epoch ")):
             os.killpg(process.pid, signal.SIGKILL)
             break
     process.wait(timeout=60)
+    while (line := lines.get(timeout=60)) is not None:  # what was written before the kill
+        seen.append(line)
     assert process.returncode == -signal.SIGKILL, "".join(seen[-20:])
+    # The kill came while the Trainer ran: it never finished, nothing after it started.
+    states = [(match.group(1), match.group(2)) for line in seen
+              if (match := PROGRESS_LINE.match(line))]
+    assert states[-1] == ("Trainer", "running"), states
     assert not (output_root / "serving").exists() or not os.listdir(output_root / "serving")
 
     store = open_store(output_root / "metadata.sqlite")  # still readable after the kill
     assert len(store.get_executions()) >= 7
+    trainer = [execution.last_known_state for execution in store.get_executions()
+               if component_of(store, execution.id) == "Trainer"]
+    assert trainer == [metadata_store_pb2.Execution.RUNNING], trainer  # started, not done
+    assert "Model" not in {artifact.type for artifact in store.get_artifacts()
+                           if artifact.state == metadata_store_pb2.Artifact.LIVE}
 
     restarted = start_run(output_root)
     output, _ = restarted.communicate(timeout=RUN_TIMEOUT_S)

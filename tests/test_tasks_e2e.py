@@ -21,15 +21,13 @@ from pipeline.layout import LocalLayout
 from pipeline.loading import load_config
 from pipeline.orchestration.local import run_local_pipeline
 from pipeline.orchestration.run_summary import collect_run_summary
+from tests.configs import INFERRED_SCHEMA_NODES
 from tests.helpers import read_report, serialized_examples
 
 pytestmark = pytest.mark.e2e
 
 # The datasets name no curated schema: SchemaGen infers one.
-COMPONENTS = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-              "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
-              "LatestBlessedModelResolver", "Evaluator", "ServingSandbox", "ModelReportGen",
-              "Pusher"}
+COMPONENTS = INFERRED_SCHEMA_NODES
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 

@@ -18,17 +18,12 @@ from pipeline.kinds import Scoring
 from pipeline.loading import load_config
 from pipeline.orchestration import vertex
 from pipeline.values import ConfigError
+from tests.configs import VERTEX_TASKS
 
 CLOUD = ("--gcp_project=tipper-project", "--gcs_root=gs://tipper-bucket/tfx",
          "--service_account=trainer@tipper-project.iam.gserviceaccount.com",
          "--vertex_labels={\"team\": \"ranking\"}")
-EXPECTED_TASKS = {
-    "ExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator",
-    "LastAcceptedStatisticsResolver", "DataAnomalyGate", "Transform", "Trainer",
-    "LatestBlessedModelResolver-model-resolver",
-    "LatestBlessedModelResolver-model-blessing-resolver", "Evaluator", "ServingSandbox",
-    "ModelReportGen", "Pusher",
-}
+EXPECTED_TASKS = VERTEX_TASKS
 
 
 def cloud_config(*flags: str, output_root: Path | None = None) -> PipelineConfig:

@@ -58,9 +58,9 @@ def ModelReportGen(  # noqa: N802
     editing it re-runs a cached report."""
     # Imported here: the pipeline definition imports this module for the component alone,
     # and need not load the report's analyses (TFMA, the model package) to build a DAG.
-    from evaluation.report import ReportSettings, build_report
+    from evaluation.report import ReportOptions, build_report
 
-    read = ModelReportSettings.from_dict(json.loads(settings), "ModelReportGen")
+    report_settings = ModelReportSettings.from_dict(json.loads(settings), "ModelReportGen")
     blessed = blessing.get_int_custom_property("blessed") == 1
     facts = {"model": model.uri, "evaluation": evaluation.uri,
              "blessed": "yes" if blessed else "no (it will not be pushed)"}
@@ -73,10 +73,12 @@ def ModelReportGen(  # noqa: N802
     if tuner_results is not None:
         with tf.io.gfile.GFile(os.path.join(tuner_results.uri, TUNER_RESULTS_FILE)) as handle:
             trials = json.load(handle)
-    report_settings = ReportSettings(
-        label_name=read.label_name, feature_names=raw_feature_names(read),
-        decision_threshold=read.decision_threshold, seed=read.seed, task=read.task)
-    html_text = build_report(report_settings, eval_pattern, model.uri, evaluation.uri,
+    options = ReportOptions(
+        label_name=report_settings.label_name,
+        feature_names=raw_feature_names(report_settings),
+        decision_threshold=report_settings.decision_threshold, seed=report_settings.seed,
+        task=report_settings.task)
+    html_text = build_report(options, eval_pattern, model.uri, evaluation.uri,
                              facts, trials)
     with tf.io.gfile.GFile(os.path.join(report.uri, REPORT_FILE), "w") as handle:
         handle.write(html_text)

@@ -123,23 +123,23 @@ def PredictionWriter(  # noqa: N802
     `ScoringSettings`. `code` is the hash of this step's source."""
     import tensorflow as tf  # gfile: the artifact is a gs:// path on Vertex AI
 
-    read = ScoringSettings.from_dict(json.loads(settings), "PredictionWriter")
-    columns = list(dict.fromkeys([*read.key_columns, *read.passthrough_columns]))
+    scoring = ScoringSettings.from_dict(json.loads(settings), "PredictionWriter")
+    columns = list(dict.fromkeys([*scoring.key_columns, *scoring.passthrough_columns]))
     logs = sorted(tf.io.gfile.glob(os.path.join(inference_result.uri, "*.gz")))
     final = os.path.join(predictions.uri, PREDICTIONS_FILE)
     partial = final + ".partial"
     count = 0
     tf.io.gfile.makedirs(predictions.uri)
     with tf.io.gfile.GFile(partial, "w") as handle:
-        for line in prediction_lines(logs, task_named(read.task), columns):
+        for line in prediction_lines(logs, task_named(scoring.task), columns):
             handle.write(json.dumps(line) + "\n")
             count += 1
     tf.io.gfile.rename(partial, final, overwrite=True)
     predictions.set_int_custom_property("rows", count)
-    if read.predictions_bigquery_table:
-        appended = append_to_bigquery(final, read.predictions_bigquery_table,
-                                      task_named(read.task), columns)
+    if scoring.predictions_bigquery_table:
+        appended = append_to_bigquery(final, scoring.predictions_bigquery_table,
+                                      task_named(scoring.task), columns)
         predictions.set_string_custom_property("bigquery_table",
-                                               read.predictions_bigquery_table)
+                                               scoring.predictions_bigquery_table)
         predictions.set_int_custom_property("bigquery_rows", appended)
     print(f"PredictionWriter: {count:,} predictions in {final}", flush=True)

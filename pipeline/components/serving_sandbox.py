@@ -58,6 +58,7 @@ from pipeline.model_server import (
     row_format,
     write_warmup_requests,
 )
+from pipeline.serving.figures import SandboxFigures
 
 STAMPED_MODEL_DIRECTORY = "stamped_model"  # TFX's path_constants.STAMPED_MODEL_DIR
 MODEL_NAME = "candidate"
@@ -267,7 +268,7 @@ def load_test(port: int, bodies: list[dict], per_request: int, clients: int,
 
 
 def serve_and_measure(model_directory: str, blessing_uri: str, examples: list[bytes],
-                      settings: Any) -> dict[str, Any]:
+                      settings: Any) -> SandboxFigures:
     """Steps 2-4 of the module's docstring on the stamped model; the figures, or
     SandboxFailure with the reason."""
     base = os.path.join(blessing_uri, "server")
@@ -282,10 +283,9 @@ def serve_and_measure(model_directory: str, blessing_uri: str, examples: list[by
         except Exception as error:  # noqa: BLE001 - any failure to load is the verdict
             raise SandboxFailure(f"{LOAD_FAILURE}in the Evaluator's way: "
                                  f"{type(error).__name__}: {error_summary(error)}") from error
-        figures: dict[str, Any] = {"server": server.kind}
-        figures["load_seconds"] = server.wait_until_available(LOAD_TIMEOUT_SECONDS)
-        figures["answers_checked"] = check_answers(server.port, examples, expected,
-                                                   settings.sandbox_batch_size)
+        load_seconds = server.wait_until_available(LOAD_TIMEOUT_SECONDS)
+        answers_checked = check_answers(server.port, examples, expected,
+                                        settings.sandbox_batch_size)
         half = settings.sandbox_seconds / 2
         single = load_test(server.port, [predict_body([example]) for example in examples],
                            1, settings.sandbox_clients, half)
@@ -296,22 +296,21 @@ def serve_and_measure(model_directory: str, blessing_uri: str, examples: list[by
         batched = load_test(server.port, batches, batch_size, settings.sandbox_clients, half)
     finally:
         server.stop()
-    figures.update({"latency_p50_ms": single["p50_ms"], "latency_p99_ms": single["p99_ms"],
-                    "single_requests": single["requests"],
-                    "batch_latency_p50_ms": batched["p50_ms"],
-                    "batch_latency_p99_ms": batched["p99_ms"],
-                    "batch_requests": batched["requests"],
-                    "examples_per_second": batched["examples_per_second"]})
-    return figures
+    return SandboxFigures(
+        server=server.kind, load_seconds=load_seconds, answers_checked=answers_checked,
+        latency_p50_ms=single["p50_ms"], latency_p99_ms=single["p99_ms"],
+        single_requests=single["requests"], batch_latency_p50_ms=batched["p50_ms"],
+        batch_latency_p99_ms=batched["p99_ms"], batch_requests=batched["requests"],
+        examples_per_second=batched["examples_per_second"])
 
 
-def judge(figures: dict[str, Any], settings: Any) -> str | None:
+def judge(figures: SandboxFigures, settings: Any) -> str | None:
     """The reason to block the push, or None."""
-    if figures["latency_p99_ms"] > settings.max_latency_p99_ms:
-        return (f"one example's p99 latency {figures['latency_p99_ms']:.2f} ms exceeds "
+    if figures.latency_p99_ms > settings.max_latency_p99_ms:
+        return (f"one example's p99 latency {figures.latency_p99_ms:.2f} ms exceeds "
                 f"max_latency_p99_ms={settings.max_latency_p99_ms:g}")
-    if figures["examples_per_second"] < settings.min_examples_per_second:
-        return (f"throughput {figures['examples_per_second']:,.0f} examples/s at batch "
+    if figures.examples_per_second < settings.min_examples_per_second:
+        return (f"throughput {figures.examples_per_second:,.0f} examples/s at batch "
                 f"{settings.sandbox_batch_size} is below "
                 f"min_examples_per_second={settings.min_examples_per_second:g}")
     return None
@@ -332,21 +331,21 @@ def ServingSandbox(  # noqa: N802
     cached sandbox."""
     from tfx.utils import path_utils
 
-    read = SandboxSettings.from_dict(json.loads(settings), "ServingSandbox")
-    figures: dict[str, Any] = {}
+    sandbox = SandboxSettings.from_dict(json.loads(settings), "ServingSandbox")
+    figures: SandboxFigures | None = None
     reason: str | None
     if not model_blessing.get_int_custom_property("blessed"):
         reason = "not served: the Evaluator did not bless the candidate"
     else:
         stamped = os.path.join(blessing.uri, STAMPED_MODEL_DIRECTORY)
         try:
-            requests = eval_examples(examples, read.sandbox_examples, read.label_name)
+            requests = eval_examples(examples, sandbox.sandbox_examples, sandbox.label_name)
             shutil.copytree(path_utils.serving_model_path(model.uri), stamped)
-            write_warmup_requests(stamped, [requests[:read.sandbox_batch_size],
+            write_warmup_requests(stamped, [requests[:sandbox.sandbox_batch_size],
                                             *(requests[:count] for count in WARMUP_BATCHES)],
                                   MODEL_NAME)
-            figures = serve_and_measure(stamped, blessing.uri, requests, read)
-            reason = judge(figures, read)
+            figures = serve_and_measure(stamped, blessing.uri, requests, sandbox)
+            reason = judge(figures, sandbox)
         except SandboxFailure as failure:
             reason = str(failure)
     blessed = reason is None
@@ -354,16 +353,17 @@ def ServingSandbox(  # noqa: N802
     # TFX's Pusher pushes stamped_model/ from an InfraBlessing that says it has one.
     blessing.set_int_custom_property("has_model", int(blessed))
     blessing.set_string_custom_property("reason", reason or "passed")
-    for key, value in figures.items():
+    properties = figures.to_properties() if figures else {}
+    for key, value in properties.items():
         if isinstance(value, str):
             blessing.set_string_custom_property(key, value)
         elif isinstance(value, int):
             blessing.set_int_custom_property(key, value)
         else:
-            blessing.set_float_custom_property(key, round(float(value), 4))
+            blessing.set_float_custom_property(key, float(value))
     with open(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w"):
         pass
     summary = (", ".join(f"{key} {value:.2f}" if isinstance(value, float) else f"{key} {value}"
-                         for key, value in figures.items()))
+                         for key, value in properties.items()))
     print(f"ServingSandbox: {'passed' if blessed else 'blocked: ' + reason}"
           + (f" ({summary})" if summary else ""), flush=True)

@@ -20,6 +20,7 @@ from tfx.types import artifact_utils
 from evaluation.results import metrics_by_slice, task_of_metrics
 from pipeline.components.anomaly_gate import anomaly_lines
 from pipeline.config import PipelineConfig
+from pipeline.kinds import Node
 from pipeline.layout import LocalLayout
 from pipeline.metadata.run_record import RunRecord, run_record_of
 from pipeline.metadata.store import (
@@ -229,7 +230,7 @@ def run_of_execution(runs: list[Run], store: metadata_store.MetadataStore,
 def _execution_settings(execution: metadata_store_pb2.Execution, component: str
                         ) -> dict[str, Any]:
     """What a person wants to see of a step: the Trainer's hyperparameters; else nothing."""
-    if component != "Trainer" or "custom_config" not in execution.custom_properties:
+    if component != Node.TRAINER or "custom_config" not in execution.custom_properties:
         return {}
     custom_config = json.loads(execution.custom_properties["custom_config"].string_value
                                or "{}")
@@ -284,7 +285,7 @@ def model_report(store: metadata_store.MetadataStore, runs: list[Run], reference
                         if e == execution_id],
             "settings": _execution_settings(execution, component),
         })
-    trainer = next((step for step in chain if step["component"] == "Trainer"), None)
+    trainer = next((step for step in chain if step["component"] == Node.TRAINER), None)
     training_run = next((run for run in runs if trainer and run.number == trainer["run"]), None)
     evaluation, blessing, sandbox = _evaluation_of(store, model.id)
     # ExampleValidator gates Transform by order, not through an artifact, so its anomalies

@@ -15,6 +15,8 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.serving.figures import SandboxFigures
+
 MYSQL_PASSWORD_VARIABLE = "MLMD_MYSQL_PASSWORD"
 STATES = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
@@ -88,15 +90,8 @@ def describe_sandbox(figures: dict[str, Any] | None) -> str:
     if not figures:
         return "not run"
     verdict = "passed" if figures.get("blessed") else f"blocked the push: {figures.get('reason')}"
-    if "latency_p50_ms" not in figures:
-        return verdict
-    return (f"{verdict}; served by {figures['server']} (loaded in "
-            f"{figures['load_seconds']:.1f} s, {figures['answers_checked']} answers equal "
-            f"the in-process ones); one example p50 {figures['latency_p50_ms']:.2f} ms, "
-            f"p99 {figures['latency_p99_ms']:.2f} ms; batches p50 "
-            f"{figures['batch_latency_p50_ms']:.2f} ms, p99 "
-            f"{figures['batch_latency_p99_ms']:.2f} ms, "
-            f"{figures['examples_per_second']:,.0f} examples/s")
+    measured = SandboxFigures.from_properties(figures)
+    return verdict if measured is None else f"{verdict}; {measured.describe()}"
 
 
 def latest_run_context(store: metadata_store.MetadataStore, pipeline_name: str

@@ -25,12 +25,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from pipeline.kinds import Node
+
 _STARTED = re.compile(r"^Component (\S+) is running\.$")
 _FINISHED = re.compile(r"^Component (\S+) is finished\.$")
 _CACHED = re.compile(r"^A cached execution \d+ is used\.$")
 PROGRESS_SECONDS = 10.0
 # TFX's steps that read every example through Beam and say nothing while they do.
-_SILENT_READERS = ("StatisticsGen", "Transform", "Evaluator", "BulkInferrer")
+_SILENT_READERS = (Node.STATISTICS_GEN, Node.TRANSFORM, Node.EVALUATOR, Node.BULK_INFERRER)
 
 
 def bytes_read(root_pid: int | None = None) -> int:

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from pipeline.config import PipelineConfig
-from pipeline.kinds import Scoring
+from pipeline.kinds import Node, Scoring
 from pipeline.layout import LocalLayout
 from pipeline.metadata import lineage
 from pipeline.metadata.store import custom_property, latest_run_context, open_store, run_executions
@@ -56,7 +56,7 @@ def run_batch_predictions(config: PipelineConfig) -> ScoringResult:
     store = open_store(LocalLayout.for_config(config).metadata_path)
     run = latest_run_context(store, Scoring.pipeline_name(config))
     for step in run_executions(store, run.id):
-        if step.component == "BulkInferrer":
+        if step.component == Node.BULK_INFERRER:
             result.seconds, result.cached = step.seconds, step.state == "cached"
         for artifact in step.outputs:
             if artifact.type == "pipeline.Predictions":

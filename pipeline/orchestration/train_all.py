@@ -30,7 +30,7 @@ from pipeline.config import (
     PipelineConfig,
     settings_read_only_by,
 )
-from pipeline.kinds import TrainAll
+from pipeline.kinds import Node, TrainAll
 from pipeline.layout import LocalLayout
 from pipeline.loading import load_config, load_variants
 from pipeline.metadata.store import (
@@ -125,7 +125,7 @@ def collect_comparison(config: PipelineConfig, layout: LocalLayout,
         states[step.component] = step.state
         for artifact in step.outputs:
             artifacts.setdefault(step.component, {})[artifact.type] = artifact
-    examples = artifacts.get("ExampleGen", {}).get("Examples")
+    examples = artifacts.get(Node.EXAMPLE_GEN, {}).get("Examples")
     records: list[bytes] = []
     if examples is not None:
         eval_uri = os.path.join(examples.uri, "Split-eval", "*")

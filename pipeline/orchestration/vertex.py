@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
-from pipeline.kinds import TRAINING, PipelineKind, Scoring
+from pipeline.kinds import TRAINING, Node, PipelineKind, Scoring
 from pipeline.values import ConfigError
 
 CPU_DOCKERFILE = "docker/cpu.Dockerfile"
@@ -61,6 +61,8 @@ def accelerator_types() -> tuple[str, ...]:
 # ---------------------------------------------------------------------- validation
 def validate_cloud(config: PipelineConfig) -> PipelineConfig:
     """Checks the settings a cloud run needs, each error naming its setting; returns config.
+    Each setting's own limits are declared with it (pipeline/config.py) and checked when
+    the configuration loads; these are the checks of formats and of settings together.
 
     Runs before anything is compiled, so a typo never reaches a billed job.
     """
@@ -101,25 +103,15 @@ def validate_cloud(config: PipelineConfig) -> PipelineConfig:
     if accelerator and accelerator not in accelerator_types():
         raise ConfigError(f"trainer_accelerator_type={accelerator!r} is not a Vertex AI "
                           f"accelerator; choose one of: {', '.join(accelerator_types())}.")
-    if config.trainer_accelerator_count < 0:
-        raise ConfigError("trainer_accelerator_count cannot be negative, got "
-                          f"{config.trainer_accelerator_count}.")
     if config.trainer_accelerator_count and not accelerator:
         raise ConfigError(f"trainer_accelerator_count={config.trainer_accelerator_count} "
                           "needs trainer_accelerator_type, e.g. NVIDIA_TESLA_T4.")
     if accelerator and not config.trainer_accelerator_count:
         raise ConfigError(f"trainer_accelerator_type={accelerator} needs "
                           "trainer_accelerator_count of at least 1.")
-    for key in ("trainer_replica_count", "dataflow_max_workers", "dataflow_disk_size_gb",
-                "serving_min_replicas"):
-        if getattr(config, key) < 1:
-            raise ConfigError(f"{key} must be at least 1, got {getattr(config, key)}.")
     if config.serving_max_replicas < config.serving_min_replicas:
         raise ConfigError(f"serving_max_replicas={config.serving_max_replicas} is below "
                           f"serving_min_replicas={config.serving_min_replicas}.")
-    if not 1 <= config.serving_traffic_percent <= 100:
-        raise ConfigError("serving_traffic_percent must be between 1 and 100, got "
-                          f"{config.serving_traffic_percent}.")
     _check_cron(config.schedule_cron)
     return config
 
@@ -338,7 +330,8 @@ def compile_pipeline(config: PipelineConfig, output_path: Path,
     if config.data_source == "bigquery" and config.bigquery_window_days and not kind.scores_rows:
         # The moving window's query text is the same every day, so a cached ExampleGen would
         # serve last week's rows; it must run each time (its new output then re-runs the rest).
-        spec["pipelineSpec"]["root"]["dag"]["tasks"]["ExampleGen"].pop("cachingOptions", None)
+        spec["pipelineSpec"]["root"]["dag"]["tasks"][Node.EXAMPLE_GEN].pop("cachingOptions",
+                                                                           None)
         output_path.write_text(json.dumps(spec, indent=2, sort_keys=True))
     return spec
 
@@ -388,9 +381,7 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
     executors = pipeline_spec["deploymentSpec"]["executors"]
     components = pipeline_spec["components"]
     tasks = pipeline_spec["root"]["dag"]["tasks"]
-    kind = Scoring() if "PredictionWriter" in tasks else TRAINING
-    beam_components = {"ExampleGen", "StatisticsGen", "Transform", "Evaluator",
-                       "ScoringExampleGen", "BulkInferrer"}
+    kind = Scoring() if Node.PREDICTION_WRITER in tasks else TRAINING
     lines = [
         f"Pipeline {spec['pipelineSpec']['pipelineInfo']['name']!r} (variant "
         f"{config.variant}) on Vertex AI Pipelines",
@@ -411,26 +402,26 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
             where = f"step in {executor['container']['image']}"
         else:
             where = "step"
-        if name in beam_components:
+        if "container" in executor and _runs_beam(executor):
             where += (f"; Beam on Dataflow ({config.dataflow_machine_type}, up to "
                       f"{config.dataflow_max_workers} workers)" if config.beam_runner == "dataflow"
                       else "; Beam direct runner inside the step")
-        if name == "Trainer":
+        if name == Node.TRAINER:
             where = _training_description(config, images)
-        if name == "Tuner":
+        if name == Node.TUNER:
             where = (f"Vertex AI Training: {config.hyperparameter_search} search, "
                      f"{config.search_trials} trials, {config.search_parallel_trials} at once, "
                      f"each on {config.trainer_machine_type}")
-        if name == "PredictionWriter":
+        if name == Node.PREDICTION_WRITER:
             where = ("step; JSON lines under the pipeline root, appended to BigQuery "
                      f"{config.predictions_bigquery_table}" if config.predictions_bigquery_table
                      else "step; JSON lines under the pipeline root")
-        if name == "ServingSandbox":
+        if name == Node.SANDBOX:
             where = (f"step: serves the candidate in the step's container for "
                      f"{config.sandbox_seconds:g} s, blocks the push above "
                      f"{config.max_latency_p99_ms:g} ms p99 or below "
                      f"{config.min_examples_per_second:g} examples/s")
-        if name == "Pusher":
+        if name == Node.PUSHER:
             where = (f"Vertex AI endpoint {config.serving_endpoint_name!r} "
                      f"({config.serving_machine_type}, {config.serving_min_replicas}-"
                      f"{config.serving_max_replicas} replicas, "
@@ -439,6 +430,18 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
                      else f"files under {layout.serving_directory}, blessed models only")
         lines.append(f"    {name:<{width}}  {where}")
     return "\n".join(lines)
+
+
+def _runs_beam(executor: Mapping[str, Any]) -> bool:
+    """Whether a compiled task's executor is a Beam executor (its Beam steps then run on
+    Dataflow or the direct runner), read from the executor class the task names."""
+    import importlib
+
+    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+
+    arguments = executor["container"]["args"]
+    module, _, name = arguments[arguments.index("--executor_class_path") + 1].rpartition(".")
+    return issubclass(getattr(importlib.import_module(module), name), BaseBeamExecutor)
 
 
 def in_dependency_order(tasks: Mapping[str, Any]) -> list[str]:

@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.kinds import Node
 from pipeline.orchestration.vertex import in_dependency_order
 from pipeline.values import ConfigError
 
@@ -292,21 +293,21 @@ def resolved_record_artifact(record_artifact: dict[str, Any]) -> dict[str, Any]:
 def summary_lines(result: DryRunResult) -> list[str]:
     """Metrics, blessing and push, read from the run's artifacts."""
     lines = [f"Dry run {result.run_id}: {len(result.tasks)} tasks under {result.directory}"]
-    blessing = result.outputs.get("Evaluator", {}).get("blessing", [{}])[0]
+    blessing = result.outputs.get(Node.EVALUATOR, {}).get("blessing", [{}])[0]
     if blessing:
         from evaluation.results import metrics_by_slice
 
         verdict = "blessed" if blessing["metadata"].get("blessed") else "NOT blessed"
         lines.append(f"  Evaluator: {verdict} ({blessing['uri']})")
-        evaluation = result.outputs["Evaluator"]["evaluation"][0]["uri"]
+        evaluation = result.outputs[Node.EVALUATOR]["evaluation"][0]["uri"]
         overall = metrics_by_slice(evaluation).get("Overall", {})
         lines.append("  metrics: " + ", ".join(f"{key} {value:.3f}" for key, value in
                                                sorted(overall.items())
                                                if isinstance(value, float)))
-    sandbox = result.outputs.get("ServingSandbox", {}).get("blessing", [{}])[0]
+    sandbox = result.outputs.get(Node.SANDBOX, {}).get("blessing", [{}])[0]
     if sandbox:
         lines.append(f"  ServingSandbox: {sandbox['metadata'].get('reason')}")
-    pushed = result.outputs.get("Pusher", {}).get("pushed_model", [{}])[0]
+    pushed = result.outputs.get(Node.PUSHER, {}).get("pushed_model", [{}])[0]
     if pushed:
         where = pushed["metadata"].get("pushed_destination")
         lines.append(f"  Pusher: pushed to {where}" if pushed["metadata"].get("pushed")
