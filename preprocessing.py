@@ -19,7 +19,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models.shapes import PADDING_TOKEN_ID, FeatureShapes
-from pipeline.config import TrainingSettings, TransformSettings
+from pipeline.settings import TrainingSettings, TransformSettings
 from tasks.graph_parts import graph_part
 
 MISSING_CATEGORY = b"__missing__"

@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     from models.fn_args import trainer_fn_args
     from models.package import PACKAGE_DIRECTORY
     from models.trainer import run_fn
-    from pipeline.config import TrainingSettings
     from pipeline.definition import create_pipeline
     from pipeline.kinds import DataOnly
-    from pipeline.loading import load_config
+    from pipeline.settings import TrainingSettings
+    from pipeline.settings.loading import load_config
     from pipeline.targets import local_target
 
     started = time.monotonic()

@@ -42,10 +42,10 @@ def prepare(out: Path, flags: list[str]) -> None:
 
     from models.feeder import training_shapes
     from models.fn_args import trainer_fn_args
-    from pipeline.config import TrainingSettings
     from pipeline.definition import create_pipeline
     from pipeline.kinds import DataOnly
-    from pipeline.loading import load_config
+    from pipeline.settings import TrainingSettings
+    from pipeline.settings.loading import load_config
     from pipeline.targets import local_target
 
     with tempfile.TemporaryDirectory(prefix="gpu-model-step-") as scratch:
@@ -92,7 +92,7 @@ def measure(spec_path: Path, batch_sizes: list[int], steps: int, budget: float) 
 
     from models.registry import architecture_names, build_model
     from models.shapes import FeatureShapes
-    from pipeline.config import TrainingSettings
+    from pipeline.settings import TrainingSettings
 
     spec = json.loads(spec_path.read_text())
     shapes = FeatureShapes.from_dict(spec["shapes"])

@@ -29,7 +29,7 @@ from pathlib import Path
 from pipeline_benchmark import sample_memory
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
-from pipeline.config import REPOSITORY_ROOT, resolve_data_path
+from pipeline.settings import REPOSITORY_ROOT, resolve_data_path
 
 SAMPLE = "package://tfx/examples/chicago_taxi_pipeline/data/simple/data.csv"
 SIZES = (15_000, 150_000, 1_500_000)
@@ -78,8 +78,8 @@ def measure(command: list[str], log_path: Path) -> tuple[float, list[tuple[float
 
 def step_rows(output_root: Path, rows: int) -> list[dict]:
     """Per component of the run: seconds, rows/s and peak memory while it ran."""
-    from pipeline.loading import load_config
     from pipeline.metadata.store import latest_run_context, open_store, run_executions
+    from pipeline.settings.loading import load_config
 
     config = load_config([f"--output_root={output_root}"], environ={})
     store = open_store(output_root / "metadata.sqlite")
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             if not options.skip_input_bound:
                 from training_throughput import input_bound_ratio, run_artifacts
 
-                from pipeline.loading import load_config
+                from pipeline.settings.loading import load_config
 
                 config = load_config([f"--output_root={work / 'output'}"], environ={})
                 throughput = input_bound_ratio(config, run_artifacts(config),

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
-from pipeline.config import REPOSITORY_ROOT
+from pipeline.settings import REPOSITORY_ROOT
 
 
 def _tree_rss_bytes(root_pid: int) -> tuple[int, int]:
@@ -118,8 +118,8 @@ def eval_split_auc(metadata_path: Path, model_path: Path, output_key: str) -> fl
     import tensorflow as tf
     from scipy.stats import rankdata
 
-    from pipeline.label import LabelRule
-    from pipeline.loading import load_config
+    from pipeline.settings.label import LabelRule
+    from pipeline.settings.loading import load_config
 
     defaults = load_config([], environ={})  # the default dataset: taxi's big tippers
     label_name, rule = defaults.label_name, LabelRule.parse(defaults.label_rule)
@@ -151,8 +151,8 @@ def scoring_speed(model_path: Path, config_flags: list[str]) -> tuple[float, flo
     import tensorflow as tf
 
     from pipeline.components.example_gen import RowConverter, read_examples
-    from pipeline.config import IngestionSettings
-    from pipeline.loading import load_config
+    from pipeline.settings import IngestionSettings
+    from pipeline.settings.loading import load_config
 
     config = load_config(config_flags, environ={})
     examples = []
@@ -190,7 +190,7 @@ def run_ours(work: Path, variant: str) -> dict:
               "code": code, "metrics": latest_evaluation_metrics(output_root / "metadata.sqlite")}
     versions = sorted((output_root / "serving").glob("*"))
     if code == 0 and versions:
-        from pipeline.loading import load_config
+        from pipeline.settings.loading import load_config
         from tasks import task_named
 
         # The serving output of the default dataset's task (taxi's big tippers: binary).

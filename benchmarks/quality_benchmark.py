@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
-from pipeline.config import PipelineConfig
-from pipeline.loading import dataset_names, load_config
+from pipeline.settings import PipelineConfig
+from pipeline.settings.loading import dataset_names, load_config
 
 TAXI_SAMPLE = ["--variant=full_sample"]
 # (dataset, extra flags, label): the testdata runs, then the taxi tasks on the whole sample.
@@ -41,8 +41,8 @@ def split_examples(config: PipelineConfig, split: str) -> list[Any]:
     """The raw tf.Examples of one split, as the run's ExampleGen wrote them."""
     import tensorflow as tf
 
-    from pipeline.layout import LocalLayout
     from pipeline.metadata.store import latest_run_context, open_store, run_executions
+    from pipeline.orchestration.layout import LocalLayout
 
     store = open_store(LocalLayout.for_config(config).metadata_path)
     run = latest_run_context(store, config.pipeline_name)
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default="", help="comma-separated; default: all")
     parser.add_argument("--quick", action="store_true", help="skip the 15k-sample runs")
     options = parser.parse_args(argv)
-    from pipeline.layout import LocalLayout
+    from pipeline.orchestration.layout import LocalLayout
     from pipeline.orchestration.local import run_local_pipeline
     from pipeline.orchestration.run_summary import collect_run_summary
     from tasks import task_named

@@ -25,8 +25,8 @@ from pathlib import Path
 from pipeline_benchmark import measure
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
-from pipeline.config import REPOSITORY_ROOT
-from pipeline.loading import load_variants
+from pipeline.settings import REPOSITORY_ROOT
+from pipeline.settings.loading import load_variants
 
 PYTHON = str(REPOSITORY_ROOT / ".venv" / "bin" / "python")
 

@@ -18,8 +18,8 @@ import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 def run_artifacts(config: Any, pipeline_name: str | None = None) -> dict[str, str]:
     """The directories of the latest run's Transform output and transformed examples (of
     `pipeline_name`, by default the config's pipeline)."""
-    from pipeline.layout import LocalLayout
     from pipeline.metadata.store import latest_run_context, open_store, run_executions
+    from pipeline.orchestration.layout import LocalLayout
 
     store = open_store(LocalLayout.for_config(config).metadata_path)
     run = latest_run_context(store, pipeline_name or config.pipeline_name)
@@ -41,7 +41,7 @@ def input_bound_ratio(config: Any, artifacts: dict[str, str], work_directory: st
     from models.feeder import build_feeder, training_shapes
     from models.fn_args import trainer_fn_args
     from models.registry import build_model
-    from pipeline.config import TrainingSettings
+    from pipeline.settings import TrainingSettings
 
     settings = TrainingSettings.from_config(config)
     fn_args = trainer_fn_args({**artifacts, "model": f"{work_directory}/model",

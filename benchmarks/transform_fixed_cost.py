@@ -43,8 +43,8 @@ def main() -> int:
 
     from pipeline.definition import create_pipeline
     from pipeline.kinds import DataOnly
-    from pipeline.loading import load_config
     from pipeline.metadata.store import latest_run_context, open_store, run_executions
+    from pipeline.settings.loading import load_config
     from pipeline.targets import local_target
 
     with tempfile.TemporaryDirectory(prefix="transform-fixed-cost-") as scratch:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import tensorflow_model_analysis as tfma
 
 from evaluation.metric_configs import metric_name
-from pipeline.config import EvaluatorSettings, blessing_thresholds, change_thresholds
+from pipeline.settings import EvaluatorSettings, blessing_thresholds, change_thresholds
 from tasks import Task, task_named
 from tasks.judge_parts import judge_part
 

@@ -8,7 +8,7 @@ import keras
 
 from models.layers import dense_tower, embedded_features, feature_inputs, task_logits, task_model
 from models.shapes import FeatureShapes
-from pipeline.config import TrainingSettings
+from pipeline.settings import TrainingSettings
 
 
 def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:

@@ -17,7 +17,7 @@ from models.layers import (
     token_sequences,
 )
 from models.shapes import FeatureShapes
-from pipeline.config import TrainingSettings
+from pipeline.settings import TrainingSettings
 
 
 def transformer_block(tokens: keras.KerasTensor, settings: TrainingSettings, index: int

@@ -16,7 +16,7 @@ from tfx.components.trainer.fn_args_utils import DataAccessor
 from tfx_bsl.public import tfxio
 
 from models.shapes import FeatureShapes
-from pipeline.config import TrainingSettings
+from pipeline.settings import TrainingSettings
 from preprocessing import feature_shapes
 from tasks import task_named
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 
 from models.shapes import PADDING_TOKEN_ID, FeatureShapes
-from pipeline.config import TrainingSettings
+from pipeline.settings import TrainingSettings
 from tasks.model_parts import model_part
 
 

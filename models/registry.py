@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # for type hints only: this module must not import TensorFlow
     import keras
 
     from models.shapes import FeatureShapes
-    from pipeline.config import TrainingSettings
+    from pipeline.settings import TrainingSettings
 
 # Names are listed here (not discovered by importing every module) so that validating a
 # configuration does not import TensorFlow. The code fingerprint of the Trainer follows

@@ -27,7 +27,7 @@ from models.export import export_serving_model
 from models.feeder import build_feeder, training_shapes
 from models.package import count_and_fingerprint, history_of, write_model_package
 from models.registry import build_model
-from pipeline.config import TrainingPhase, TrainingSettings, training_phases
+from pipeline.settings import TrainingPhase, TrainingSettings, training_phases
 
 logger = logging.getLogger(__name__)
 

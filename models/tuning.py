@@ -1,6 +1,6 @@
 """`tuner_fn`: the Tuner component's entry point (handed to TFX as `models.tuning.tuner_fn`).
 
-keras-tuner searches the configured space (pipeline/search_space.py) with one of its
+keras-tuner searches the configured space (pipeline/settings/search_space.py) with one of its
 oracles; each trial builds the configured architecture through the same registry, on the
 same feeder, as the Trainer. Hyperparameter names are setting names, so the Trainer
 applies the best values over its configuration unchanged (models/trainer.py).
@@ -21,8 +21,8 @@ from tfx.components.tuner.component import TunerFnResult
 from models.distribution import choose_strategy, use_mixed_precision
 from models.feeder import build_feeder, training_shapes
 from models.registry import build_model
-from pipeline.config import TrainingSettings, TunerSettings
-from pipeline.search_space import Dimension, parse_search_space
+from pipeline.settings import TrainingSettings, TunerSettings
+from pipeline.settings.search_space import Dimension, parse_search_space
 from tasks import task_named
 
 

@@ -16,7 +16,7 @@ from models.layers import (
     task_model,
 )
 from models.shapes import FeatureShapes
-from pipeline.config import TrainingSettings
+from pipeline.settings import TrainingSettings
 
 
 def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
-from pipeline.config import FIELDS, REPOSITORY_ROOT, TYPE_HINTS, PipelineConfig
 from pipeline.kinds import TRAINING, PipelineKind, Scoring
-from pipeline.layout import LocalLayout
-from pipeline.loading import load_config
-from pipeline.values import ConfigError, describe_type, parse_flags
+from pipeline.orchestration.layout import LocalLayout
+from pipeline.settings import FIELDS, REPOSITORY_ROOT, TYPE_HINTS, PipelineConfig
+from pipeline.settings.loading import load_config
+from pipeline.settings.values import ConfigError, describe_type, parse_flags
 from tasks import task_named
 
 

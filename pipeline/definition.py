@@ -6,7 +6,7 @@ sandbox, report) per model.
 
 It names no dataset: features, label, slices and the data source all come from
 `PipelineConfig`, and each component receives exactly the settings its step reads (a
-typed view, see `Step` in pipeline/config.py). Everything that depends on where it runs
+typed view, see `Step` in pipeline/settings/). Everything that depends on where it runs
 (paths, metadata store, Beam arguments, component classes, resolver strategies) is the
 target's, so the runners only gather those values and call it.
 """
@@ -40,7 +40,6 @@ from tfx.proto import bulk_inferrer_pb2, trainer_pb2, tuner_pb2
 from tfx.types import Channel, standard_artifacts
 
 from evaluation.slices import eval_config_from
-from pipeline.bigquery import bigquery_query, scoring_query
 from pipeline.components.anomaly_gate import AcceptedStatistics, DataAnomalyGate
 from pipeline.components.atomic_pusher import AtomicPusher
 from pipeline.components.bigquery_example_gen import BigQueryExecutor
@@ -53,8 +52,10 @@ from pipeline.components.example_gen import (
 )
 from pipeline.components.model_report import ModelReportGen
 from pipeline.components.prediction_writer import PredictionWriter
-from pipeline.components.serving_sandbox import ServingSandbox
-from pipeline.config import (
+from pipeline.fingerprint import code_fingerprint
+from pipeline.kinds import TRAINING, DataOnly, Node, PipelineKind, Scoring, TrainAll, Training
+from pipeline.serving.sandbox import ServingSandbox
+from pipeline.settings import (
     DataCheckSettings,
     EvaluatorSettings,
     IngestionSettings,
@@ -69,8 +70,7 @@ from pipeline.config import (
     TunerSettings,
     resolve_data_path,
 )
-from pipeline.fingerprint import code_fingerprint
-from pipeline.kinds import TRAINING, DataOnly, Node, PipelineKind, Scoring, TrainAll, Training
+from pipeline.settings.bigquery import bigquery_query, scoring_query
 from pipeline.targets import Target
 
 # The user functions TFX loads by module path in the component's process.

@@ -17,7 +17,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from pipeline.config import REPOSITORY_ROOT
+from pipeline.settings import REPOSITORY_ROOT
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|\*))*$")
 

@@ -14,8 +14,8 @@ import datetime
 from collections.abc import Mapping
 from typing import ClassVar
 
-from pipeline.bigquery import bigquery_query, scoring_query
-from pipeline.config import PipelineConfig, resolve_data_path
+from pipeline.settings import PipelineConfig, resolve_data_path
+from pipeline.settings.bigquery import bigquery_query, scoring_query
 
 
 class Node:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pipeline.config import PipelineConfig
-from pipeline.loading import dataset_config as unvalidated_dataset_config
+from pipeline.settings import PipelineConfig
+from pipeline.settings.loading import dataset_config as unvalidated_dataset_config
 
 
 def dataset_config(dataset: str, **overrides: Any) -> PipelineConfig:

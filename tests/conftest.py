@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
-from pipeline.config import PipelineConfig
-from pipeline.loading import validate
+from pipeline.settings import PipelineConfig
+from pipeline.settings.loading import validate
 from tests.configs import taxi_config
 
 

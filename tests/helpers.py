@@ -18,7 +18,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, sche
 from tfx_bsl.public import tfxio
 
 from pipeline.components.example_gen import RowConverter
-from pipeline.config import REPOSITORY_ROOT, IngestionSettings, PipelineConfig, TransformSettings
+from pipeline.settings import REPOSITORY_ROOT, IngestionSettings, PipelineConfig, TransformSettings
 from preprocessing import preprocessing_fn
 
 TESTDATA = REPOSITORY_ROOT / "testdata" / "taxi_trips.jsonl"

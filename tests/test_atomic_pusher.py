@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.components.atomic_pusher import STAGING_PREFIX
-from pipeline.config import REPOSITORY_ROOT
+from pipeline.settings import REPOSITORY_ROOT
 
 # Runs one push in this process: argv = model dir, serving base, pushed-model dir, blessed.
 PUSH = """

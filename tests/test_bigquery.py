@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
-from pipeline.bigquery import bigquery_query
-from pipeline.values import ConfigError
+from pipeline.settings.bigquery import bigquery_query
+from pipeline.settings.values import ConfigError
 from tests.configs import taxi_config
 
 

@@ -31,9 +31,9 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-from pipeline.bigquery import bigquery_query
 from pipeline.components.example_gen import RowConverter
-from pipeline.config import REPOSITORY_ROOT, IngestionSettings, PipelineConfig
+from pipeline.settings import REPOSITORY_ROOT, IngestionSettings, PipelineConfig
+from pipeline.settings.bigquery import bigquery_query
 from tests.configs import taxi_config
 
 if TYPE_CHECKING:
@@ -364,9 +364,9 @@ def test_a_table_to_score_is_read_without_a_label_and_predictions_append(
         dataset: str, tmp_path: Path) -> None:
     """batch_predict.py on BigQuery: the scoring query returns every row with its key and
     no label; PredictionWriter's lines append to a predictions table."""
-    from pipeline.bigquery import scoring_query
     from pipeline.components.prediction_writer import append_to_bigquery
-    from pipeline.config import SOURCE_FEATURE
+    from pipeline.settings import SOURCE_FEATURE
+    from pipeline.settings.bigquery import scoring_query
 
     config = taxi_config(data_source="bigquery", scoring_bigquery_table=TRIPS_TABLE,
                          key_columns=("unique_key",), passthrough_columns=("company",))

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.config import FIELDS, REPOSITORY_ROOT
+from pipeline.settings import FIELDS, REPOSITORY_ROOT
 
 
 def _cli(*arguments: str) -> subprocess.CompletedProcess:

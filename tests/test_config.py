@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import (
+from pipeline.settings import (
     MODEL_BRANCH_STEPS,
     REPOSITORY_ROOT,
     EvaluatorSettings,
@@ -21,13 +21,14 @@ from pipeline.config import (
     blessing_thresholds,
     change_thresholds,
     check_declarations,
+    config_from_dict,
     searchable_settings,
     setting,
     setting_names,
     settings_read_only_by,
 )
-from pipeline.loading import load_config, load_variants, validate
-from pipeline.values import ConfigError, parse_flags
+from pipeline.settings.loading import load_config, load_variants, validate
+from pipeline.settings.values import ConfigError, parse_flags
 from tests.configs import taxi_config
 
 
@@ -156,12 +157,12 @@ def test_variant_with_wrong_type_names_the_variant(variants_file: Path) -> None:
 
 def test_bool_is_not_an_int() -> None:
     with pytest.raises(ConfigError, match="is not int"):
-        PipelineConfig.from_dict({"epochs": True})
+        config_from_dict({"epochs": True})
 
 
 def test_round_trip_through_dict() -> None:
     config = taxi_config(hidden_units=(3, 2), architecture="deep")
-    assert PipelineConfig.from_dict(config.to_dict()) == config
+    assert config_from_dict(config.to_dict()) == config
 
 
 def test_package_data_path_resolves_inside_the_installed_package() -> None:
@@ -227,7 +228,7 @@ def test_declared_limits_are_checked(overrides: dict, message: str) -> None:
 
 
 def test_loading_a_configuration_imports_no_tensorflow() -> None:
-    code = ("import sys; from pipeline.loading import load_config; load_config([]); "
+    code = ("import sys; from pipeline.settings.loading import load_config; load_config([]); "
             "print(sorted(m for m in ('tensorflow', 'keras', 'tfx') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY_ROOT,
                             capture_output=True, text=True, timeout=120, check=True)
@@ -235,7 +236,7 @@ def test_loading_a_configuration_imports_no_tensorflow() -> None:
 
 
 def test_every_shipped_dataset_loads_and_selecting_one_is_one_setting() -> None:
-    from pipeline.loading import dataset_names
+    from pipeline.settings.loading import dataset_names
 
     assert {"taxi", "penguins", "taxi_fare", "taxi_tip_share", "imdb"} <= set(dataset_names())
     tasks = {name: load_config([f"--dataset={name}"], environ={}).task
@@ -283,8 +284,8 @@ def test_every_setting_a_step_reads_is_declared_for_it() -> None:
     code reads."""
     import ast
 
-    from pipeline import config as config_module
-    from pipeline.config import StepSettings
+    from pipeline.settings import StepSettings
+    from pipeline.settings import views as config_module
 
     views = {name: value for name, value in vars(config_module).items()
              if isinstance(value, type) and issubclass(value, StepSettings)

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from models.distribution import choose_strategy, is_chief
 from models.export import EXTRA_ASSETS_DIRECTORY
-from pipeline.config import REPOSITORY_ROOT, TrainingSettings
+from pipeline.settings import REPOSITORY_ROOT, TrainingSettings
 from tests.configs import taxi_config
 from tests.helpers import sample_rows, serialized_examples
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import REPOSITORY_ROOT
 from pipeline.definition import CODE_ENTRIES, entry_module
 from pipeline.fingerprint import repository_files
 from pipeline.orchestration.vertex import CPU_DOCKERFILE, GPU_DOCKERFILE, image_sources
+from pipeline.settings import REPOSITORY_ROOT
 
 LOCKS = {CPU_DOCKERFILE: "requirements.lock", GPU_DOCKERFILE: "requirements-gpu.lock"}
 

@@ -13,7 +13,7 @@ from pipeline.components.example_gen import (
     read_examples,
     read_records,
 )
-from pipeline.config import IngestionSettings, resolve_data_path
+from pipeline.settings import IngestionSettings, resolve_data_path
 from tests.configs import dataset_config, taxi_config
 from tests.helpers import TESTDATA, sample_rows
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.label import Label, LabelRule
-from pipeline.values import ConfigError, InputDataError
+from pipeline.settings.label import Label, LabelRule
+from pipeline.settings.values import ConfigError, InputDataError
 
 
 def test_big_tipper_rule() -> None:

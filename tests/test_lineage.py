@@ -15,12 +15,12 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 import lineage as lineage_cli
-from pipeline.config import REPOSITORY_ROOT
-from pipeline.layout import LocalLayout
-from pipeline.loading import validate
 from pipeline.metadata.run_record import attach_run_record, run_record_of
 from pipeline.metadata.store import open_store
+from pipeline.orchestration.layout import LocalLayout
 from pipeline.orchestration.local import run_local_pipeline
+from pipeline.settings import REPOSITORY_ROOT
+from pipeline.settings.loading import validate
 from tests.configs import taxi_config
 
 pytestmark = pytest.mark.e2e

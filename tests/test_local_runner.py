@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.config import REPOSITORY_ROOT
 from pipeline.orchestration.local import failure_reason
 from pipeline.orchestration.run_summary import metrics_table
+from pipeline.settings import REPOSITORY_ROOT
 from tests.helpers import TESTDATA
 
 

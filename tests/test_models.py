@@ -13,7 +13,7 @@ import tensorflow_transform as tft
 
 from models.export import EXTRA_ASSETS_DIRECTORY, export_serving_model
 from models.registry import architecture_names, build_model
-from pipeline.config import PipelineConfig, TrainingSettings
+from pipeline.settings import PipelineConfig, TrainingSettings
 from preprocessing import feature_shapes
 from tests.configs import taxi_config
 from tests.helpers import sample_rows, serialized_examples, transform_rows

@@ -16,12 +16,12 @@ import tensorflow as tf
 
 from evaluation.results import metrics_by_slice
 from pipeline.components.anomaly_gate import anomaly_lines
-from pipeline.config import PipelineConfig, TrainingSettings
-from pipeline.layout import LocalLayout
-from pipeline.loading import load_config
 from pipeline.metadata.store import open_store
+from pipeline.orchestration.layout import LocalLayout
 from pipeline.orchestration.local import run_local_pipeline
 from pipeline.orchestration.run_summary import collect_run_summary, metrics_table
+from pipeline.settings import PipelineConfig, TrainingSettings
+from pipeline.settings.loading import load_config
 from tests.configs import CURATED_SCHEMA_NODES
 from tests.helpers import TESTDATA, read_report, sample_rows, serialized_examples
 
@@ -181,7 +181,7 @@ def test_the_pushed_model_carries_warmup_requests_that_replay(first_run: dict) -
     PredictRequest that the pushed model answers."""
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from pipeline.model_server import WARMUP_FILE
+    from pipeline.serving.model_server import WARMUP_FILE
 
     pushed = Path(first_run["summary"]["pushed_model"])
     records = list(tf.data.TFRecordDataset(str(pushed / WARMUP_FILE)).as_numpy_iterator())
@@ -212,10 +212,10 @@ def _rows_to_score(tmp_path: Path, rows: list[dict], label_columns: tuple[str, .
 def test_batch_predictions_score_every_row_as_the_pushed_model_serves_it(
         first_run: dict, tmp_path: Path) -> None:
     from pipeline.components.example_gen import RowConverter
-    from pipeline.config import ScoringIngestionSettings
-    from pipeline.label import Label
     from pipeline.metadata import lineage
     from pipeline.orchestration.scoring import run_batch_predictions
+    from pipeline.settings import ScoringIngestionSettings
+    from pipeline.settings.label import Label
 
     base = first_run["config"]
     label = Label.from_settings(base.label_name, base.label_rule, base.task)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow_transform as tft
 
-from pipeline.config import PipelineConfig
+from pipeline.settings import PipelineConfig
 from preprocessing import feature_shapes
 from tests.helpers import sample_rows, transform_rows
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import REPOSITORY_ROOT
 from pipeline.orchestration.progress import ComponentProgress, bytes_read
+from pipeline.settings import REPOSITORY_ROOT
 
 
 def _record(message: str, name: str = "tfx", **extra: object) -> logging.LogRecord:
@@ -62,7 +62,7 @@ def test_a_silent_beam_step_reports_rows_read_while_it_runs(tmp_path: Path,
 def test_the_trainer_reports_steps_within_an_epoch(monkeypatch: pytest.MonkeyPatch,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     from models import trainer
-    from pipeline.config import TrainingPhase
+    from pipeline.settings import TrainingPhase
 
     monkeypatch.setattr(trainer, "PROGRESS_SECONDS", 0.0)
     recorder = trainer.EpochRecorder()

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.config import REPOSITORY_ROOT
 from pipeline.metadata.store import component_of, open_store
+from pipeline.settings import REPOSITORY_ROOT
 
 pytestmark = pytest.mark.e2e
 RUN_TIMEOUT_S = 600

@@ -5,10 +5,10 @@ from __future__ import annotations
 import keras_tuner
 import pytest
 
-from pipeline.config import PipelineConfig
-from pipeline.loading import load_config
-from pipeline.search_space import Dimension, parse_search_space
-from pipeline.values import ConfigError
+from pipeline.settings import config_from_dict
+from pipeline.settings.loading import load_config
+from pipeline.settings.search_space import Dimension, parse_search_space
+from pipeline.settings.values import ConfigError
 from tests.configs import taxi_config
 
 
@@ -66,5 +66,5 @@ def test_dimensions_become_keras_tuner_hyperparameters() -> None:
     assert isinstance(space["learning_rate"], keras_tuner.engine.hyperparameters.Float)
     assert space["learning_rate"].sampling == "log" and space["cross_layers"].max_value == 3
     # A trial's values are settings the configuration accepts as they are.
-    trial = PipelineConfig.from_dict({"hidden_units": "16,8", "learning_rate": 0.01})
+    trial = config_from_dict({"hidden_units": "16,8", "learning_rate": 0.01})
     assert trial.hidden_units == (16, 8)

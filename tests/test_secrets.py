@@ -7,7 +7,7 @@ import dataclasses
 import re
 import subprocess
 
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig
+from pipeline.settings import REPOSITORY_ROOT, PipelineConfig
 from tests.configs import taxi_config
 
 CREDENTIAL_PATTERNS = {

@@ -8,9 +8,9 @@ import ast
 import pytest
 
 from evaluation.results import task_of_metrics
-from pipeline.config import REPOSITORY_ROOT
 from pipeline.orchestration.run_summary import metrics_table
 from pipeline.orchestration.train_all import best_first, columns, comparison_table
+from pipeline.settings import REPOSITORY_ROOT
 from tasks import TASKS, task_named
 
 

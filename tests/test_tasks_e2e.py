@@ -16,11 +16,11 @@ import pytest
 import tensorflow as tf
 
 import lineage as lineage_cli
-from pipeline.config import PipelineConfig
-from pipeline.layout import LocalLayout
-from pipeline.loading import load_config
+from pipeline.orchestration.layout import LocalLayout
 from pipeline.orchestration.local import run_local_pipeline
 from pipeline.orchestration.run_summary import collect_run_summary
+from pipeline.settings import PipelineConfig
+from pipeline.settings.loading import load_config
 from tests.configs import INFERRED_SCHEMA_NODES
 from tests.helpers import read_report, serialized_examples
 

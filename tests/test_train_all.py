@@ -13,10 +13,10 @@ import pytest
 import train_all
 from models.package import PACKAGE_DIRECTORY
 from pipeline.kinds import TrainAll
-from pipeline.layout import LocalLayout
 from pipeline.metadata.store import latest_run_context, open_store, outputs_of
+from pipeline.orchestration.layout import LocalLayout
 from pipeline.orchestration.train_all import COMPARISON_PROPERTY_PREFIX, model_variants
-from pipeline.values import ConfigError
+from pipeline.settings.values import ConfigError
 from tests.configs import taxi_config
 from tests.helpers import read_report
 

@@ -17,9 +17,9 @@ import tensorflow as tf
 from models.export import EXTRA_ASSETS_DIRECTORY
 from models.package import PACKAGE_DIRECTORY, PACKAGE_ZIP
 from models.trainer import run_fn
-from pipeline.config import PipelineConfig, TrainingPhase, TrainingSettings, training_phases
-from pipeline.loading import validate
-from pipeline.values import ConfigError
+from pipeline.settings import PipelineConfig, TrainingPhase, TrainingSettings, training_phases
+from pipeline.settings.loading import validate
+from pipeline.settings.values import ConfigError
 from tests.configs import taxi_config
 from tests.conftest import EVAL_ROWS, TRAIN_ROWS
 from tests.trainer_harness import trainer_fn_args

@@ -12,12 +12,12 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform
 
 import vertex_runner
-from pipeline.bigquery import bigquery_query
-from pipeline.config import PipelineConfig
 from pipeline.kinds import Scoring
-from pipeline.loading import load_config
 from pipeline.orchestration import vertex
-from pipeline.values import ConfigError
+from pipeline.settings import PipelineConfig
+from pipeline.settings.bigquery import bigquery_query
+from pipeline.settings.loading import load_config
+from pipeline.settings.values import ConfigError
 from tests.configs import VERTEX_TASKS
 
 CLOUD = ("--gcp_project=tipper-project", "--gcs_root=gs://tipper-bucket/tfx",
@@ -336,7 +336,7 @@ SCORING = ("--scoring_bigquery_table=tipper-project.rides.to_score",
 
 
 def test_the_scoring_pipeline_reads_and_writes_bigquery_on_dataflow(tmp_path: Path) -> None:
-    from pipeline.bigquery import scoring_query
+    from pipeline.settings.bigquery import scoring_query
 
     config = cloud_config(*SCORING, output_root=tmp_path)
     template = vertex.template_path(config, Scoring())

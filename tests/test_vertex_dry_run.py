@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.loading import load_config
 from pipeline.orchestration import vertex
 from pipeline.orchestration.vertex_dry_run import DryRunError, dry_run
+from pipeline.settings.loading import load_config
 
 CLOUD = ("--variant=vertex", "--gcp_project=tipper-project",
          "--gcs_root=gs://tipper-bucket/tfx")

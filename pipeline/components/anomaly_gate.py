@@ -32,8 +32,8 @@ from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from tfx.utils import io_utils
 
-from pipeline.config import DataCheckSettings
-from pipeline.values import DataAnomaliesError
+from pipeline.settings import DataCheckSettings
+from pipeline.settings.values import DataAnomaliesError
 from tasks import task_named
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # the file ExampleValidator writes per split

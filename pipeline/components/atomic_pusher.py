@@ -10,7 +10,7 @@ Staging directories left by killed pushes are removed by the next push.
 Every Pusher here (this one, `ObjectStorePusher` for object stores, and the Vertex AI one in
 pipeline/components/vertex_pusher.py) ships the serving sandbox's copy of the model when
 the sandbox passed it: the same SavedModel plus TF Serving's warmup requests
-(pipeline/components/serving_sandbox.py). The model stays the Pusher's `model` input, so
+(pipeline/serving/sandbox.py). The model stays the Pusher's `model` input, so
 lineage runs from the pushed model to the Trainer's as before.
 """
 

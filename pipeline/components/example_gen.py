@@ -3,7 +3,7 @@
 TFX ships no JSON-lines ExampleGen, and its CsvExampleGen infers each column's type from
 the data and cannot compute a label. This executor reads both formats with the feature
 configuration: numeric features become floats, categorical and text ones strings (as the
-BigQuery query casts them), the label is read or computed for the task (pipeline/label.py),
+BigQuery query casts them), the label is read or computed for the task (pipeline/settings/label.py),
 and every problem in a file is reported with the file and line it is on.
 
 On one machine it streams: rows are read, converted, assigned to a split by the same hash
@@ -46,14 +46,14 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from pipeline.config import (
+from pipeline.settings import (
     SOURCE_FEATURE,
     IngestionSettings,
     PipelineConfig,
     ScoringIngestionSettings,
 )
-from pipeline.label import Label
-from pipeline.values import InputDataError
+from pipeline.settings.label import Label
+from pipeline.settings.values import InputDataError
 
 JSON_LINES_SUFFIXES = (".jsonl", ".json", ".ndjson")
 CSV_SUFFIXES = (".csv",)
@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 class RowConverter:
     """Turns one raw row (a dict of JSON or CSV values) into a `tf.train.Example`, or None
-    for a row without a label (pipeline/label.py says why those are left out).
+    for a row without a label (pipeline/settings/label.py says why those are left out).
 
     `settings` are the ExampleGen's (`IngestionSettings`). Given `ScoringIngestionSettings`
     instead, the rows are a table to score: no label is read or written, the key and

@@ -26,8 +26,8 @@ from tfx.types.standard_artifacts import (
     TunerResults,
 )
 
-from pipeline.config import ModelReportSettings, raw_feature_names
 from pipeline.metadata.store import describe_sandbox
+from pipeline.settings import ModelReportSettings, raw_feature_names
 
 REPORT_FILE = "report.html"
 TUNER_RESULTS_FILE = "tuner_results.json"  # what TFX's Tuner writes: one record per trial

@@ -25,7 +25,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import InferenceResult
 
-from pipeline.config import SOURCE_FEATURE, ScoringSettings
+from pipeline.settings import SOURCE_FEATURE, ScoringSettings
 from tasks import Task, task_named
 
 PREDICTIONS_FILE = "predictions.jsonl"

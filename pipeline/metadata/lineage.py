@@ -19,9 +19,7 @@ from tfx.types import artifact_utils
 
 from evaluation.results import metrics_by_slice, task_of_metrics
 from pipeline.components.anomaly_gate import anomaly_lines
-from pipeline.config import PipelineConfig
 from pipeline.kinds import Node
-from pipeline.layout import LocalLayout
 from pipeline.metadata.run_record import RunRecord, run_record_of
 from pipeline.metadata.store import (
     MetadataStoreError,
@@ -33,6 +31,8 @@ from pipeline.metadata.store import (
     outputs_of,
     run_executions,
 )
+from pipeline.orchestration.layout import LocalLayout
+from pipeline.settings import PipelineConfig
 
 
 class LineageError(Exception):

@@ -24,8 +24,8 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 from pipeline.kinds import TRAINING, PipelineKind
+from pipeline.settings import REPOSITORY_ROOT, PipelineConfig
 
 LOCK_FILE = REPOSITORY_ROOT / "requirements.lock"
 # The libraries whose version changes what a run computes.

@@ -86,7 +86,7 @@ def custom_properties(artifact: metadata_store_pb2.Artifact) -> dict[str, Any]:
 
 def describe_sandbox(figures: dict[str, Any] | None) -> str:
     """One line on a ServingSandbox's InfraBlessing properties
-    (pipeline/components/serving_sandbox.py), for the run summary, lineage and report."""
+    (pipeline/serving/sandbox.py), for the run summary, lineage and report."""
     if not figures:
         return "not run"
     verdict = "passed" if figures.get("blessed") else f"blocked the push: {figures.get('reason')}"

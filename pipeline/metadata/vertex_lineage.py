@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.config import PipelineConfig
 from pipeline.metadata.lineage import LineageError
+from pipeline.settings import PipelineConfig
 
 PUSHED_MODEL_SCHEMA = "tfx.PushedModel"
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.results import task_of_metrics
-from pipeline.config import PipelineConfig
 from pipeline.metadata import lineage
 from pipeline.metadata.lineage import LineageError, Run
 from pipeline.metadata.run_record import LOCK_FILE, code_version, data_fingerprint, file_sha256
@@ -22,6 +21,7 @@ from pipeline.metadata.store import describe_sandbox
 from pipeline.metadata.vertex_lineage import render_vertex_report, vertex_model_report
 from pipeline.orchestration.local import run_local_pipeline
 from pipeline.orchestration.run_summary import metrics_table
+from pipeline.settings import PipelineConfig, config_from_dict
 
 # Metrics of a reproduced run may differ from the original by this much (absolute): the
 # training is seeded, but thread scheduling on a different machine can reorder float sums.
@@ -214,7 +214,7 @@ def reproduce_command(config: PipelineConfig, options: argparse.Namespace) -> Re
     record = original.record
     if record is None:
         raise LineageError(f"Run {original.number} has no run record to reproduce from.")
-    recorded = PipelineConfig.from_dict(record.config, f"run {original.number}'s record")
+    recorded = config_from_dict(record.config, f"run {original.number}'s record")
     commit, dirty, diff_sha256 = code_version()
     mismatches = []
     if (commit, diff_sha256) != (record.git_commit, record.git_diff_sha256):

@@ -22,16 +22,16 @@ from pathlib import Path
 from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-from pipeline.config import PipelineConfig
 from pipeline.definition import create_pipeline
 from pipeline.kinds import TRAINING, PipelineKind, TrainAll
-from pipeline.layout import LocalLayout
-from pipeline.loading import dataset_config
 from pipeline.metadata.run_record import RunRecord, attach_run_record, now, start_run_record
 from pipeline.metadata.store import latest_run_context, open_store
+from pipeline.orchestration.layout import LocalLayout
 from pipeline.orchestration.progress import reporting_progress
+from pipeline.settings import PipelineConfig
+from pipeline.settings.loading import dataset_config
+from pipeline.settings.values import DataAnomaliesError, InputDataError
 from pipeline.targets import Target, local_target
-from pipeline.values import DataAnomaliesError, InputDataError
 
 
 def beam_pipeline_args(config: PipelineConfig) -> list[str]:

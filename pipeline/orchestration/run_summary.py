@@ -11,8 +11,6 @@ import math
 from typing import Any
 
 from evaluation.results import blessing_failures, metrics_by_slice, task_of_metrics
-from pipeline.config import PipelineConfig
-from pipeline.layout import LocalLayout
 from pipeline.metadata.store import (
     custom_properties,
     custom_property,
@@ -21,7 +19,9 @@ from pipeline.metadata.store import (
     open_store,
     run_executions,
 )
+from pipeline.orchestration.layout import LocalLayout
 from pipeline.orchestration.local import LocalRunResult
+from pipeline.settings import PipelineConfig
 from tasks import task_named
 
 

@@ -9,13 +9,13 @@ import dataclasses
 import os
 from typing import Any
 
-from pipeline.config import PipelineConfig
 from pipeline.kinds import Node, Scoring
-from pipeline.layout import LocalLayout
 from pipeline.metadata import lineage
 from pipeline.metadata.store import custom_property, latest_run_context, open_store, run_executions
+from pipeline.orchestration.layout import LocalLayout
 from pipeline.orchestration.local import LocalRunResult, run_local_pipeline
-from pipeline.values import ConfigError
+from pipeline.settings import PipelineConfig
+from pipeline.settings.values import ConfigError
 
 
 @dataclasses.dataclass

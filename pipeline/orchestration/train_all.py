@@ -2,7 +2,7 @@
 
 A model variant is an entry of variants.yaml that changes only settings read by the steps
 that train and judge a model (`model_settings()`, derived from the declarations in
-pipeline/config.py), so all of them can share the data steps. They run as one TFX
+pipeline/settings/), so all of them can share the data steps. They run as one TFX
 pipeline (pipeline/kinds.py `TrainAll`): the data steps once, then a Trainer, Evaluator
 and report per variant on the same eval split. The comparison (metrics, training
 time, model size, scoring speed) is read back from ML Metadata, printed, written as CSV,
@@ -25,21 +25,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import (
-    MODEL_BRANCH_STEPS,
-    PipelineConfig,
-    settings_read_only_by,
-)
 from pipeline.kinds import Node, TrainAll
-from pipeline.layout import LocalLayout
-from pipeline.loading import load_config, load_variants
 from pipeline.metadata.store import (
     custom_property,
     latest_run_context,
     open_store,
     run_executions,
 )
-from pipeline.values import ConfigError
+from pipeline.orchestration.layout import LocalLayout
+from pipeline.settings import (
+    MODEL_BRANCH_STEPS,
+    PipelineConfig,
+    settings_read_only_by,
+)
+from pipeline.settings.loading import load_config, load_variants
+from pipeline.settings.values import ConfigError
 from tasks import Task, task_named
 
 COMPARISON_PROPERTY_PREFIX = "comparison."

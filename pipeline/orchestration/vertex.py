@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 from pipeline.kinds import TRAINING, Node, PipelineKind, Scoring
-from pipeline.values import ConfigError
+from pipeline.settings import REPOSITORY_ROOT, PipelineConfig
+from pipeline.settings.values import ConfigError
 
 CPU_DOCKERFILE = "docker/cpu.Dockerfile"
 GPU_DOCKERFILE = "docker/gpu.Dockerfile"
@@ -61,7 +61,7 @@ def accelerator_types() -> tuple[str, ...]:
 # ---------------------------------------------------------------------- validation
 def validate_cloud(config: PipelineConfig) -> PipelineConfig:
     """Checks the settings a cloud run needs, each error naming its setting; returns config.
-    Each setting's own limits are declared with it (pipeline/config.py) and checked when
+    Each setting's own limits are declared with it (pipeline/settings/) and checked when
     the configuration loads; these are the checks of formats and of settings together.
 
     Runs before anything is compiled, so a typo never reaches a billed job.

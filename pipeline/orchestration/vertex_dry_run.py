@@ -38,10 +38,10 @@ from typing import Any
 
 import yaml
 
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig
 from pipeline.kinds import Node
 from pipeline.orchestration.vertex import in_dependency_order
-from pipeline.values import ConfigError
+from pipeline.settings import REPOSITORY_ROOT, PipelineConfig
+from pipeline.settings.values import ConfigError
 
 BIGQUERY_EXECUTORS = ("pipeline.components.bigquery_example_gen.BigQueryExecutor",
                       "tfx.extensions.google_cloud_big_query.example_gen.executor.Executor")

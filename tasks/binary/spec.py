@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pipeline.values import InputDataError
+from pipeline.settings.values import InputDataError
 from tasks.base import Task
 
 

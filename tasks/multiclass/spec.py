@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipeline.values import InputDataError
+from pipeline.settings.values import InputDataError
 from tasks.base import Task
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
-from pipeline.values import InputDataError
+from pipeline.settings.values import InputDataError
 from tasks.base import Task
 
 

@@ -2,7 +2,7 @@
 
 Columns come out with the same names and types the local ExampleGen writes: numeric and
 bucketized features as FLOAT64, categorical and text features as STRING, the label as
-the task's type from the same column or `label_rule` (pipeline/label.py), so a model
+the task's type from the same column or `label_rule` (pipeline/settings/label.py), so a model
 trained on either source sees identical examples.
 
 The functions used here (CAST, EXTRACT, IF, SAFE_DIVIDE, TIMESTAMP, TIMESTAMP_TRUNC to
@@ -17,9 +17,9 @@ from __future__ import annotations
 import datetime
 import re
 
-from pipeline.config import SOURCE_FEATURE, PipelineConfig
-from pipeline.label import Label
-from pipeline.values import ConfigError
+from pipeline.settings import SOURCE_FEATURE, PipelineConfig
+from pipeline.settings.label import Label
+from pipeline.settings.values import ConfigError
 
 _TABLE_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+){1,2}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

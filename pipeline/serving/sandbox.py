@@ -10,7 +10,7 @@ runs wherever the pipeline runs (locally, and in the pipeline image on Vertex AI
    ships (pipeline/components/atomic_pusher.py): TF Serving and Vertex AI's prebuilt
    containers replay the warmup before their first request;
 2. it starts a server in a fresh process on that copy: `tensorflow_model_server` when it
-   is on PATH (a cloud image can have it), else pipeline/model_server.py, which speaks
+   is on PATH (a cloud image can have it), else pipeline/serving/model_server.py, which speaks
    the same REST API over a plain TensorFlow process and replays the same warmup;
 3. it sends every one of `sandbox_examples` eval examples (label removed) and checks the
    answers equal the serving signature's answers in this process, loaded as the
@@ -50,15 +50,15 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import Examples, InfraBlessing, Model, ModelBlessing
 
-from pipeline.config import REPOSITORY_ROOT, SandboxSettings
-from pipeline.model_server import (
+from pipeline.serving.figures import SandboxFigures
+from pipeline.serving.model_server import (
     LOAD_FAILURE,
     SIGNATURE,
     error_summary,
     row_format,
     write_warmup_requests,
 )
-from pipeline.serving.figures import SandboxFigures
+from pipeline.settings import REPOSITORY_ROOT, SandboxSettings
 
 STAMPED_MODEL_DIRECTORY = "stamped_model"  # TFX's path_constants.STAMPED_MODEL_DIR
 MODEL_NAME = "candidate"
@@ -120,7 +120,7 @@ class Server:
         else:
             self.kind = "tensorflow"
             self.port = 0
-            command = [sys.executable, "-m", "pipeline.model_server",
+            command = [sys.executable, "-m", "pipeline.serving.model_server",
                        f"--model_base_path={base_path}", f"--model_name={MODEL_NAME}"]
         root = str(REPOSITORY_ROOT)
         self.process = subprocess.Popen(  # noqa: S603 - our own command line

@@ -1,9 +1,9 @@
 """A model server for the serving sandbox: TF Serving's REST API over a plain TensorFlow
 process, and TF Serving's warmup records.
 
-    python -m pipeline.model_server --model_base_path=DIR --model_name=NAME [--port=0]
+    python -m pipeline.serving.model_server --model_base_path=DIR --model_name=NAME [--port=0]
 
-Why our own: the sandbox (pipeline/components/serving_sandbox.py) must load a candidate
+Why our own: the sandbox (pipeline/serving/sandbox.py) must load a candidate
 the way a model server does, but `tensorflow_model_server` cannot be installed here and
 is not in every image. This server speaks the subset of TF Serving's REST API the sandbox
 and Vertex AI's prebuilt containers use, with TF Serving's rules, so the sandbox's client

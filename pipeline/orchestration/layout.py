@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from pipeline.config import PipelineConfig
+from pipeline.settings import PipelineConfig
 
 
 @dataclasses.dataclass(frozen=True)

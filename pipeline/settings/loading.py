@@ -1,6 +1,6 @@
 """Loading a configuration in three layers and checking it whole, before any component runs.
 
-1. defaults: the fields of `PipelineConfig` (pipeline/config.py), which name no dataset;
+1. defaults: the fields of `PipelineConfig` (pipeline/settings/), which name no dataset;
 2. the dataset: `datasets/<dataset>.yaml`, the table's columns, label, task, slices and
    thresholds (the `dataset` setting picks it, from any layer below);
 3. a named variant from `variants.yaml`, holding only the keys it overrides;
@@ -9,7 +9,7 @@
 Every layer is typed against the declarations: an unknown key or a value of the wrong
 type raises `ConfigError` naming the layer and the key.
 
-`pipeline/config.py` checks each setting against its own declaration; the checks here
+`pipeline/settings/` checks each setting against its own declaration; the checks here
 need other modules (the label rule's grammar, the architecture registry, the search
 space, the BigQuery query, the data files and the schema), which in turn import the
 settings, so they sit one layer above them and dependencies point one way.
@@ -29,11 +29,11 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models.registry import architecture_names
-from pipeline.bigquery import bigquery_query
-from pipeline.config import REPOSITORY_ROOT, PipelineConfig, apply_overrides
-from pipeline.label import LabelRule
-from pipeline.search_space import parse_search_space
-from pipeline.values import ConfigError, one_of, parse_flags
+from pipeline.settings import REPOSITORY_ROOT, PipelineConfig, apply_overrides
+from pipeline.settings.bigquery import bigquery_query
+from pipeline.settings.label import LabelRule
+from pipeline.settings.search_space import parse_search_space
+from pipeline.settings.values import ConfigError, one_of, parse_flags
 
 VARIANTS_FILE = REPOSITORY_ROOT / "variants.yaml"
 DATASETS_DIRECTORY = REPOSITORY_ROOT / "datasets"

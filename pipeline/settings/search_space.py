@@ -16,8 +16,8 @@ import typing
 from collections.abc import Mapping
 
 from models.registry import architecture_names
-from pipeline.config import TYPE_HINTS, coerce_setting, searchable_settings
-from pipeline.values import ConfigError
+from pipeline.settings import TYPE_HINTS, coerce_setting, searchable_settings
+from pipeline.settings.values import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pipeline.values import ConfigError
+from pipeline.settings.values import ConfigError
 from tasks import task_named
 
 _ARITHMETIC: dict[type, tuple[str, Callable[[float, float], float]]] = {

@@ -1,0 +1,91 @@
+"""Configuration: every setting declared once (`declarations`), the machinery that types
+values and cuts each step's view (`views`), the errors and value parsing everything stands
+on (`values`), and what is derived from settings with other modules' help: the layered
+loading and its checks (`loading`), the label and its rule (`label`), the BigQuery query
+(`bigquery`) and the search space (`search_space`).
+
+`from pipeline.settings import X` reaches the declarations and the views; the other
+modules are imported by their own names.
+"""
+
+from pipeline.settings.declarations import (
+    FEATURE_READERS,
+    FIELDS,
+    LABEL_READERS,
+    MODEL_BRANCH_STEPS,
+    PACKAGE_PATH_PREFIX,
+    REPOSITORY_ROOT,
+    RETIRED_SETTINGS,
+    SOURCE_FEATURE,
+    TYPE_HINTS,
+    PipelineConfig,
+    Step,
+    TrainingPhase,
+    blessing_thresholds,
+    change_thresholds,
+    check_declarations,
+    raw_feature_names,
+    resolve_data_path,
+    setting,
+    training_phases,
+)
+from pipeline.settings.views import (
+    DataCheckSettings,
+    EvaluatorSettings,
+    IngestionSettings,
+    ModelReportSettings,
+    SandboxSettings,
+    ScoringIngestionSettings,
+    ScoringSettings,
+    StepSettings,
+    TrainingSettings,
+    TransformSettings,
+    TunerSettings,
+    apply_overrides,
+    coerce_setting,
+    config_from_dict,
+    searchable_settings,
+    setting_names,
+    settings_read_only_by,
+    settings_view,
+)
+
+__all__ = [
+    "DataCheckSettings",
+    "EvaluatorSettings",
+    "FEATURE_READERS",
+    "FIELDS",
+    "IngestionSettings",
+    "LABEL_READERS",
+    "MODEL_BRANCH_STEPS",
+    "ModelReportSettings",
+    "PACKAGE_PATH_PREFIX",
+    "PipelineConfig",
+    "REPOSITORY_ROOT",
+    "RETIRED_SETTINGS",
+    "SOURCE_FEATURE",
+    "SandboxSettings",
+    "ScoringIngestionSettings",
+    "ScoringSettings",
+    "Step",
+    "StepSettings",
+    "TYPE_HINTS",
+    "TrainingPhase",
+    "TrainingSettings",
+    "TransformSettings",
+    "TunerSettings",
+    "apply_overrides",
+    "blessing_thresholds",
+    "change_thresholds",
+    "check_declarations",
+    "coerce_setting",
+    "config_from_dict",
+    "raw_feature_names",
+    "resolve_data_path",
+    "searchable_settings",
+    "setting",
+    "setting_names",
+    "settings_read_only_by",
+    "settings_view",
+    "training_phases",
+]
