@@ -1,13 +1,17 @@
-"""The architecture registry: each architecture module registers a builder under a name.
+"""The architecture registry: each module of models/architectures/ is an architecture, named
+by its file, with a `build(shapes, settings)` function.
 
-`architecture` (a setting) picks one by that name, so adding a network is one new
-file in models/ with a `build(shapes, settings)` function, plus one line in `_MODULES`
-below; nothing else in the pipeline changes.
+`architecture` (a setting) picks one by that name, so adding a network is one new file in
+models/architectures/; nothing else in the pipeline changes. Names are found by listing
+the folder, not by importing every module, so that validating a configuration does not
+import TensorFlow; the Trainer's code fingerprint follows the pattern below
+(pipeline/fingerprint.py reads module patterns given as strings).
 """
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # for type hints only: this module must not import TensorFlow
@@ -16,24 +20,20 @@ if TYPE_CHECKING:  # for type hints only: this module must not import TensorFlow
     from models.shapes import FeatureShapes
     from pipeline.settings import TrainingSettings
 
-# Names are listed here (not discovered by importing every module) so that validating a
-# configuration does not import TensorFlow. The code fingerprint of the Trainer follows
-# these module names (pipeline/fingerprint.py reads module names given as strings).
-_MODULES: dict[str, str] = {
-    "deep": "models.deep",
-    "wide_and_deep": "models.wide_and_deep",
-    "deep_and_cross": "models.deep_and_cross",
-    "feature_transformer": "models.feature_transformer",
-}
+ARCHITECTURE_MODULES = "models.architectures.*"
 
 
 def architecture_names() -> tuple[str, ...]:
-    return tuple(_MODULES)
+    """Every architecture, by its module's name, in alphabetical order."""
+    folder = Path(__file__).resolve().parent / "architectures"
+    return tuple(sorted(path.stem for path in folder.glob("*.py")
+                        if not path.stem.startswith("_")))
 
 
 def build_model(name: str, shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:
     """Builds the named architecture, sized from `shapes`, compiled for training."""
-    if name not in _MODULES:
-        raise KeyError(f"Unknown architecture {name!r}; registered: {', '.join(_MODULES)}.")
-    module = importlib.import_module(_MODULES[name])
+    if name not in architecture_names():
+        raise KeyError(f"Unknown architecture {name!r}; registered: "
+                       f"{', '.join(architecture_names())}.")
+    module = importlib.import_module(ARCHITECTURE_MODULES.replace("*", name))
     return module.build(shapes, settings)

@@ -27,7 +27,8 @@ def matching_modules(pattern: str, root: Path) -> list[str]:
     ("tasks.*.model": every task's model part, as tasks/__init__.py finds them)."""
     parts = pattern.split(".")
     files = sorted(root.glob("/".join(parts) + ".py"))
-    return [".".join(file.relative_to(root).with_suffix("").parts) for file in files]
+    return [".".join(file.relative_to(root).with_suffix("").parts) for file in files
+            if not file.stem.startswith("_")]
 
 
 def module_file(name: str, root: Path) -> Path | None:

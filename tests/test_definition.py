@@ -88,7 +88,7 @@ def _properties(pipeline) -> dict[str, str]:
 # A file, and the components whose code imports it (directly or through other modules):
 # editing the file must change exactly their cache keys.
 EDITS = {
-    "models/deep.py": {"Tuner", "Trainer"},  # loaded by the registry, by name
+    "models/architectures/deep.py": {"Tuner", "Trainer"},  # loaded by the registry, by name
     "pipeline/settings/search_space.py": {"Tuner"},
     "models/package.py": {"Trainer", "ModelReportGen"},
     "evaluation/results.py": {"ModelReportGen"},
