@@ -43,16 +43,39 @@ from pipeline.orchestration.vertex import in_dependency_order
 from pipeline.settings import REPOSITORY_ROOT, PipelineConfig
 from pipeline.settings.values import ConfigError
 
-BIGQUERY_EXECUTORS = ("pipeline.components.bigquery_example_gen.BigQueryExecutor",
-                      "tfx.extensions.google_cloud_big_query.example_gen.executor.Executor")
-EMULATED_BIGQUERY_EXECUTOR = "pipeline.orchestration.dry_run_executors.EmulatedBigQueryExecutor"
-VERTEX_TRAINER_EXECUTOR = "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"
-LOCAL_TRAINER_EXECUTOR = "tfx.components.trainer.executor.GenericExecutor"
-VERTEX_TUNER_EXECUTOR = "tfx.extensions.google_cloud_ai_platform.tuner.executor.Executor"
-LOCAL_TUNER_EXECUTOR = "tfx.components.tuner.executor.Executor"
-VERTEX_PUSH_EXECUTORS = ("pipeline.components.vertex_pusher.SandboxedVertexPushExecutor",
-                         "tfx.extensions.google_cloud_ai_platform.pusher.executor.Executor")
-LOCAL_PUSH_EXECUTOR = "pipeline.components.atomic_pusher.AtomicPushExecutor"
+
+def class_path(cls: type) -> str:
+    """A class's path as a compiled task's --executor_class_path names it."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def substitutions() -> dict[str, tuple[str, str]]:
+    """Executor path in the compiled JSON -> (the executor that runs here instead, what it
+    stands for), from the classes themselves, so a renamed class cannot slip past. Called
+    after compiling, when TFX and its Vertex extensions are loaded anyway."""
+    from tfx.components.trainer import executor as local_trainer
+    from tfx.components.tuner import executor as local_tuner
+    from tfx.extensions.google_cloud_ai_platform.pusher import executor as vertex_pusher
+    from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_trainer
+    from tfx.extensions.google_cloud_ai_platform.tuner import executor as vertex_tuner
+    from tfx.extensions.google_cloud_big_query.example_gen import executor as bigquery
+
+    from pipeline.components.atomic_pusher import AtomicPushExecutor
+    from pipeline.components.bigquery_example_gen import BigQueryExecutor
+    from pipeline.components.vertex_pusher import SandboxedVertexPushExecutor
+    from pipeline.orchestration.dry_run_executors import EmulatedBigQueryExecutor
+
+    emulated, trainer, tuner, push = (class_path(EmulatedBigQueryExecutor),
+                                      class_path(local_trainer.GenericExecutor),
+                                      class_path(local_tuner.Executor),
+                                      class_path(AtomicPushExecutor))
+    return {class_path(BigQueryExecutor): (emulated, "bigquery"),
+            class_path(bigquery.Executor): (emulated, "bigquery"),
+            class_path(vertex_trainer.GenericExecutor): (trainer, "training"),
+            class_path(vertex_tuner.Executor): (tuner, "training"),
+            class_path(SandboxedVertexPushExecutor): (push, "endpoint"),
+            class_path(vertex_pusher.Executor): (push, "endpoint")}
+
 # Beam arguments that only mean something to Dataflow.
 DATAFLOW_ARGUMENTS = ("--runner=", "--project=", "--temp_location=", "--region=",
                       "--machine_type=", "--max_num_workers=", "--disk_size_gb=",
@@ -152,21 +175,17 @@ def _substitute(name: str, arguments: list[str], parameters: dict[str, Any], roo
                 notes: list[str]) -> list[str]:
     """The container's arguments with what cannot run here replaced (noted in `notes`)."""
     executor = arguments[arguments.index("--executor_class_path") + 1]
-    replaced = executor
-    if executor in BIGQUERY_EXECUTORS:
-        replaced = EMULATED_BIGQUERY_EXECUTOR
+    replaced, stands_for = substitutions().get(executor, (executor, ""))
+    if stands_for == "bigquery":
         notes.append(f"{name}: BigQuery -> the generated query on the BigQuery emulator at "
                      f"${ENDPOINT_VARIABLE}")
-    elif executor == VERTEX_TRAINER_EXECUTOR or executor == VERTEX_TUNER_EXECUTOR:
-        replaced = (LOCAL_TRAINER_EXECUTOR if executor == VERTEX_TRAINER_EXECUTOR
-                    else LOCAL_TUNER_EXECUTOR)
+    elif stands_for == "training":
         custom = json.loads(parameters["custom_config"]["stringValue"])
         spec = custom.get("ai_platform_training_args", {}).get("job_spec", {}).get(
             "worker_pool_specs", custom.get("ai_platform_tuning_args"))
         notes.append(f"{name}: Vertex AI Training -> the same run_fn in a local process "
                      f"(worker pools: {json.dumps(spec, sort_keys=True)})")
-    elif executor in VERTEX_PUSH_EXECUTORS:
-        replaced = LOCAL_PUSH_EXECUTOR
+    elif stands_for == "endpoint":
         serving = root / "serving"
         parameters["push_destination"] = {"stringValue": json.dumps(
             {"filesystem": {"base_directory": str(serving)}})}
