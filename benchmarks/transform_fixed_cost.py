@@ -4,9 +4,9 @@
 
 The table is scikit-learn's breast-cancer data (569 rows, 30 numeric features, shipped
 inside scikit-learn, a dev dependency), written as JSON lines into a temporary directory.
-The data steps (ExampleGen to Transform, `create_data_pipeline`) run once, cold, in this
-process; each step's seconds come from ML Metadata. On so few rows nearly all of
-Transform's time is tracing and building graphs, which grows with the analyzers the
+The data steps (ExampleGen to Transform: `create_pipeline` of the `DataOnly` kind) run
+once, cold, in this process; each step's seconds come from ML Metadata. On so few rows
+nearly all of Transform's time is tracing and building graphs, which grows with the analyzers the
 preprocessing function asks for. Issue 13's target: Transform at most 10 s. Printed,
 never asserted.
 """

@@ -22,7 +22,9 @@ import tensorflow as tf
 from tfx.components.example_gen import base_example_gen_executor
 
 from pipeline.components.bigquery_example_gen import row_to_example
-from pipeline.orchestration.vertex_dry_run import ENDPOINT_VARIABLE
+
+# Endpoint of the BigQuery emulator, for the substituted ExampleGen's process.
+ENDPOINT_VARIABLE = "DRY_RUN_BIGQUERY_ENDPOINT"
 
 
 def _client() -> Any:

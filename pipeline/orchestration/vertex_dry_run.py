@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 from pipeline.kinds import Node
+from pipeline.orchestration.dry_run_executors import ENDPOINT_VARIABLE, EmulatedBigQueryExecutor
 from pipeline.orchestration.vertex import in_dependency_order
 from pipeline.settings import REPOSITORY_ROOT, PipelineConfig
 from pipeline.settings.values import ConfigError
@@ -63,7 +64,6 @@ def substitutions() -> dict[str, tuple[str, str]]:
     from pipeline.components.atomic_pusher import AtomicPushExecutor
     from pipeline.components.bigquery_example_gen import BigQueryExecutor
     from pipeline.components.vertex_pusher import SandboxedVertexPushExecutor
-    from pipeline.orchestration.dry_run_executors import EmulatedBigQueryExecutor
 
     emulated, trainer, tuner, push = (class_path(EmulatedBigQueryExecutor),
                                       class_path(local_trainer.GenericExecutor),
@@ -80,8 +80,6 @@ def substitutions() -> dict[str, tuple[str, str]]:
 DATAFLOW_ARGUMENTS = ("--runner=", "--project=", "--temp_location=", "--region=",
                       "--machine_type=", "--max_num_workers=", "--disk_size_gb=",
                       "--sdk_container_image=", "--experiments=", "--service_account_email=")
-# Endpoint of the BigQuery emulator, for the substituted ExampleGen's process.
-ENDPOINT_VARIABLE = "DRY_RUN_BIGQUERY_ENDPOINT"
 
 
 class DryRunError(RuntimeError):
