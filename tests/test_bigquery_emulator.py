@@ -367,6 +367,7 @@ def test_a_table_to_score_is_read_without_a_label_and_predictions_append(
     from pipeline.components.prediction_writer import append_to_bigquery
     from pipeline.settings import SOURCE_FEATURE
     from pipeline.settings.bigquery import scoring_query
+    from tasks import task_named
 
     config = taxi_config(data_source="bigquery", scoring_bigquery_table=TRIPS_TABLE,
                          key_columns=("unique_key",), passthrough_columns=("company",))
@@ -381,7 +382,7 @@ def test_a_table_to_score_is_read_without_a_label_and_predictions_append(
     path = tmp_path / "predictions.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     table = f"{PROJECT}.{dataset}.predictions"
-    assert append_to_bigquery(str(path), table, "binary", ["unique_key", "company"],
+    assert append_to_bigquery(str(path), table, task_named("binary"), ["unique_key", "company"],
                               client) == len(lines)
     stored = {row["unique_key"]: row["probability"]
               for row in client.query(f"SELECT unique_key, probability FROM `{table}`")

@@ -4,88 +4,24 @@ on (`values`), and what is derived from settings with other modules' help: the l
 loading and its checks (`loading`), the label and its rule (`label`), the BigQuery query
 (`bigquery`) and the search space (`search_space`).
 
-`from pipeline.settings import X` reaches the declarations and the views; the other
-modules are imported by their own names.
+`from pipeline.settings import X` reaches the declarations and the views, loaded on first
+use (PEP 562): the tasks' specs import `pipeline.settings.values`, and the declarations
+import the tasks, so this package itself must import neither. The other modules are
+imported by their own names.
 """
 
-from pipeline.settings.declarations import (
-    FEATURE_READERS,
-    FIELDS,
-    LABEL_READERS,
-    MODEL_BRANCH_STEPS,
-    PACKAGE_PATH_PREFIX,
-    REPOSITORY_ROOT,
-    RETIRED_SETTINGS,
-    SOURCE_FEATURE,
-    TYPE_HINTS,
-    PipelineConfig,
-    Step,
-    TrainingPhase,
-    blessing_thresholds,
-    change_thresholds,
-    check_declarations,
-    raw_feature_names,
-    resolve_data_path,
-    setting,
-    training_phases,
-)
-from pipeline.settings.views import (
-    DataCheckSettings,
-    EvaluatorSettings,
-    IngestionSettings,
-    ModelReportSettings,
-    SandboxSettings,
-    ScoringIngestionSettings,
-    ScoringSettings,
-    StepSettings,
-    TrainingSettings,
-    TransformSettings,
-    TunerSettings,
-    apply_overrides,
-    coerce_setting,
-    config_from_dict,
-    searchable_settings,
-    setting_names,
-    settings_read_only_by,
-    settings_view,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DataCheckSettings",
-    "EvaluatorSettings",
-    "FEATURE_READERS",
-    "FIELDS",
-    "IngestionSettings",
-    "LABEL_READERS",
-    "MODEL_BRANCH_STEPS",
-    "ModelReportSettings",
-    "PACKAGE_PATH_PREFIX",
-    "PipelineConfig",
-    "REPOSITORY_ROOT",
-    "RETIRED_SETTINGS",
-    "SOURCE_FEATURE",
-    "SandboxSettings",
-    "ScoringIngestionSettings",
-    "ScoringSettings",
-    "Step",
-    "StepSettings",
-    "TYPE_HINTS",
-    "TrainingPhase",
-    "TrainingSettings",
-    "TransformSettings",
-    "TunerSettings",
-    "apply_overrides",
-    "blessing_thresholds",
-    "change_thresholds",
-    "check_declarations",
-    "coerce_setting",
-    "config_from_dict",
-    "raw_feature_names",
-    "resolve_data_path",
-    "searchable_settings",
-    "setting",
-    "setting_names",
-    "settings_read_only_by",
-    "settings_view",
-    "training_phases",
-]
+import importlib
+from typing import Any
+
+# Where `from pipeline.settings import X` looks for X, in order.
+_MODULES = ("pipeline.settings.declarations", "pipeline.settings.views")
+
+
+def __getattr__(name: str) -> Any:
+    for module in _MODULES:
+        loaded = importlib.import_module(module)
+        if hasattr(loaded, name) and not name.startswith("_"):
+            return getattr(loaded, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
