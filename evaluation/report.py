@@ -106,13 +106,6 @@ def serving_scorer(model_directory: str, task: str = "binary"
 
 
 # ---------------------------------------------------------------------- the analyses
-def worst_slices_first(metrics: dict[str, dict[str, float]], task: str = "binary"
-                       ) -> list[tuple[str, dict]]:
-    """Slices ordered worst first as the task orders them (tasks/<name>/judge.py); the
-    overall slice is left out."""
-    return judge_part(task).worst_slices_first(metrics)
-
-
 def most_wrong(examples: Sequence[tf.train.Example], labels: np.ndarray,
                predictions: np.ndarray, settings: ReportOptions) -> list[dict[str, Any]]:
     """The examples the model gets most wrong (the task's `example_losses`), with their

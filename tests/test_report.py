@@ -14,9 +14,8 @@ from evaluation.report import (
     most_wrong,
     permutation_importance,
     render_html,
-    worst_slices_first,
 )
-from tasks.binary.judge import auc
+from tasks.binary.judge import auc, worst_slices_first
 from tests.helpers import read_report
 
 SETTINGS = ReportOptions(label_name="label", feature_names=("signal", "noise", "city"),
