@@ -18,7 +18,7 @@ import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models.shapes import PADDING_TOKEN_ID, FeatureShapes
+from models.shapes import PADDING_TOKEN_ID, PIECEWISE_LINEAR, FeatureShapes, numeric_width
 from pipeline.settings import TrainingSettings, TransformSettings
 from tasks.graph_parts import graph_part
 
@@ -47,9 +47,11 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
                      ) -> dict[str, tf.Tensor]:
     """tf.Transform entry point: raw features in, model-ready dense features out.
 
-    numeric: z-score over the present values, missing values imputed with the mean (0
-    after scaling); bucketized: quantile bucket id over the present values, with one
-    extra id, `bucket_count`, for "missing"; categorical: vocabulary id of the
+    numeric (`numeric_encoding`): standard, the z-score over the present values, missing
+    values imputed with the mean (0 after scaling); piecewise_linear, a vector of
+    `numeric_width` values per feature (`piecewise_linear`); bucketized: quantile bucket
+    id over the present values, with one extra id, `bucket_count`, for "missing";
+    categorical: vocabulary id of the
     `vocabulary_top_k` most frequent values, unseen values hashed into `oov_buckets`
     extra ids; text: word tokens (lowercased, split on what is not a letter, digit or
     apostrophe), the first `text_max_length` of them as vocabulary ids over the
@@ -73,8 +75,18 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
         variance = tft.var(dense, reduce_instance_dims=False)
         scaled = (dense - mean) / tf.where(variance > 0, tf.sqrt(variance), 1.0)
         scaled = tf.where(tf.math.is_nan(dense), tf.zeros_like(dense), scaled)
-        for index, name in enumerate(settings.numeric_features):
-            outputs[name] = scaled[:, index]
+        if settings.numeric_encoding == PIECEWISE_LINEAR:
+            # One quantile analyzer for all the columns, as for the mean and variance.
+            boundaries = tft.quantiles(dense, num_buckets=settings.numeric_bins,
+                                       epsilon=0.01 / settings.numeric_bins,
+                                       reduce_instance_dims=False)
+            encoded = piecewise_linear(dense, scaled, tf.reshape(
+                boundaries, [len(settings.numeric_features), settings.numeric_bins - 1]))
+            for index, name in enumerate(settings.numeric_features):
+                outputs[name] = encoded[:, index, :]
+        else:
+            for index, name in enumerate(settings.numeric_features):
+                outputs[name] = scaled[:, index]
     bucket_count = settings.bucket_count
     for name in settings.bucketized_features:
         boundaries = tft.quantiles(_present_values(inputs[name]), num_buckets=bucket_count,
@@ -99,6 +111,30 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     outputs[settings.label_name] = graph_part(settings.task).label_op(
         inputs[settings.label_name], _dense)
     return outputs
+
+
+def piecewise_linear(values: tf.Tensor, scaled: tf.Tensor, boundaries: tf.Tensor
+                     ) -> tf.Tensor:
+    """(batch, k, numeric_width(bins)) from (batch, k) raw values (NaN: missing), their
+    z-scores and (k, bins - 1) quantile boundaries b_1 <= ... <= b_{bins-1} per column.
+
+    Per column: for each of the bins - 2 bins [b_i, b_{i+1}], how far the value is
+    through it, clip((x - b_i) / (b_{i+1} - b_i), 0, 1), so 0 below the bin and 1 above
+    it (Gorishniy et al., 2022, with the outer bins left to the z-score: the encoding of
+    a value beyond the train split's range is then bounded); a bin of width 0 (a value
+    many rows share) is the step x >= b_i. Then the z-score clipped to [-5, 5], and 1 for
+    a missing value, whose other entries are 0."""
+    missing = tf.math.is_nan(values)
+    present = tf.where(missing, tf.zeros_like(values), values)[:, :, tf.newaxis]
+    low, high = boundaries[tf.newaxis, :, :-1], boundaries[tf.newaxis, :, 1:]
+    width = high - low
+    through = tf.where(width > 0,
+                       tf.clip_by_value((present - low) / tf.where(width > 0, width, 1.0),
+                                        0.0, 1.0),
+                       tf.cast(present >= low, tf.float32))
+    through = tf.where(missing[:, :, tf.newaxis], tf.zeros_like(through), through)
+    return tf.concat([through, tf.clip_by_value(scaled, -5.0, 5.0)[:, :, tf.newaxis],
+                      tf.cast(missing, tf.float32)[:, :, tf.newaxis]], axis=2)
 
 
 def _token_ids(value: tf.Tensor | tf.SparseTensor, name: str, settings: TransformSettings
@@ -129,6 +165,8 @@ def feature_shapes(transform_output: tft.TFTransformOutput, settings: TrainingSe
                    settings.text_max_length)
             for name in settings.text_features}
     return FeatureShapes(numeric=tuple(settings.numeric_features),
+                         numeric_width=numeric_width(settings.numeric_encoding,
+                                                     settings.numeric_bins),
                          categorical_cardinalities=cardinalities, text=text,
                          task=settings.task,
                          class_names=graph_part(settings.task).class_names(transform_output))

@@ -72,7 +72,8 @@ def random_inputs(shapes, rows: int, seed: int = 0) -> tuple[dict, object]:  # n
     from tasks import task_named
 
     generator = np.random.default_rng(seed)
-    inputs = {name: generator.standard_normal(rows).astype("float32")
+    width = () if shapes.numeric_width == 1 else (shapes.numeric_width,)
+    inputs = {name: generator.standard_normal((rows, *width)).astype("float32")
               for name in shapes.numeric}
     inputs.update({name: generator.integers(0, size, rows).astype("int64")
                    for name, size in shapes.categorical_cardinalities.items()})

@@ -45,7 +45,7 @@ from typing import Any
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 from pipeline.settings import PipelineConfig
-from pipeline.settings.loading import DATASETS_DIRECTORY, load_config, load_dataset
+from pipeline.settings.loading import load_config
 
 MAX_CATEGORIES = 250  # HistGradientBoosting's native categories stop at 255 bins
 TEXT_WORDS = 300
@@ -241,17 +241,13 @@ def main(argv: list[str] | None = None) -> int:
             if (wanted and table.name.split(" ")[0] not in wanted) or (
                     options.quick and table.flags):
                 continue
-            directory = DATASETS_DIRECTORY
-            if table.derive is not None:
-                directory = derived
-                settings = table.derive(derived)
-                (derived / f"{table.dataset}.yaml").write_text(json.dumps(settings, indent=1))
-                load_dataset(table.dataset, derived)
+            dataset = table.dataset
+            if table.derive is not None:  # a dataset file of its own, outside datasets/
+                dataset = str(derived / f"{table.dataset}.yaml")
+                Path(dataset).write_text(json.dumps(table.derive(derived), indent=1))
             slug = "".join(c if c.isalnum() else "_" for c in table.name)
-            config = load_config([f"--dataset={table.dataset}",
-                                  f"--output_root={scratch / slug}", *table.flags,
-                                  *options.flags, *extra],
-                                 environ={}, datasets_directory=directory)
+            config = load_config([f"--dataset={dataset}", f"--output_root={scratch / slug}",
+                                  *table.flags, *options.flags, *extra], environ={})
             print(f"{table.name}: running the pipeline ...", file=sys.stderr, flush=True)
             started = time.monotonic()
             with contextlib.redirect_stdout(io.StringIO()):

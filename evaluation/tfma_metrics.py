@@ -9,6 +9,13 @@
   loss for an integer class id label. TFMA's native CategoricalCrossEntropy expects a
   one-hot label: given a class id it silently returns -id * sum(log p). Keras's
   SparseCategoricalCrossentropy is right, but runs as a slow wrapped Keras metric.
+- `LogLossSkill` ("log_loss_skill"): how much better than the trivial predictor a
+  classifier is, 1 - log loss / log loss of the slice's own class rates (the best
+  constant answer on that slice, so at least as strict as the train split's prior): 0 for
+  a model that knows nothing beyond the rates, 1 for a perfect one, negative for one worse
+  than knowing the rates. A binary prediction is P(class 1); a multi-class one a
+  probability vector. Undefined (NaN) on a slice holding one class. It is the
+  classification counterpart of R², the tasks' default gate (tasks/base.py).
 - `MacroPrecision`, `MacroRecall`, `MacroF1` and `MultiClassAccuracy`: multi-class metrics
   read off TFMA's multi-class confusion matrix at the argmax prediction. They need no
   number of classes in the config: the classes are those seen in the slice, as labels or
@@ -35,6 +42,7 @@ from tensorflow_model_analysis.proto import config_pb2
 R_SQUARED_NAME = "r2"
 ROOT_MEAN_SQUARED_ERROR_NAME = "root_mean_squared_error"
 SPARSE_CATEGORICAL_CROSSENTROPY_NAME = "sparse_categorical_crossentropy"
+LOG_LOSS_SKILL_NAME = "log_loss_skill"
 MACRO_PRECISION_NAME = "macro_precision"
 MACRO_RECALL_NAME = "macro_recall"
 MACRO_F1_NAME = "macro_f1"
@@ -241,6 +249,77 @@ class _SparseCrossEntropyCombiner(beam.CombineFn):
             self, accumulator: tuple[float, float]) -> dict[metric_types.MetricKey, float]:
         total, weights = accumulator
         return {self._key: total / weights if weights > 0.0 else float("nan")}
+
+
+class LogLossSkill(metric_types.Metric):
+    """1 - log loss / log loss of the slice's class rates (see the module's docstring)."""
+
+    def __init__(self, name: str = LOG_LOSS_SKILL_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_log_loss_skill), name=name)
+
+
+metric_types.register_metric(LogLossSkill)
+
+
+def _log_loss_skill(
+    name: str = LOG_LOSS_SKILL_NAME,
+    eval_config: config_pb2.EvalConfig | None = None,
+    model_name: str = "",
+    output_name: str = "",
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 example_weighted=example_weighted)
+    combiner = _LogLossSkillCombiner(key, eval_config, example_weighted)
+    return [metric_types.MetricComputation(keys=[key], preprocessors=None, combiner=combiner)]
+
+
+class _LogLossSkillCombiner(_SparseCrossEntropyCombiner):
+    """Accumulates (sum of w * -log p[label], {class id: sum of w})."""
+
+    def create_accumulator(self) -> tuple[float, dict[int, float]]:
+        return 0.0, {}
+
+    def add_input(self, accumulator: tuple[float, dict[int, float]],
+                  element: metric_types.StandardMetricInputs
+                  ) -> tuple[float, dict[int, float]]:
+        total, classes = accumulator
+        for label, prediction, example_weight in metric_util.to_label_prediction_example_weight(
+                element, eval_config=self._eval_config, model_name=self._key.model_name,
+                output_name=self._key.output_name, example_weighted=self._example_weighted,
+                flatten=False, require_single_example_weight=True):
+            probabilities = np.asarray(prediction, dtype=np.float64).reshape(-1)
+            if probabilities.size == 1:  # binary: P(class 1)
+                probabilities = np.array([1.0 - probabilities[0], probabilities[0]])
+                class_id = int(np.asarray(label).reshape(-1)[0] > 0.5)
+            else:
+                class_id = int(np.argmax(label)) if label.size > 1 else int(label.item())
+                probabilities = probabilities / probabilities.sum()
+            probabilities = np.clip(probabilities, _KERAS_EPSILON, 1.0 - _KERAS_EPSILON)
+            weight = float(metric_util.safe_to_scalar(example_weight))
+            total -= weight * float(np.log(probabilities[class_id]))
+            classes[class_id] = classes.get(class_id, 0.0) + weight
+        return total, classes
+
+    def merge_accumulators(self, accumulators: Iterable[tuple[float, dict[int, float]]]
+                           ) -> tuple[float, dict[int, float]]:
+        total, classes = 0.0, {}
+        for part_total, part_classes in accumulators:
+            total += part_total
+            for class_id, weight in part_classes.items():
+                classes[class_id] = classes.get(class_id, 0.0) + weight
+        return total, classes
+
+    def extract_output(self, accumulator: tuple[float, dict[int, float]]
+                       ) -> dict[metric_types.MetricKey, float]:
+        total, classes = accumulator
+        weights = sum(classes.values())
+        rates = np.array([weight / weights for weight in classes.values() if weight > 0]
+                         if weights > 0 else [])
+        prior_loss = float(-(rates * np.log(rates)).sum()) if rates.size else 0.0
+        if prior_loss <= 0.0:
+            return {self._key: float("nan")}
+        return {self._key: 1.0 - (total / weights) / prior_loss}
 
 
 # Per-class counts from the argmax confusion matrix: (true positives, predicted, actual).

@@ -49,6 +49,16 @@ def build_feeder(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def count_examples(file_patterns: list[str]) -> int:
+    """The examples in gzipped TFRecord files (as Transform writes them), counted in one
+    pass that parses nothing."""
+    files = sorted(path for pattern in file_patterns for path in tf.io.gfile.glob(pattern))
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP",
+                                      num_parallel_reads=tf.data.AUTOTUNE).batch(8192)
+    return int(dataset.reduce(tf.constant(0, tf.int64),
+                              lambda total, batch: total + tf.size(batch, tf.int64)))
+
+
 def label_statistics(file_patterns: list[str], label_name: str) -> tuple[float, float]:
     """The mean and standard deviation (1 when the label is constant) of a numeric label
     over transformed examples (gzipped TFRecords, as Transform writes them), in one pass

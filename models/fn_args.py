@@ -4,7 +4,10 @@ tests' trainer harness."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+from pipeline.settings import EVAL_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT
 
 if TYPE_CHECKING:
     from tfx.components.trainer.fn_args_utils import FnArgs
@@ -18,6 +21,7 @@ def trainer_fn_args(spec: dict[str, Any]) -> FnArgs:
     "model" and "model_run" (the output artifacts' directories), "training_settings".
     """
     # TFX takes ~10 s to import; only training needs it.
+    import tensorflow as tf
     from tfx.components.trainer.fn_args_utils import get_common_fn_args
     from tfx.components.util import examples_utils
     from tfx.proto import example_gen_pb2, trainer_pb2
@@ -29,11 +33,15 @@ def trainer_fn_args(spec: dict[str, Any]) -> FnArgs:
     transform_graph.uri = spec["transform_graph"]
     examples = standard_artifacts.Examples()
     examples.uri = spec["examples"]
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    # The Trainer stops on validation where Transform's output has it (older outputs: eval).
+    stop_split = (VALIDATION_SPLIT if tf.io.gfile.isdir(
+        os.path.join(spec["examples"], f"Split-{VALIDATION_SPLIT}")) else EVAL_SPLIT)
+    examples.split_names = artifact_utils.encode_split_names([TRAIN_SPLIT, stop_split])
     examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
     exec_properties = {
-        keys.TRAIN_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.TrainArgs(splits=["train"])),
-        keys.EVAL_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.EvalArgs(splits=["eval"])),
+        keys.TRAIN_ARGS_KEY: proto_utils.proto_to_json(
+            trainer_pb2.TrainArgs(splits=[TRAIN_SPLIT])),
+        keys.EVAL_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.EvalArgs(splits=[stop_split])),
         keys.CUSTOM_CONFIG_KEY: json_utils.dumps(
             {"training_settings": spec["training_settings"]}),
     }

@@ -13,7 +13,9 @@ from tasks.model_parts import model_part
 def feature_inputs(shapes: FeatureShapes) -> dict[str, keras.KerasTensor]:
     """One input per transformed feature: a float for numeric, an int64 id for categorical,
     a fixed-length row of int64 token ids for text."""
-    inputs = {name: keras.Input(shape=(), name=name, dtype="float32") for name in shapes.numeric}
+    width = () if shapes.numeric_width == 1 else (shapes.numeric_width,)
+    inputs = {name: keras.Input(shape=width, name=name, dtype="float32")
+              for name in shapes.numeric}
     inputs.update({
         name: keras.Input(shape=(), name=name, dtype="int64")
         for name in shapes.categorical_cardinalities
@@ -48,10 +50,11 @@ def token_sequences(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes,
 
 def numeric_block(inputs: dict[str, keras.KerasTensor], shapes: FeatureShapes
                   ) -> keras.KerasTensor | None:
-    """The numeric features side by side, shape (batch, number of numeric features)."""
+    """The numeric features side by side, shape (batch, numeric features * their width)."""
     if not shapes.numeric:
         return None
-    columns = [keras.layers.Reshape((1,))(inputs[name]) for name in shapes.numeric]
+    columns = [keras.layers.Reshape((shapes.numeric_width,))(inputs[name])
+               for name in shapes.numeric]
     return columns[0] if len(columns) == 1 else keras.layers.Concatenate()(columns)
 
 

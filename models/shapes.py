@@ -13,6 +13,13 @@ from tasks import task_named
 
 # Token id 0 pads a text to its fixed length; vocabulary ids start at 1.
 PADDING_TOKEN_ID = 0
+PIECEWISE_LINEAR = "piecewise_linear"  # a `numeric_encoding` (preprocessing.py)
+
+
+def numeric_width(encoding: str, bins: int) -> int:
+    """Values per numeric feature Transform writes: 1 z-score, or a piecewise-linear
+    encoding's bins - 2 inner bins, the z-score and a missing flag."""
+    return bins if encoding == PIECEWISE_LINEAR else 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +28,8 @@ class FeatureShapes:
 
     numeric: tuple[str, ...]
     categorical_cardinalities: dict[str, int]  # id range per categorical/bucketized feature
+    # Values per numeric feature (`numeric_width`): 1, a z-score; more, a vector each.
+    numeric_width: int = 1
     # Per text feature: (token id range, padding included; tokens per example).
     text: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     task: str = "binary"
@@ -37,7 +46,7 @@ class FeatureShapes:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for logs and the model's assets."""
-        return {"numeric": list(self.numeric),
+        return {"numeric": list(self.numeric), "numeric_width": self.numeric_width,
                 "categorical_cardinalities": dict(self.categorical_cardinalities),
                 "text": {name: {"vocabulary": size, "length": length}
                          for name, (size, length) in self.text.items()},
@@ -48,6 +57,7 @@ class FeatureShapes:
     def from_dict(cls, values: dict[str, Any]) -> FeatureShapes:
         """The inverse of `to_dict`."""
         return cls(numeric=tuple(values["numeric"]),
+                   numeric_width=values.get("numeric_width", 1),
                    categorical_cardinalities=dict(values["categorical_cardinalities"]),
                    text={name: (text["vocabulary"], text["length"])
                          for name, text in values.get("text", {}).items()},

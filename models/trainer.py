@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import os
 import time
+from typing import Any
 
 # isort: off
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
@@ -24,10 +25,17 @@ from models.distribution import (
     use_mixed_precision,
 )
 from models.export import export_serving_model
-from models.feeder import build_feeder, training_shapes
+from models.feeder import build_feeder, count_examples, training_shapes
 from models.package import count_and_fingerprint, history_of, write_model_package
 from models.registry import build_model
-from pipeline.settings import TrainingPhase, TrainingSettings, training_phases
+from models.sizing import Sizing, size_training
+from pipeline.settings import (
+    TRAIN_SPLIT,
+    VALIDATION_SPLIT,
+    TrainingPhase,
+    TrainingSettings,
+    training_phases,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +93,65 @@ class EpochRecorder(keras.callbacks.Callback):
                     self.phase.get("phase", 1), metrics)
 
 
+class LearningRateControl(keras.callbacks.Callback):
+    """The learning rate of a run sized to its table (models/sizing.py): a linear warm-up
+    to the phase's rate over the first `warmup_steps` steps, then, with `plateau_epochs`,
+    half the rate each time the validation loss has not improved for that many epochs
+    (never below 1/64 of the peak). One callback, since Keras's ReduceLROnPlateau would
+    fight a warm-up over the same variable."""
+
+    def __init__(self, warmup_steps: int, plateau_epochs: int | None) -> None:
+        super().__init__()
+        self.warmup_steps = warmup_steps
+        self.plateau_epochs = plateau_epochs
+        self.peak = 0.0
+        self._step = 0
+        self._best = float("inf")
+        self._waited = 0
+
+    def start_phase(self, learning_rate: float) -> None:
+        self.peak = learning_rate
+
+    def _set(self, value: float) -> None:
+        self.model.optimizer.learning_rate.assign(value)
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self._step < self.warmup_steps:
+            self._set(self.peak * (self._step + 1) / self.warmup_steps)
+        elif self._step == self.warmup_steps:
+            self._set(self.peak)
+        self._step += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("val_loss")
+        if self.plateau_epochs is None or loss is None:
+            return
+        if loss < self._best:
+            self._best, self._waited = float(loss), 0
+            return
+        self._waited += 1
+        if self._waited >= self.plateau_epochs:
+            self._waited = 0
+            current = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            if current / 2 >= self.peak / 64:
+                self._set(current / 2)
+                logger.info("validation loss flat for %d epochs: learning rate %.2g",
+                            self.plateau_epochs, current / 2)
+
+
+def training_callbacks(sizing: Sizing) -> tuple[LearningRateControl, list[Any]]:
+    """The learning-rate control and, when training stops on validation, Keras's early
+    stopping, which restores the best epoch's weights at the end."""
+    control = LearningRateControl(
+        sizing.warmup_steps,
+        max(2, sizing.patience // 2) if sizing.early_stopping else None)
+    callbacks: list[Any] = [control]
+    if sizing.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=sizing.patience, restore_best_weights=True))
+    return control, callbacks
+
+
 def effective_settings(fn_args: FnArgs) -> TrainingSettings:
     """The Trainer's settings (exactly those the pipeline declares it reads, typed), with
     the Tuner's best hyperparameters (when the pipeline tuned) in place of the configured
@@ -105,6 +172,9 @@ def run_fn(fn_args: FnArgs) -> None:
     saving need all of them; only the chief's model and logs are kept.
     """
     settings = effective_settings(fn_args)
+    settings, sizing = size_training(settings, count_examples(fn_args.train_files))
+    logger.info("Training sized to %s train rows: %s", f"{sizing.train_rows:,}",
+                "; ".join(f"{name} {how}" for name, how in sizing.chosen.items()))
     keras.utils.set_random_seed(settings.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     shapes = training_shapes(transform_output, fn_args.train_files, settings)
@@ -113,7 +183,7 @@ def run_fn(fn_args: FnArgs) -> None:
     strategy = choose_strategy()
     replicas = strategy.num_replicas_in_sync
     mixed_precision = use_mixed_precision(settings.mixed_precision)
-    eval_data = shard_by_example(build_feeder(
+    validation_data = shard_by_example(build_feeder(
         fn_args.eval_files, fn_args.data_accessor, transform_output, settings,
         settings.batch_size * replicas, training=False))
     with strategy.scope():
@@ -122,21 +192,30 @@ def run_fn(fn_args: FnArgs) -> None:
     with chief_only_directories(strategy, fn_args.serving_model_dir,
                                 fn_args.model_run_dir) as (serving_dir, log_dir):
         recorder = EpochRecorder()
-        callbacks = [keras.callbacks.TensorBoard(log_dir=log_dir), recorder]
+        control, sizing_callbacks = training_callbacks(sizing)
+        # The recorder first: it reads each epoch's learning rate before the control
+        # changes it for the next.
+        callbacks = [keras.callbacks.TensorBoard(log_dir=log_dir), recorder, *sizing_callbacks]
         phases = training_phases(settings)
         started = time.monotonic()
         epochs_done = 0
         for number, phase in enumerate(phases, start=1):
             recorder.start_phase(number, phase, replicas)
             model.optimizer.learning_rate.assign(phase.learning_rate)
+            control.start_phase(phase.learning_rate)
             # The same feeder, rebuilt for the phase's batch size.
             train_data = shard_by_example(build_feeder(
                 fn_args.train_files, fn_args.data_accessor, transform_output, settings,
                 phase.batch_size * replicas, training=True))
-            model.fit(train_data, validation_data=eval_data, callbacks=callbacks,
-                      initial_epoch=epochs_done, epochs=epochs_done + phase.epochs, verbose=0)
-            epochs_done += phase.epochs
+            history = model.fit(train_data, validation_data=validation_data, callbacks=callbacks,
+                                initial_epoch=epochs_done,
+                                epochs=epochs_done + phase.epochs, verbose=0)
+            epochs_done += len(history.epoch)
         training_seconds = time.monotonic() - started
+        best_epoch = _best_epoch(recorder.rows) if sizing.early_stopping else epochs_done
+        if sizing.early_stopping:
+            logger.info("Stopped after %d epochs; kept epoch %d's weights (the lowest "
+                        "validation loss)", epochs_done, best_epoch)
         export_serving_model(
             model,
             transform_output,
@@ -149,6 +228,10 @@ def run_fn(fn_args: FnArgs) -> None:
                 "training": {
                     "seconds": round(training_seconds, 2),
                     "epochs": epochs_done,
+                    # The epoch whose weights were exported: the best on validation when
+                    # training stopped on it, else the last.
+                    "best_epoch": best_epoch,
+                    "sizing": sizing.to_dict(),
                     "phases": [dataclasses.asdict(phase) for phase in phases],
                     "history": history_of(recorder.rows),
                     "devices": [device.name for device in tf.config.list_logical_devices()],
@@ -160,7 +243,8 @@ def run_fn(fn_args: FnArgs) -> None:
         )
         if is_chief(strategy):
             dataset = {"feature_shapes": shapes.to_dict(), "splits": {}}
-            for split, files in (("train", fn_args.train_files), ("eval", fn_args.eval_files)):
+            for split, files in ((TRAIN_SPLIT, fn_args.train_files),
+                                 (VALIDATION_SPLIT, fn_args.eval_files)):
                 rows, fingerprint = count_and_fingerprint(files)
                 dataset["splits"][split] = {"rows": rows, "sha256": fingerprint}
             package = write_model_package(
@@ -168,3 +252,9 @@ def run_fn(fn_args: FnArgs) -> None:
                 dataset, log_dir, title=settings.architecture)
             logger.info("Exported serving model to %s; package %s",
                         os.path.abspath(serving_dir), package)
+
+
+def _best_epoch(rows: list[dict[str, float]]) -> int:
+    """The epoch (1-based) with the lowest validation loss: the one early stopping keeps."""
+    scored = [row for row in rows if "val_loss" in row]
+    return int(min(scored, key=lambda row: row["val_loss"])["epoch"]) if scored else len(rows)

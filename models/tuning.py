@@ -19,15 +19,16 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
 from models.distribution import choose_strategy, use_mixed_precision
-from models.feeder import build_feeder, training_shapes
+from models.feeder import build_feeder, count_examples, training_shapes
 from models.registry import build_model
+from models.sizing import size_training
 from pipeline.settings import TrainingSettings, TunerSettings
 from pipeline.settings.search_space import Dimension, parse_search_space
 from tasks import task_named
 
 
 def objective(task: str) -> keras_tuner.Objective:
-    """The task's Keras metric on the eval split (tasks/<name>/spec.py), in its direction."""
+    """The task's Keras metric on the validation split (tasks/<name>/spec.py), in its direction."""
     spec = task_named(task)
     return keras_tuner.Objective(f"val_{spec.tuner_objective}",
                                  direction="min" if spec.tuner_objective_lower_is_better
@@ -52,6 +53,8 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     tuner_settings = TunerSettings.from_dict(fn_args.custom_config["tuner_settings"], "Tuner")
     # A trial trains the Trainer's model: the same settings, searched values in place.
     settings = TrainingSettings.from_config(tuner_settings)
+    # Sized to the table as the Trainer sizes it; a searched value replaces the size's.
+    settings, _ = size_training(settings, count_examples(fn_args.train_files))
     keras.utils.set_random_seed(settings.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     shapes = training_shapes(transform_output, fn_args.train_files, settings)

@@ -56,6 +56,9 @@ from pipeline.fingerprint import code_fingerprint
 from pipeline.kinds import TRAINING, DataOnly, Node, PipelineKind, Scoring, TrainAll, Training
 from pipeline.serving.sandbox import ServingSandbox
 from pipeline.settings import (
+    EVAL_SPLIT,
+    TRAIN_SPLIT,
+    VALIDATION_SPLIT,
     DataCheckSettings,
     EvaluatorSettings,
     IngestionSettings,
@@ -319,8 +322,10 @@ def _model_branch(config: PipelineConfig, data: DataSteps, target: Target,
         "examples": data.transform.outputs["transformed_examples"],
         "transform_graph": data.transform.outputs["transform_graph"],
         "schema": data.schema_gen.outputs["schema"],
-        "train_args": trainer_pb2.TrainArgs(splits=["train"]),
-        "eval_args": trainer_pb2.EvalArgs(splits=["eval"]),
+        "train_args": trainer_pb2.TrainArgs(splits=[TRAIN_SPLIT]),
+        # The Trainer stops, and the Tuner picks its best trial, on validation; eval
+        # stays for the Evaluator, which then blesses what it never chose.
+        "eval_args": trainer_pb2.EvalArgs(splits=[VALIDATION_SPLIT]),
     }
     tuner = None
     if config.hyperparameter_search != "off":
@@ -352,7 +357,7 @@ def _model_branch(config: PipelineConfig, data: DataSteps, target: Target,
         model=trainer_component.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"] if baseline_resolver else None,
         eval_config=eval_config_from(EvaluatorSettings.from_config(config)),
-        example_splits=["eval"],
+        example_splits=[EVAL_SPLIT],
     ).with_id(f"{Node.EVALUATOR}{suffix}")
 
     # The blessed candidate served from a fresh process before anything ships it.

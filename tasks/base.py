@@ -33,6 +33,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
+# The margin by which, by default, a model must beat the trivial predictor (the label's
+# own rates or mean on eval) in its task's skill score to be blessed: a model no better
+# than that predictor is never pushed, whatever the table. Chosen so that a prior-level
+# model on the suite's smallest eval split (~36 rows) does not pass by noise alone.
+SKILL_MARGIN = 0.02
+
+
 @dataclasses.dataclass(frozen=True)
 class Task:
     """What one kind of label asks of the pipeline; each task's `spec.py` subclasses it."""
@@ -45,7 +52,13 @@ class Task:
     # Metrics the Evaluator computes on every slice -> True when higher is better. Only
     # these may gate blessing (`blessing_thresholds`, `change_thresholds`).
     gating_metrics: Mapping[str, bool]
-    blessing_thresholds: Mapping[str, float]  # the defaults: metric -> floor or ceiling
+    # The task's skill score: 0 for the trivial predictor, 1 for a perfect model (R², or
+    # 1 - log loss / log loss of the label's rates). One of `gating_metrics`.
+    skill_metric: str
+    # The default gate, which every run has: the skill score of at least SKILL_MARGIN.
+    # A dataset's own `blessing_thresholds` are added to it (naming the skill metric
+    # changes its margin).
+    blessing_thresholds: Mapping[str, float]
     change_thresholds: Mapping[str, float]  # the defaults: metric -> worst change allowed
     # The metrics printed per slice in the run summary and `lineage.py show`, in order.
     summary_metrics: tuple[str, ...]
@@ -68,6 +81,9 @@ class Task:
     answer_columns: tuple[str, ...]
     # Whether the label names classes that must each occur in train (the data checks).
     has_classes: bool = False
+    # Whether a label column written as strings may name its `positive_class` (the value
+    # that means 1).
+    has_positive_class: bool = False
     # Whether TFMA must read the label through the model's `label_id` signature (class ids
     # from Transform's label vocabulary) instead of the raw column.
     label_through_transform: bool = False

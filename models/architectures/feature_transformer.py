@@ -45,10 +45,12 @@ def build(shapes: FeatureShapes, settings: TrainingSettings) -> keras.Model:
     numeric = numeric_block(inputs, shapes)
     if numeric is not None:
         count = len(shapes.numeric)
-        # One weight vector and one bias vector per numeric feature: token_i = x_i * w_i + b_i.
+        # One weight matrix and one bias vector per numeric feature: token_i = W_i x_i + b_i
+        # (x_i the feature's value, or its encoding's vector).
         tokens.append(keras.layers.EinsumDense(
-            "bn,nd->bnd", output_shape=(count, width), bias_axes="nd",
-            name="numeric_tokens")(keras.layers.Reshape((count,))(numeric)))
+            "bnw,nwd->bnd", output_shape=(count, width), bias_axes="nd",
+            name="numeric_tokens")(keras.layers.Reshape((count, shapes.numeric_width))(
+                numeric)))
     sequence = tokens[0] if len(tokens) == 1 else keras.layers.Concatenate(axis=1)(tokens)
     for index in range(settings.transformer_blocks):
         sequence = transformer_block(sequence, settings, index)

@@ -32,7 +32,7 @@ from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from tfx.utils import io_utils
 
-from pipeline.settings import DataCheckSettings
+from pipeline.settings import EVAL_SPLIT, TRAIN_SPLIT, DataCheckSettings
 from pipeline.settings.values import DataAnomaliesError
 from tasks import task_named
 
@@ -115,12 +115,13 @@ def distribution_problems(statistics: ExampleStatistics, schema_artifact: Schema
                 if dataset.num_examples and common.tot_num_values == 0:
                     lines.append(f"{split}: {feature.path.step[-1]}: no value in any "
                                  "example (the column is empty or all null)")
-    train = split_statistics(statistics, "train")
+    train = split_statistics(statistics, TRAIN_SPLIT)
     anomalies = tfdv.validate_statistics(
         train, schema,
         previous_statistics=(tfdv.load_stats_binary(os.path.join(baseline.uri, STATISTICS_FILE))
                              if baseline else None),
-        serving_statistics=split_statistics(statistics, "eval") if "eval" in splits else None)
+        serving_statistics=(split_statistics(statistics, EVAL_SPLIT) if EVAL_SPLIT in splits
+                            else None))
     for name, info in sorted(anomalies.anomaly_info.items()):
         for reason in info.reason:
             if reason.type in _DISTRIBUTION_ANOMALIES:
@@ -160,15 +161,17 @@ def label_problems(statistics: ExampleStatistics, label_name: str, task: str) ->
             numbers = feature.num_stats
             classes[split] = None
             count = 1 if numbers.min == numbers.max else 2
-        if split == "train" and count < 2:
+        if split == TRAIN_SPLIT and count < 2:
             return [f"train: the label column {label_name!r} holds a single class; task={task} "
                     "needs examples of two or more"]
-    train, evaluation = classes.get("train"), classes.get("eval")
-    if train is not None and evaluation is not None and evaluation - train:
-        unseen = ", ".join(repr(name) for name in sorted(evaluation - train))
-        return [f"eval: the label column {label_name!r} holds class(es) the train split never "
-                f"shows: {unseen}; the model cannot predict them (more rows, or a split that "
-                "keeps rare classes in train)"]
+    train = classes.get(TRAIN_SPLIT)
+    for split in splits:
+        other = classes.get(split)
+        if split != TRAIN_SPLIT and train is not None and other is not None and other - train:
+            unseen = ", ".join(repr(name) for name in sorted(other - train))
+            return [f"{split}: the label column {label_name!r} holds class(es) the train split "
+                    f"never shows: {unseen}; the model cannot predict them (more rows, or a "
+                    "split that keeps rare classes in train)"]
     return []
 
 
@@ -212,5 +215,5 @@ def DataAnomalyGate(  # noqa: N802
         + label_problems(statistics, checks.label_name, checks.task),
         free_text=checks.text_features)
     io_utils.copy_file(
-        os.path.join(artifact_utils.get_split_uri([statistics], "train"), STATISTICS_FILE),
+        os.path.join(artifact_utils.get_split_uri([statistics], TRAIN_SPLIT), STATISTICS_FILE),
         os.path.join(accepted_statistics.uri, STATISTICS_FILE))

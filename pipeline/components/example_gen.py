@@ -51,6 +51,7 @@ from pipeline.settings import (
     IngestionSettings,
     PipelineConfig,
     ScoringIngestionSettings,
+    split_percents,
 )
 from pipeline.settings.label import Label
 from pipeline.settings.values import InputDataError
@@ -72,7 +73,7 @@ class RowConverter:
     def __init__(self, settings: IngestionSettings | ScoringIngestionSettings) -> None:
         self.scoring = isinstance(settings, ScoringIngestionSettings)
         self.label = (None if self.scoring else Label.from_settings(
-            settings.label_name, settings.label_rule, settings.task))
+            settings.label_name, settings.label_rule, settings.task, settings.positive_class))
         self.label_name: str = "" if self.scoring else settings.label_name
         numeric = list(settings.numeric_features + settings.bucketized_features)
         self.categorical_columns: list[str] = list(settings.categorical_features)
@@ -81,8 +82,9 @@ class RowConverter:
         self.passthrough_columns: list[str] = [
             name for name in dict.fromkeys(settings.key_columns + settings.passthrough_columns)
             if name not in features] if self.scoring else []
-        rule_only = ([c for c in self.label.rule.columns if c not in numeric]
-                     if self.label and self.label.rule else [])
+        rule = self.label.rule if self.label else None
+        rule_only = ([c for c in rule.columns if c not in numeric and c not in rule.string_columns
+                      and c not in self.categorical_columns] if rule else [])
         self.numeric_columns: list[str] = numeric + rule_only
         self.required_columns = list(dict.fromkeys(
             self.numeric_columns + self.categorical_columns + self.text_columns
@@ -91,6 +93,10 @@ class RowConverter:
         # The numeric features; a rule's other inputs are read, not written.
         self.float_features: list[str] = numeric
         self._required = frozenset(self.required_columns)
+        # Tokens that mean "no value" wherever they stand (`missing_values`), and the
+        # missing values seen per column since `take_missing_counts` last ran.
+        self._missing_tokens = frozenset(settings.missing_values) | {""}
+        self.missing_counts: dict[str, int] = dict.fromkeys(self.required_columns, 0)
         # Deterministic serialization orders a map by key: the order is fixed per table.
         written = (*self.float_features, *self.string_columns,
                    *((*self.passthrough_columns, SOURCE_FEATURE) if self.scoring
@@ -124,6 +130,7 @@ class RowConverter:
                      and not self.label.rule else "required column")
             raise InputDataError(f"{where}: missing {which} {missing[0]!r}"
                                  + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        row = self._present(row)
         numbers = {name: _number(row[name], name, where) for name in self.numeric_columns}
         label = self.label.value(row, numbers, where) if self.label else None
         if label is None and not self.scoring:
@@ -154,6 +161,24 @@ class RowConverter:
         else:
             entries[self.label_name] = self._entry(self.label_name, _int64_feature((label,)))
         return _field(1, b"".join([entries[name] for name in self._name_order]))
+
+    def _present(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The required columns of `row`, a missing-value token (`NA`, `null`, ...) or
+        an empty string as None, each such value counted for its column."""
+        tokens, counts, present = self._missing_tokens, self.missing_counts, {}
+        for name in self.required_columns:
+            value = row[name]
+            if value is None or (value.__class__ is str and value in tokens):
+                counts[name] += 1
+                value = None
+            present[name] = value
+        return present
+
+    def take_missing_counts(self) -> dict[str, int]:
+        """The columns with missing values and how many, since the last call."""
+        counts = {name: count for name, count in self.missing_counts.items() if count}
+        self.missing_counts = dict.fromkeys(self.required_columns, 0)
+        return counts
 
     def _entry(self, name: str, feature: bytes) -> bytes:
         return _field(1, self._key_fields[name] + _field(2, feature))
@@ -273,6 +298,10 @@ def read_records(path: str, converter: RowConverter) -> Iterator[bytes]:
     if unlabelled == count:
         raise InputDataError(f"{path}: none of its {count} rows has a value for the label "
                              f"{converter.label_name!r}")
+    missing = converter.take_missing_counts()
+    if missing:
+        logger.info("%s: missing values per column (of %d rows): %s", path, count,
+                    ", ".join(f"{name} {number}" for name, number in sorted(missing.items())))
     if unlabelled:
         logger.warning("%s: %d of %d rows have no label %r and were left out", path,
                        unlabelled, count, converter.label_name)
@@ -449,16 +478,10 @@ def converter_of(exec_properties: Mapping[str, Any]) -> RowConverter:
 
 
 def split_config(config: PipelineConfig | IngestionSettings) -> example_gen_pb2.Output:
-    """A deterministic hash split, `eval_percent` of the rows going to eval."""
-    return example_gen_pb2.Output(
-        split_config=example_gen_pb2.SplitConfig(
-            splits=[
-                example_gen_pb2.SplitConfig.Split(name="train",
-                                                  hash_buckets=100 - config.eval_percent),
-                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=config.eval_percent),
-            ]
-        )
-    )
+    """A deterministic hash split into train, validation and eval (`split_percents`)."""
+    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=percent)
+        for name, percent in split_percents(config).items()]))
 
 
 def packed_custom_config(values: Mapping[str, Any]) -> example_gen_pb2.CustomConfig:

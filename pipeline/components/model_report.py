@@ -27,7 +27,7 @@ from tfx.types.standard_artifacts import (
 )
 
 from pipeline.metadata.store import describe_sandbox
-from pipeline.settings import ModelReportSettings, raw_feature_names
+from pipeline.settings import EVAL_SPLIT, ModelReportSettings, raw_feature_names
 
 REPORT_FILE = "report.html"
 TUNER_RESULTS_FILE = "tuner_results.json"  # what TFX's Tuner writes: one record per trial
@@ -68,7 +68,7 @@ def ModelReportGen(  # noqa: N802
         facts["serving sandbox"] = describe_sandbox(
             {key: sandbox.get_custom_property(key) for key in
              sandbox.mlmd_artifact.custom_properties})
-    eval_pattern = os.path.join(artifact_utils.get_split_uri([examples], "eval"), "*")
+    eval_pattern = os.path.join(artifact_utils.get_split_uri([examples], EVAL_SPLIT), "*")
     trials = None
     if tuner_results is not None:
         with tf.io.gfile.GFile(os.path.join(tuner_results.uri, TUNER_RESULTS_FILE)) as handle:

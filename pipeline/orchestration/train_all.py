@@ -34,6 +34,7 @@ from pipeline.metadata.store import (
 )
 from pipeline.orchestration.layout import LocalLayout
 from pipeline.settings import (
+    EVAL_SPLIT,
     MODEL_BRANCH_STEPS,
     PipelineConfig,
     settings_read_only_by,
@@ -128,7 +129,7 @@ def collect_comparison(config: PipelineConfig, layout: LocalLayout,
     examples = artifacts.get(Node.EXAMPLE_GEN, {}).get("Examples")
     records: list[bytes] = []
     if examples is not None:
-        eval_uri = os.path.join(examples.uri, "Split-eval", "*")
+        eval_uri = os.path.join(examples.uri, f"Split-{EVAL_SPLIT}", "*")
         records = read_examples(eval_uri, SCORING_BATCH)
 
     rows = []

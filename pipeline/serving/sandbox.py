@@ -58,7 +58,7 @@ from pipeline.serving.model_server import (
     row_format,
     write_warmup_requests,
 )
-from pipeline.settings import REPOSITORY_ROOT, SandboxSettings
+from pipeline.settings import EVAL_SPLIT, REPOSITORY_ROOT, SandboxSettings
 
 STAMPED_MODEL_DIRECTORY = "stamped_model"  # TFX's path_constants.STAMPED_MODEL_DIR
 MODEL_NAME = "candidate"
@@ -77,7 +77,7 @@ def eval_examples(examples: Any, count: int, label_name: str) -> list[bytes]:
     caller of the served model sends."""
     import tensorflow as tf
 
-    split = artifact_utils.get_split_uri([examples], "eval")
+    split = artifact_utils.get_split_uri([examples], EVAL_SPLIT)
     files = sorted(glob.glob(os.path.join(split, "*")))
     compression = "GZIP" if files and files[0].endswith(".gz") else None
     serialized = []

@@ -5,7 +5,7 @@ bucketized features as FLOAT64, categorical and text features as STRING, the lab
 the task's type from the same column or `label_rule` (pipeline/settings/label.py), so a model
 trained on either source sees identical examples.
 
-The functions used here (CAST, EXTRACT, IF, SAFE_DIVIDE, TIMESTAMP, TIMESTAMP_TRUNC to
+The functions used here (CAST, CASE, EXTRACT, SAFE_DIVIDE, TIMESTAMP, TIMESTAMP_TRUNC to
 DAY, TIMESTAMP_SUB, CURRENT_TIMESTAMP, FARM_FINGERPRINT on STRING, MOD, ABS) are run
 against bqemulator by tests/test_bigquery_emulator.py. Keep to them or test a new one
 there: the emulator differs from BigQuery on e.g. CAST(FLOAT64 AS INT64) (half to even),
@@ -72,13 +72,13 @@ def bigquery_query(config: PipelineConfig, window_end: datetime.date | None = No
              config.bigquery_row_key)
     _check_column_names(names)
     selected = _feature_columns(config)
-    label = Label.from_settings(config.label_name, config.label_rule, config.task)
+    label = Label.from_settings(config.label_name, config.label_rule, config.task,
+                                config.positive_class)
     label_sql = label.to_sql(_column_source(config, config.label_name))
     selected.append(f"{label_sql} AS {config.label_name}")
 
     conditions = list(_date_window(config, window_end))
-    if not label.always_present:
-        conditions.append(f"{label_sql} IS NOT NULL")  # rows without a label are left out
+    conditions.append(f"{label_sql} IS NOT NULL")  # rows without a label are left out
     if config.bigquery_sample_percent < 100:
         # A hash of the row key, not RAND(), so the sample is the same on every run.
         basis_points = round(config.bigquery_sample_percent * 100)

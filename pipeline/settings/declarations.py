@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pipeline.settings.values import ConfigError, one_of
+from pipeline.settings.values import AUTO, ConfigError, one_of
 from tasks import TASKS, task_named
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -40,6 +40,10 @@ PACKAGE_PATH_PREFIX = "package://"
 # score and copied to its prediction (batch_predict.py): a table needs no key of its own
 # for its predictions to be traced back to its rows.
 SOURCE_FEATURE = "__source__"
+# The splits ExampleGen writes, by a hash of each example: train is learned from,
+# validation chooses when training stops (and the Tuner's best trial), eval judges the
+# model (the Evaluator, the sandbox, the report) and so never chooses it.
+TRAIN_SPLIT, VALIDATION_SPLIT, EVAL_SPLIT = "train", "validation", "eval"
 
 
 class Step(str, enum.Enum):
@@ -112,8 +116,9 @@ class PipelineConfig:
     # Names the ML Metadata context, output folders and the Vertex AI pipeline; lowercase
     # letters, digits and hyphens, as Vertex AI requires.
     pipeline_name: str = setting("tfx-pipeline", read_by=(RUN, CLOUD))
-    # The dataset: datasets/<name>.yaml sets its data source, columns, label, task, slices
-    # and thresholds; the variant, the environment and flags override any of them.
+    # The dataset: datasets/<name>.yaml (or a path to any .yaml file) sets its data
+    # source, columns, label, task, slices and thresholds; the variant, the environment
+    # and flags override any of them.
     dataset: str = setting("taxi", read_by=(RUN,))
     # The name of the variants.yaml entry this config came from.
     variant: str = setting("default", read_by=(RUN,))
@@ -147,8 +152,19 @@ class PipelineConfig:
     bigquery_window_days: int = setting(0, read_by=(EXAMPLE_GEN,), minimum=0)
     # Features that are not plain columns of the table: name -> BigQuery SQL expression.
     bigquery_derived_columns: dict[str, str] = setting(read_by=(EXAMPLE_GEN,), factory=dict)
-    # Share of rows hashed into the eval split.
-    eval_percent: int = setting(20, read_by=(EXAMPLE_GEN,), minimum=1, maximum=99)
+    # Share of rows hashed into the eval split: the rows the Evaluator judges the model on
+    # and the sandbox serves, never seen in training.
+    eval_percent: int = setting(20, read_by=(EXAMPLE_GEN,), minimum=1, maximum=98)
+    # Share of rows hashed into the validation split: the rows the Trainer stops on and
+    # picks its best epoch by (and the Tuner scores its trials on). The rest is train.
+    validation_percent: int = setting(10, read_by=(EXAMPLE_GEN,), minimum=1, maximum=98)
+    # Values that mean "missing" wherever they stand, in CSV cells and JSON strings alike
+    # (the empty string always does); by default the tokens pandas reads as missing.
+    # Each column's missing values are counted in ExampleGen's log.
+    missing_values: tuple[str, ...] = setting(
+        ("NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "#N/A", "#N/A N/A", "#NA", "<NA>",
+         "NULL", "null", "None", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN"),
+        read_by=(EXAMPLE_GEN,))
     # The curated schema ExampleValidator checks every run against (relative to the
     # repository root); empty: SchemaGen infers one from each run's own statistics.
     schema_path: str = setting("", read_by=(DATA_CHECKS,))
@@ -179,6 +195,14 @@ class PipelineConfig:
     text_vocabulary_top_k: int = setting(20_000, read_by=(TRANSFORM,), minimum=1)
     # Quantile buckets per bucketized feature (the Trainer sizes its embeddings from it).
     bucket_count: int = setting(10, read_by=(TRANSFORM, TRAINER), minimum=1)
+    # How Transform hands a numeric feature to the network. standard: one z-scored value.
+    # piecewise_linear: the value's piecewise-linear encoding over `numeric_bins`
+    # quantile bins of the train split (Gorishniy et al., "On Embeddings for Numerical
+    # Features in Tabular Deep Learning", 2022), plus the z-score and a missing flag:
+    # robust to heavy tails and outliers, and a network can bend each feature anywhere.
+    numeric_encoding: str = setting("piecewise_linear", read_by=(TRANSFORM, TRAINER),
+                                    choices=("standard", "piecewise_linear"))
+    numeric_bins: int = setting(16, read_by=(TRANSFORM, TRAINER), minimum=2, maximum=256)
     # Most frequent values kept per categorical feature.
     vocabulary_top_k: int = setting(1000, read_by=(TRANSFORM,), minimum=1)
     # Hash buckets (at least 1) for categories and tokens outside the vocabulary.
@@ -191,6 +215,9 @@ class PipelineConfig:
     # for regression ("tips / fare"). It is rendered both as Python (local files) and as
     # SQL (BigQuery), so both sources label rows identically.
     label_rule: str = setting("", read_by=(EXAMPLE_GEN,))
+    # A label column written as two strings (Yes/No, bad/good): the one that means 1, for
+    # a task that has a positive class (binary). Empty: the label is 0/1 or true/false.
+    positive_class: str = setting("", read_by=(EXAMPLE_GEN,))
 
     # --- model and training ---
     # A name registered in models/registry.py.
@@ -206,9 +233,20 @@ class PipelineConfig:
     attention_heads: int = setting(2, read_by=(TRAINER,), minimum=1, searchable=True)
     # feature_transformer: attention + feed-forward blocks.
     transformer_blocks: int = setting(2, read_by=(TRAINER,), minimum=1, searchable=True)
-    learning_rate: float = setting(0.003, read_by=(TRAINER,), above=0, searchable=True)
-    batch_size: int = setting(256, read_by=(TRAINER,), minimum=1)
-    epochs: int = setting(4, read_by=(TRAINER,), minimum=1)  # passes over the train split
+    # auto (the defaults below): sized to the train split by models/sizing.py, and
+    # recorded in training_settings.json, metrics.csv, the report and the run summary.
+    # Adam's peak learning rate, reached after a warm-up and halved when the validation
+    # loss stalls; auto: chosen from the batch size.
+    learning_rate: float | str = setting(AUTO, read_by=(TRAINER,), above=0, searchable=True)
+    # Examples per step; auto: grows with the train split (small tables, small batches).
+    batch_size: int | str = setting(AUTO, read_by=(TRAINER,), minimum=1)
+    # Passes over the train split; auto: until the validation loss has not improved for
+    # `patience` epochs, within `training_example_budget`, keeping the best epoch's
+    # weights. A number: exactly that many epochs, the last epoch's weights.
+    epochs: int | str = setting(AUTO, read_by=(TRAINER,), minimum=1)
+    patience: int = setting(8, read_by=(TRAINER,), minimum=1)
+    # epochs=auto: the most training examples seen in all (epochs times train rows).
+    training_example_budget: int = setting(4_000_000, read_by=(TRAINER,), minimum=1)
     shuffle_buffer: int = setting(10_000, read_by=(TRAINER,), minimum=1)
     # auto: float16 compute with float32 weights when a GPU that runs float16 fast
     # (compute capability 7.0 or newer) is visible; off: float32 everywhere.
@@ -246,8 +284,10 @@ class PipelineConfig:
     # Metric -> the value a candidate must reach on the whole eval split to be blessed: a
     # floor for a metric where higher is better (auc, accuracy, r2, ...), a ceiling where
     # lower is better (log_loss, mae, rmse). The metric must be one the task computes
-    # (tasks/<name>/spec.py). Empty: the task's default (binary auc 0.8, multiclass
-    # accuracy 0.5, regression r2 0).
+    # (tasks/<name>/spec.py). Every run also has its task's default gate: the skill score
+    # (log_loss_skill for classification, r2 for regression: 0 is the trivial predictor)
+    # of at least 0.02 (tasks/base.py's SKILL_MARGIN); naming the skill metric here sets
+    # its margin instead.
     blessing_thresholds: dict[str, float] = setting(read_by=(EVALUATOR,), factory=dict)
     # Metric -> how much worse than the last blessed model a candidate may be. Empty: the
     # task's default.
@@ -385,12 +425,23 @@ class PipelineConfig:
                     raise ConfigError(f"{key}: {name!r} is a text feature; distances between "
                                       "distributions of whole texts, which rarely repeat, "
                                       "measure nothing. Leave it out.")
+        sliceable = (*self.categorical_features, *self.numeric_features,
+                     *self.bucketized_features)
         for name in self.slice_features:
-            if name not in self.categorical_features:
+            if name not in sliceable:
                 raise ConfigError(
-                    f"slice_features: {name!r} is not one of categorical_features "
-                    f"({', '.join(self.categorical_features)})."
-                )
+                    f"slice_features: {name!r} is not a categorical or numeric feature "
+                    f"({', '.join(sliceable)}).")
+        if self.eval_percent + self.validation_percent >= 100:
+            raise ConfigError(f"eval_percent ({self.eval_percent}) and validation_percent "
+                              f"({self.validation_percent}) leave no rows to train on; "
+                              "together they must stay below 100.")
+        if self.positive_class and not task_named(self.task).has_positive_class:
+            raise ConfigError(f"positive_class={self.positive_class!r}: a {self.task} label "
+                              "has no positive class; leave positive_class empty.")
+        if self.positive_class and self.label_rule:
+            raise ConfigError("positive_class names a value of the label column; with "
+                              "label_rule the rule gives 1 or 0 itself. Set one of them.")
         self._check_thresholds()
         return self
 
@@ -425,6 +476,8 @@ def _check_limits(field: dataclasses.Field, value: Any) -> None:
         entries = [(f"{field.name}: {key}={item}", item) for key, item in value.items()]
     elif isinstance(value, tuple):
         entries = [(f"{field.name} entries", item) for item in value]
+    elif value == AUTO:
+        entries = []  # chosen by the step that reads it, within the limits
     else:
         entries = [(field.name, value)]
     low, high, above = meta["minimum"], meta["maximum"], meta["above"]
@@ -449,9 +502,10 @@ def raw_feature_names(settings: Any) -> tuple[str, ...]:
 
 
 def blessing_thresholds(settings: Any) -> dict[str, float]:
-    """The configured blessing thresholds of `settings`, or its task's defaults."""
-    return dict(settings.blessing_thresholds
-                or task_named(settings.task).blessing_thresholds)
+    """The blessing thresholds of `settings`: its task's default gate (the skill score
+    above the trivial predictor's), with the configured thresholds added (a configured
+    skill metric replaces the default's margin)."""
+    return {**task_named(settings.task).blessing_thresholds, **settings.blessing_thresholds}
 
 
 def change_thresholds(settings: Any) -> dict[str, float]:
@@ -470,6 +524,13 @@ def training_phases(settings: Any) -> tuple[TrainingPhase, ...]:
         for epochs, rate_factor, batch_factor in zip(
             settings.schedule_epochs, settings.schedule_learning_rate_factors,
             settings.schedule_batch_size_factors, strict=True))
+
+
+def split_percents(settings: Any) -> dict[str, int]:
+    """Each split's share of the rows (percent), as `settings` (a config or the ExampleGen's
+    view) sets them."""
+    return {TRAIN_SPLIT: 100 - settings.eval_percent - settings.validation_percent,
+            VALIDATION_SPLIT: settings.validation_percent, EVAL_SPLIT: settings.eval_percent}
 
 
 def resolve_data_path(data_path: str) -> str:

@@ -93,9 +93,18 @@ def dataset_names(directory: Path = DATASETS_DIRECTORY) -> tuple[str, ...]:
     return tuple(sorted(path.stem for path in directory.glob("*.yaml")))
 
 
+def dataset_file(name: str, directory: Path = DATASETS_DIRECTORY) -> Path:
+    """Where dataset `name` is described: datasets/<name>.yaml, or `name` itself when it
+    is a path to a .yaml file (a team's dataset file kept outside this repository)."""
+    if name.endswith((".yaml", ".yml")):
+        return Path(name).expanduser().resolve()
+    return directory / f"{name}.yaml"
+
+
 def load_dataset(name: str, directory: Path = DATASETS_DIRECTORY) -> dict[str, Any]:
-    """The settings of dataset `name`: the mapping in datasets/<name>.yaml."""
-    path = directory / f"{name}.yaml"
+    """The settings of dataset `name`: the mapping in datasets/<name>.yaml, or in the
+    .yaml file `name` names."""
+    path = dataset_file(name, directory)
     if not path.is_file():
         raise ConfigError(f"dataset={name!r}: no file {path}; datasets: "
                           f"{', '.join(dataset_names(directory)) or 'none'}.")

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 import math
+import types
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+# The value of a setting declared `int | str` or `float | str`: the Trainer chooses it.
+AUTO = "auto"
 
 
 class ConfigError(ValueError):
@@ -28,8 +32,19 @@ class DataAnomaliesError(RuntimeError):
     feature."""
 
 
+def _auto_number(hint: Any) -> Any:
+    """The number type of a setting that may also be `auto` (`int | str`), else None."""
+    if isinstance(hint, types.UnionType):
+        numbers = [member for member in typing.get_args(hint) if member is not str]
+        if len(numbers) == 1 and str in typing.get_args(hint):
+            return numbers[0]
+    return None
+
+
 def describe_type(hint: Any) -> str:
     """How a type hint reads in an error message: "int", "a list of int", ..."""
+    if _auto_number(hint) is not None:
+        return f"{_auto_number(hint).__name__} or {AUTO}"
     origin = typing.get_origin(hint)
     if origin is tuple:
         return f"a list of {typing.get_args(hint)[0].__name__}"
@@ -42,6 +57,11 @@ def coerce(hint: Any, value: Any, where: str) -> Any:
     """`value` (from YAML, JSON or a string) converted to type `hint` (a scalar, a tuple of
     scalars or a dict of str to scalar); `where` names the setting in the error."""
     problem = f"{where}={value!r} is not {describe_type(hint)}"
+    number = _auto_number(hint)
+    if number is not None:
+        if isinstance(value, str) and value.strip().lower() == AUTO:
+            return AUTO
+        return _scalar(value, number, problem)
     origin = typing.get_origin(hint)
     if isinstance(value, str) and hint is not str:
         value = _parse_string(value, hint, problem)

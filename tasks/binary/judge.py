@@ -10,7 +10,8 @@ import numpy as np
 import tensorflow_model_analysis as tfma
 
 from evaluation.html import calibration_png, image, table
-from evaluation.metric_configs import metric_config
+from evaluation.metric_configs import OUR_METRICS, metric_config
+from tasks.binary.spec import TASK
 from evaluation.results import overall_entries, without_undefined_metrics
 
 # The report's note on how slices are ordered.
@@ -29,6 +30,7 @@ def evaluator_metrics(settings: Any) -> list[tfma.MetricConfig]:
         metric_config("AUC", "auc", num_thresholds=curve_points),
         metric_config("AUC", "auc_precision_recall", curve="PR", num_thresholds=curve_points),
         metric_config("BinaryAccuracy", "accuracy", threshold=settings.decision_threshold),
+        metric_config("LogLossSkill", TASK.skill_metric, OUR_METRICS),
         metric_config("Precision", "precision", **at_threshold),
         metric_config("Recall", "recall", **at_threshold),
         metric_config("MeanLabel"),

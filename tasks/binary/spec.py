@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from pipeline.settings.values import InputDataError
-from tasks.base import Task
+from tasks.base import SKILL_MARGIN, Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,7 +20,9 @@ class Binary(Task):
         if text in ("0", "0.0", "false"):
             return 0
         raise InputDataError(f"{where}: label column {column!r} should be 0 or 1 (or "
-                             f"true/false) for task={self.name}, got {value!r}")
+                             f"true/false) for task={self.name}, got {value!r}; for a label "
+                             "written as two strings, name the one that means 1 with "
+                             f"positive_class (e.g. --positive_class={value})")
 
 
 TASK = Binary(
@@ -28,8 +30,9 @@ TASK = Binary(
     description="binary classification: a 0/1 label, the model gives P(label = 1)",
     prediction_key="probability",
     gating_metrics={"auc": True, "auc_precision_recall": True, "accuracy": True,
-                    "precision": True, "recall": True},
-    blessing_thresholds={"auc": 0.8},
+                    "precision": True, "recall": True, "log_loss_skill": True},
+    skill_metric="log_loss_skill",
+    blessing_thresholds={"log_loss_skill": SKILL_MARGIN},
     change_thresholds={"auc": 0.01},
     summary_metrics=("example_count", "auc", "accuracy", "precision", "recall", "calibration"),
     ranking_metric="auc",
@@ -42,4 +45,5 @@ TASK = Binary(
                    "mean_prediction"),
     answer_columns=("label", "probability", "log_loss"),
     has_classes=True,
+    has_positive_class=True,
 )

@@ -23,6 +23,7 @@ def evaluator_metrics(settings: Any) -> list[tfma.MetricConfig]:
         metric_config("ExampleCount"),
         metric_config("MultiClassAccuracy", "accuracy", OUR_METRICS),
         metric_config("SparseCategoricalCrossEntropy", "log_loss", OUR_METRICS),
+        metric_config("LogLossSkill", TASK.skill_metric, OUR_METRICS),
         metric_config("MacroPrecision", "macro_precision", OUR_METRICS),
         metric_config("MacroRecall", "macro_recall", OUR_METRICS),
         metric_config("MacroF1", "macro_f1", OUR_METRICS),

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.settings.values import InputDataError
-from tasks.base import Task
+from tasks.base import SKILL_MARGIN, Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +43,9 @@ TASK = Multiclass(
                 "a probability per class",
     prediction_key="probabilities",
     gating_metrics={"accuracy": True, "log_loss": False, "macro_precision": True,
-                    "macro_recall": True, "macro_f1": True},
-    blessing_thresholds={"accuracy": 0.5},
+                    "macro_recall": True, "macro_f1": True, "log_loss_skill": True},
+    skill_metric="log_loss_skill",
+    blessing_thresholds={"log_loss_skill": SKILL_MARGIN},
     change_thresholds={"accuracy": 0.02},
     summary_metrics=("example_count", "accuracy", "log_loss", "macro_precision",
                      "macro_recall", "macro_f1"),

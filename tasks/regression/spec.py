@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from pipeline.settings.values import InputDataError
-from tasks.base import Task
+from tasks.base import SKILL_MARGIN, Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +32,9 @@ TASK = Regression(
     prediction_key="value",
     gating_metrics={"r2": True, "mae": False, "rmse": False},
     # R² is free of the label's scale, so one default suits every table: above 0 the
-    # model beats predicting the mean.
-    blessing_thresholds={"r2": 0.0},
+    # model beats predicting the mean; by SKILL_MARGIN, by more than noise.
+    skill_metric="r2",
+    blessing_thresholds={"r2": SKILL_MARGIN},
     change_thresholds={"r2": 0.02},
     summary_metrics=("example_count", "r2", "mae", "rmse", "mean_label", "mean_prediction"),
     ranking_metric="r2",
