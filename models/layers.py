@@ -6,7 +6,9 @@ from __future__ import annotations
 import keras
 
 from models.shapes import PADDING_TOKEN_ID, FeatureShapes
+from models.sizing import BASE_LEARNING_RATE
 from pipeline.settings import TrainingSettings
+from pipeline.settings.values import AUTO
 from tasks.model_parts import model_part
 
 
@@ -110,8 +112,18 @@ def task_model(inputs: dict[str, keras.KerasTensor], logits: keras.KerasTensor,
                shapes: FeatureShapes, settings: TrainingSettings, name: str) -> keras.Model:
     """The model from its inputs and last linear layer, with the task's output, compiled
     with the task's loss and metrics (named as the Tuner's objective expects)."""
-    model = keras.Model(inputs, task_output(logits, shapes), name=name)
+    return compiled_for_task(keras.Model(inputs, task_output(logits, shapes), name=name),
+                             shapes, settings)
+
+
+def compiled_for_task(model: keras.Model, shapes: FeatureShapes, settings: TrainingSettings
+                      ) -> keras.Model:
+    """`model` compiled with Adam at the settings' learning rate and its task's loss and
+    metrics. The Trainer sizes an `auto` rate before it builds (models/sizing.py); a
+    model built outside it (tests, benchmarks) starts at sizing's base rate."""
     part = model_part(shapes.task)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
+    learning_rate = (BASE_LEARNING_RATE if settings.learning_rate == AUTO
+                     else settings.learning_rate)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss=part.loss(), metrics=part.metrics())
     return model

@@ -32,7 +32,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-
 # The margin by which, by default, a model must beat the trivial predictor (the label's
 # own rates or mean on eval) in its task's skill score to be blessed: a model no better
 # than that predictor is never pushed, whatever the table. Chosen so that a prior-level

@@ -11,8 +11,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from models.architectures.tabm import ENSEMBLE_MEMBERS, MemberScaling
 from models.export import EXTRA_ASSETS_DIRECTORY, export_serving_model
 from models.registry import architecture_names, build_model
+from models.shapes import FeatureShapes
 from pipeline.settings import PipelineConfig, TrainingSettings
 from preprocessing import feature_shapes
 from tests.configs import taxi_config
@@ -41,9 +43,12 @@ def test_the_registry_builds_the_named_architecture(architecture: str,
     cross = _layers(model, keras.layers.Dense, "cross_")
     wide = _layers(model, keras.layers.Embedding, "wide_")
     hidden = _layers(model, keras.layers.Dense, "hidden_")
-    assert (bool(attention), bool(cross), bool(wide)) == {
-        "deep": (False, False, False), "wide_and_deep": (False, False, True),
-        "deep_and_cross": (False, True, False), "feature_transformer": (True, False, False),
+    ensemble = _layers(model, MemberScaling)
+    assert (bool(attention), bool(cross), bool(wide), bool(ensemble)) == {
+        "deep": (False, False, False, False), "wide_and_deep": (False, False, True, False),
+        "deep_and_cross": (False, True, False, False),
+        "feature_transformer": (True, False, False, False),
+        "tabm": (False, False, False, True),
     }[architecture]
     assert [layer.units for layer in hidden] == (
         [] if architecture == "feature_transformer" else [8, 4])
@@ -70,6 +75,40 @@ def test_architecture_settings_change_the_network(architecture: str, setting: st
     assert built[1][0] == 1 and built[3][0] == 3
     if setting != "attention_heads":  # more heads split the same width: same parameters
         assert built[3][1] > built[1][1]
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_tabm_answers_the_members_mean_and_trains_each_member_on_its_own_loss(
+        task: str) -> None:
+    shapes = FeatureShapes(numeric=("x", "y"), categorical_cardinalities={"c": 5},
+                           numeric_width=3, task=task,
+                           class_names=("a", "b", "c") if task == "multiclass" else ())
+    settings = TrainingSettings.from_config(taxi_config(
+        task=task, architecture="tabm", hidden_units=(8,), embedding_dim=4, dropout=0.0,
+        numeric_features=("x", "y"), categorical_features=("c",), bucketized_features=()))
+    model = build_model("tabm", shapes, settings)
+    generator = np.random.default_rng(0)
+    inputs = {"x": generator.normal(size=(6, 3)).astype("float32"),
+              "y": generator.normal(size=(6, 3)).astype("float32"),
+              "c": generator.integers(0, 5, 6)}
+    labels = (generator.integers(0, 3, 6) if task == "multiclass"
+              else generator.integers(0, 2, 6).astype("float32"))
+    members = model.members(inputs, training=False).numpy()  # (batch, k, units)
+    assert members.shape[1] == ENSEMBLE_MEMBERS
+    # The members differ (their random-sign scalings), and the answer is their mean.
+    assert not np.allclose(members[:, 0], members[:, 1])
+    np.testing.assert_allclose(model(inputs, training=False).numpy(), members.mean(axis=1),
+                               rtol=1e-5, atol=1e-6)
+    # Training's loss is the mean of the members' losses, not the loss of the mean.
+    loss = model.loss
+    per_member = np.mean([float(loss(labels, members[:, index]))
+                          for index in range(ENSEMBLE_MEMBERS)])
+    of_mean = float(loss(labels, members.mean(axis=1)))
+    trained = float(model.compute_loss(inputs, labels, None, training=True))
+    assert trained == pytest.approx(per_member, rel=1e-4)
+    assert abs(per_member - of_mean) > 1e-4
+    assert float(model.compute_loss(inputs, labels, model(inputs), training=False)) == \
+        pytest.approx(of_mean, rel=1e-4)
 
 
 def test_unknown_architecture_is_refused(transform_output_dir: Path,

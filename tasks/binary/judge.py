@@ -11,8 +11,8 @@ import tensorflow_model_analysis as tfma
 
 from evaluation.html import calibration_png, image, table
 from evaluation.metric_configs import OUR_METRICS, metric_config
-from tasks.binary.spec import TASK
 from evaluation.results import overall_entries, without_undefined_metrics
+from tasks.binary.spec import TASK
 
 # The report's note on how slices are ordered.
 SLICE_ORDER_NOTE = ("; slices holding one class only (where AUC means nothing) follow, "
