@@ -19,7 +19,8 @@ def test_query_selects_configured_features_with_local_types_and_the_label() -> N
     assert "CAST(payment_type AS STRING) AS payment_type" in query
     assert ("CAST(EXTRACT(HOUR FROM trip_start_timestamp) AS STRING) AS trip_start_hour"
             in query)
-    assert "IF(tips > (0.2 * fare), 1, 0) AS big_tipper" in query
+    assert ("CASE WHEN tips > (0.2 * fare) THEN 1 WHEN NOT (tips > (0.2 * fare)) THEN 0 END "
+            "AS big_tipper") in query
     assert "trip_start_timestamp >= TIMESTAMP('2019-01-01')" in query
     assert "trip_start_timestamp < TIMESTAMP('2019-02-01')" in query
     assert "FARM_FINGERPRINT" not in query  # 100%: no sampling

@@ -100,9 +100,10 @@ def test_list_and_mapping_values_parse_from_strings() -> None:
         (["--beam_runner=spark"], "beam_runner='spark' is not allowed; choose one of: direct"),
         (["--push_destination=s3"], "push_destination='s3' is not allowed"),
         (["--pipeline_name=Big_Tipper"], "pipeline_name='Big_Tipper' must be lowercase"),
-        (["--slice_features=fare"], "slice_features: 'fare' is not one of categorical_features"),
+        (["--slice_features=tips"],
+         "slice_features: 'tips' is not a categorical or numeric feature"),
         (["--label_rule=tips >"], "label_rule 'tips >' is not a valid expression"),
-        (["--eval_percent=0"], "eval_percent must be between 1 and 99"),
+        (["--eval_percent=0"], "eval_percent must be between 1 and 98"),
         (["--variant=nope"], "Unknown variant 'nope'"),
         (["positional"], "Unexpected argument 'positional'"),
         (["--epochs"], "Flag --epochs needs a value"),
@@ -259,11 +260,17 @@ def test_a_new_dataset_is_one_file(tmp_path: Path) -> None:
     config = load_config(["--dataset=churn"], environ={}, datasets_directory=tmp_path)
     assert (config.task, config.label_name, config.pipeline_name) == (
         "multiclass", "island", "churn")
-    assert blessing_thresholds(config) == {"macro_f1": 0.4}
+    # The task's default gate stays, the dataset's own floor is added to it.
+    assert blessing_thresholds(config) == {"log_loss_skill": 0.02, "macro_f1": 0.4}
 
 
 def test_thresholds_default_to_the_task_and_read_key_value_flags() -> None:
-    assert blessing_thresholds(PipelineConfig(task="regression")) == {"r2": 0.0}
+    assert blessing_thresholds(PipelineConfig(task="regression")) == {"r2": 0.02}
+    assert blessing_thresholds(PipelineConfig(task="binary")) == {"log_loss_skill": 0.02}
+    # Naming the skill metric sets its margin.
+    assert blessing_thresholds(PipelineConfig(
+        task="binary", blessing_thresholds={"log_loss_skill": -1.0, "auc": 0.7})) == {
+        "log_loss_skill": -1.0, "auc": 0.7}
     assert change_thresholds(PipelineConfig(task="multiclass")) == {"accuracy": 0.02}
     config = load_config(["--dataset=taxi_fare", "--blessing_thresholds=r2:0.5,mae:2.5"],
                          environ={})

@@ -14,20 +14,42 @@ def test_big_tipper_rule() -> None:
     assert rule.evaluate({"tips": 3.0, "fare": 10.0}) == 1
     assert rule.evaluate({"tips": 2.0, "fare": 10.0}) == 0  # exactly 20% is not above
     assert rule.evaluate({"tips": 0.0, "fare": 0.0}) == 0
-    assert rule.to_sql() == "IF(tips > (0.2 * fare), 1, 0)"
+    # NULL where the comparison is: a row the rule cannot label is left out.
+    assert rule.to_sql() == "CASE WHEN tips > (0.2 * fare) THEN 1 WHEN NOT (tips > (0.2 * fare)) THEN 0 END"
 
 
-def test_null_columns_give_zero_like_sql() -> None:
+def test_a_comparison_over_a_missing_value_gives_no_label_like_sql() -> None:
     rule = LabelRule.parse("tips > 0.2 * fare")
-    assert rule.evaluate({"tips": None, "fare": 10.0}) == 0
-    assert rule.evaluate({"tips": 5.0}) == 0
+    assert rule.evaluate({"tips": None, "fare": 10.0}) is None
+    assert rule.evaluate({"tips": 5.0}) is None
 
 
 def test_division_renders_as_safe_divide() -> None:
     rule = LabelRule.parse("tips / fare >= 0.2")
-    assert rule.to_sql() == "IF(SAFE_DIVIDE(tips, fare) >= 0.2, 1, 0)"
-    assert rule.evaluate({"tips": 1.0, "fare": 0.0}) == 0
+    assert rule.to_sql() == ("CASE WHEN SAFE_DIVIDE(tips, fare) >= 0.2 THEN 1 "
+                             "WHEN NOT (SAFE_DIVIDE(tips, fare) >= 0.2) THEN 0 END")
+    assert rule.evaluate({"tips": 1.0, "fare": 0.0}) is None  # SAFE_DIVIDE's NULL
     assert rule.evaluate({"tips": 1.0, "fare": 5.0}) == 1
+
+
+def test_a_string_comparison_labels_by_equality_in_python_and_sql() -> None:
+    rule = LabelRule.parse("plan == 'premium'")
+    assert rule.columns == ("plan",) and rule.string_columns == ("plan",)
+    assert rule.evaluate({"plan": "premium"}) == 1
+    assert rule.evaluate({"plan": "basic"}) == 0
+    assert rule.evaluate({"plan": None}) is None
+    assert LabelRule.parse("\"it's\" != plan").evaluate({"plan": "it's"}) == 0
+    assert rule.to_sql() == ("CASE WHEN CAST(plan AS STRING) = 'premium' THEN 1 "
+                             "WHEN NOT (CAST(plan AS STRING) = 'premium') THEN 0 END")
+    assert "'it\\'s'" in LabelRule.parse("plan == \"it's\"").to_sql()
+
+
+def test_a_positive_class_turns_two_strings_into_one_and_zero() -> None:
+    label = Label.from_settings("churn", "", "binary", positive_class="Yes")
+    assert [label.value({"churn": value}, {}, "f:1") for value in ("Yes", "No", "", None)] \
+        == [1, 0, None, None]
+    assert label.to_sql("churn") == ("CASE WHEN CAST(churn AS STRING) = 'Yes' THEN 1 "
+                                     "WHEN NOT (CAST(churn AS STRING) = 'Yes') THEN 0 END")
 
 
 @pytest.mark.parametrize("text", ["tips", "tips > fare > 1", "__import__('os') > 1",
@@ -43,7 +65,6 @@ def test_a_regression_rule_is_arithmetic_and_undefined_where_sql_gives_null() ->
     assert rule.evaluate({"tips": 1.0, "fare": 0.0}) is None  # SAFE_DIVIDE's NULL
     assert rule.evaluate({"tips": None, "fare": 8.0}) is None
     assert rule.to_sql() == "CAST(SAFE_DIVIDE(tips, fare) AS FLOAT64)"
-    assert not Label.from_settings("tip_share", "tips / fare", "regression").always_present
 
 
 @pytest.mark.parametrize("task, text, message", [

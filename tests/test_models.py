@@ -17,6 +17,7 @@ from models.registry import architecture_names, build_model
 from models.shapes import FeatureShapes
 from pipeline.settings import PipelineConfig, TrainingSettings
 from preprocessing import feature_shapes
+from tasks import task_named
 from tests.configs import taxi_config
 from tests.helpers import sample_rows, serialized_examples, transform_rows
 
@@ -82,7 +83,8 @@ def test_tabm_answers_the_members_mean_and_trains_each_member_on_its_own_loss(
         task: str) -> None:
     shapes = FeatureShapes(numeric=("x", "y"), categorical_cardinalities={"c": 5},
                            numeric_width=3, task=task,
-                           class_names=("a", "b", "c") if task == "multiclass" else ())
+                           class_names=("a", "b", "c")
+                           if task_named(task).label_through_transform else ())
     settings = TrainingSettings.from_config(taxi_config(
         task=task, architecture="tabm", hidden_units=(8,), embedding_dim=4, dropout=0.0,
         numeric_features=("x", "y"), categorical_features=("c",), bucketized_features=()))
@@ -91,7 +93,7 @@ def test_tabm_answers_the_members_mean_and_trains_each_member_on_its_own_loss(
     inputs = {"x": generator.normal(size=(6, 3)).astype("float32"),
               "y": generator.normal(size=(6, 3)).astype("float32"),
               "c": generator.integers(0, 5, 6)}
-    labels = (generator.integers(0, 3, 6) if task == "multiclass"
+    labels = (generator.integers(0, shapes.outputs, 6) if shapes.outputs > 1
               else generator.integers(0, 2, 6).astype("float32"))
     members = model.members(inputs, training=False).numpy()  # (batch, k, units)
     assert members.shape[1] == ENSEMBLE_MEMBERS

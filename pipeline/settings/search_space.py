@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from models.registry import architecture_names
 from pipeline.settings import TYPE_HINTS, coerce_setting, searchable_settings
-from pipeline.settings.values import ConfigError
+from pipeline.settings.values import ConfigError, auto_number_type
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +41,7 @@ def parse_search_space(space: Mapping[str, str]) -> tuple[Dimension, ...]:
         if name not in searchable:
             raise ConfigError(f"search_space: {name!r} cannot be searched; searchable "
                               f"settings: {', '.join(searchable)}.")
-        hint = TYPE_HINTS[name]
+        hint = auto_number_type(TYPE_HINTS[name]) or TYPE_HINTS[name]  # int | auto: int
         if "|" in text:
             options = [option.strip() for option in text.split("|")]
             if len(options) < 2 or not all(options):

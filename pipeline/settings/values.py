@@ -32,7 +32,7 @@ class DataAnomaliesError(RuntimeError):
     feature."""
 
 
-def _auto_number(hint: Any) -> Any:
+def auto_number_type(hint: Any) -> Any:
     """The number type of a setting that may also be `auto` (`int | str`), else None."""
     if isinstance(hint, types.UnionType):
         numbers = [member for member in typing.get_args(hint) if member is not str]
@@ -43,8 +43,8 @@ def _auto_number(hint: Any) -> Any:
 
 def describe_type(hint: Any) -> str:
     """How a type hint reads in an error message: "int", "a list of int", ..."""
-    if _auto_number(hint) is not None:
-        return f"{_auto_number(hint).__name__} or {AUTO}"
+    if auto_number_type(hint) is not None:
+        return f"{auto_number_type(hint).__name__} or {AUTO}"
     origin = typing.get_origin(hint)
     if origin is tuple:
         return f"a list of {typing.get_args(hint)[0].__name__}"
@@ -57,10 +57,12 @@ def coerce(hint: Any, value: Any, where: str) -> Any:
     """`value` (from YAML, JSON or a string) converted to type `hint` (a scalar, a tuple of
     scalars or a dict of str to scalar); `where` names the setting in the error."""
     problem = f"{where}={value!r} is not {describe_type(hint)}"
-    number = _auto_number(hint)
+    number = auto_number_type(hint)
     if number is not None:
         if isinstance(value, str) and value.strip().lower() == AUTO:
             return AUTO
+        if isinstance(value, str):
+            value = _parse_string(value, number, problem)
         return _scalar(value, number, problem)
     origin = typing.get_origin(hint)
     if isinstance(value, str) and hint is not str:
