@@ -15,7 +15,8 @@ def test_big_tipper_rule() -> None:
     assert rule.evaluate({"tips": 2.0, "fare": 10.0}) == 0  # exactly 20% is not above
     assert rule.evaluate({"tips": 0.0, "fare": 0.0}) == 0
     # NULL where the comparison is: a row the rule cannot label is left out.
-    assert rule.to_sql() == "CASE WHEN tips > (0.2 * fare) THEN 1 WHEN NOT (tips > (0.2 * fare)) THEN 0 END"
+    assert rule.to_sql() == ("CASE WHEN tips > (0.2 * fare) THEN 1 "
+                             "WHEN NOT (tips > (0.2 * fare)) THEN 0 END")
 
 
 def test_a_comparison_over_a_missing_value_gives_no_label_like_sql() -> None:
