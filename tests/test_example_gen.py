@@ -13,7 +13,7 @@ from pipeline.components.example_gen import (
     read_examples,
     read_records,
 )
-from pipeline.settings import IngestionSettings, resolve_data_path
+from pipeline.settings import IngestionSettings, resolve_data_path, split_percents
 from tests.configs import dataset_config, taxi_config
 from tests.helpers import TESTDATA, sample_rows
 
@@ -162,9 +162,9 @@ def test_a_non_numeric_regression_label_fails_naming_file_line_and_column(
     columns = [name for name in row if name != "fare"]
     path.write_text(",".join(columns + ["fare"]) + "\n"
                     + ",".join(str(row[name] or "") for name in columns) + ",12.5\n"
-                    + ",".join(str(row[name] or "") for name in columns) + ",n/a\n")
+                    + ",".join(str(row[name] or "") for name in columns) + ",twelve\n")
     with pytest.raises(InputDataError, match=f"{path}:3: label column 'fare' should be a "
-                                             "number for task=regression, got 'n/a'"):
+                                             "number for task=regression, got 'twelve'"):
         list(read_examples(str(path), converter))
 
 
@@ -223,11 +223,12 @@ def test_streaming_splits_equal_tfx_beam_splits(tmp_path: Path) -> None:
                      str(tmp_path / "beam" / name / "part"), file_name_suffix=".gz"))
     counts = write_splits([str(TESTDATA)], RowConverter(IngestionSettings.from_config(config)),
                           split_config_of(config).split_config,
-                          {name: str(tmp_path / "stream" / name) for name in ("train", "eval")})
+                          {name: str(tmp_path / "stream" / name)
+                           for name in split_percents(config)})
     converter = RowConverter(IngestionSettings.from_config(config))
     in_file_order = [example.SerializeToString(deterministic=True)
                      for example in read_examples(str(TESTDATA), converter)]
-    for name in ("train", "eval"):
+    for name in split_percents(config):
         streamed, by_beam = _records(tmp_path / "stream" / name), _records(tmp_path / "beam" / name)
         assert sorted(streamed) == sorted(by_beam)
         assert len(streamed) == counts[name]
@@ -235,6 +236,7 @@ def test_streaming_splits_equal_tfx_beam_splits(tmp_path: Path) -> None:
         members = set(by_beam)
         assert streamed == [record for record in in_file_order if record in members]
     assert counts["eval"] / sum(counts.values()) == pytest.approx(0.2, abs=0.03)
+    assert counts["validation"] / sum(counts.values()) == pytest.approx(0.1, abs=0.03)
 
 
 @pytest.mark.parametrize("dataset", ["taxi", "penguins", "taxi_fare", "taxi_tip_share", "imdb"])
@@ -252,3 +254,47 @@ def test_encoded_rows_are_the_deterministic_serialization_of_their_example(
     for record in records:
         assert tf.train.Example.FromString(record).SerializeToString(deterministic=True) \
             == record
+
+
+def test_missing_value_tokens_are_read_as_missing_and_counted_per_column(
+        tmp_path: Path, converter: RowConverter, caplog: pytest.LogCaptureFixture) -> None:
+    """A CSV written by R or a spreadsheet: NA, N/A, null and empty cells are missing
+    values in numeric and categorical columns alike, not errors or categories, and the
+    log counts them per column."""
+    rows = sample_rows(4)
+    columns = list(rows[0])
+    lines = [",".join(columns)]
+    tokens = {0: ("trip_miles", "NA"), 1: ("company", "N/A"), 2: ("trip_seconds", "null"),
+              3: ("company", "")}
+    for index, row in enumerate(rows):
+        cells = {name: "" if row[name] is None else str(row[name]) for name in columns}
+        column, token = tokens[index]
+        cells[column] = token
+        lines.append(",".join(f'"{cells[name]}"' for name in columns))
+    path = _write(tmp_path, "exported.csv", lines)
+    with caplog.at_level("INFO", logger="pipeline.components.example_gen"):
+        examples = [_features(example) for example in read_examples(path, converter)]
+    assert len(examples) == 4
+    assert examples[0]["trip_miles"] == [] and examples[2]["trip_seconds"] == []
+    assert examples[1]["company"] == [] and examples[3]["company"] == []
+    assert examples[1]["trip_miles"] != []  # only the token's own cell is missing
+    counted = [record.getMessage() for record in caplog.records
+               if "missing values per column" in record.getMessage()]
+    assert len(counted) == 1
+    assert "trip_miles 1" in counted[0] and "trip_seconds 1" in counted[0]
+    missing_company = {1, 3} | {index for index, row in enumerate(rows) if row["company"] is None}
+    assert f"company {len(missing_company)}," in counted[0]
+
+
+def test_a_binary_label_written_as_strings_names_its_positive_class() -> None:
+    config = taxi_config(label_rule="", label_name="tipped", positive_class="yes")
+    converter = RowConverter(IngestionSettings.from_config(config))
+    row = sample_rows(1)[0]
+    labels = [converter.convert(dict(row, tipped=value), "row") for value in
+              ("yes", "no", "NA")]
+    assert [_features(example)["tipped"] for example in labels[:2]] == [[1], [0]]
+    assert labels[2] is None  # a missing label: the row is left out
+    refusing = RowConverter(IngestionSettings.from_config(
+        taxi_config(label_rule="", label_name="tipped")))
+    with pytest.raises(InputDataError, match="positive_class"):
+        refusing.convert(dict(row, tipped="yes"), "data.csv:2")
