@@ -34,14 +34,15 @@ TRAIN_ROWS, EVAL_ROWS = 400, 100
 @pytest.fixture(scope="session")
 def trainer_inputs(transform_output_dir: Path, default_config: PipelineConfig,
                    tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Transform's output and an Examples artifact directory of transformed train and eval
-    rows, one gzipped file per split: fewer files than workers, as Transform often writes."""
+    """Transform's output and an Examples artifact directory of transformed train and
+    validation rows (what the Trainer reads), one gzipped file per split: fewer files than
+    workers, as Transform often writes."""
     from tests.helpers import sample_rows, write_transformed_examples
 
     examples_dir = tmp_path_factory.mktemp("transformed_examples")
     rows = sample_rows(TRAIN_ROWS + EVAL_ROWS)
     write_transformed_examples(transform_output_dir, default_config,
-                               {"train": rows[:TRAIN_ROWS], "eval": rows[TRAIN_ROWS:]},
+                               {"train": rows[:TRAIN_ROWS], "validation": rows[TRAIN_ROWS:]},
                                examples_dir)
     return {"transform_graph": str(transform_output_dir), "examples": str(examples_dir)}
 

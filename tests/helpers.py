@@ -83,10 +83,10 @@ def tf_example(features: dict[str, np.ndarray], row: int) -> tf.train.Example:
     """Row `row` of transformed features, as the tf.Example Transform would write."""
     values = {}
     for name, column in features.items():
-        value = column[row].item()
-        values[name] = (tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+        value = column[row].reshape(-1).tolist()  # one value, or an encoding's vector
+        values[name] = (tf.train.Feature(float_list=tf.train.FloatList(value=value))
                         if column.dtype.kind == "f"
-                        else tf.train.Feature(int64_list=tf.train.Int64List(value=[value])))
+                        else tf.train.Feature(int64_list=tf.train.Int64List(value=value)))
     return tf.train.Example(features=tf.train.Features(feature=values))
 
 

@@ -58,7 +58,8 @@ def test_file_source_reads_the_configured_path(tmp_path: Path) -> None:
     output_config = proto_utils.json_to_proto(example_gen.exec_properties["output_config"],
                                               example_gen_pb2.Output())
     buckets = {s.name: s.hash_buckets for s in output_config.split_config.splits}
-    assert buckets == {"train": 100 - config.eval_percent, "eval": config.eval_percent}
+    assert buckets == {"train": 100 - config.eval_percent - config.validation_percent,
+                       "validation": config.validation_percent, "eval": config.eval_percent}
 
 
 def _custom_config(pipeline, component_id: str) -> dict:

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import keras_tuner
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -48,7 +49,8 @@ def phased_model(trainer_inputs: dict[str, str], tmp_path_factory: pytest.TempPa
 
 def test_schedule_phases_scale_the_base_rate_and_batch() -> None:
     assert training_phases(PHASED) == (TrainingPhase(2, 0.01, 50), TrainingPhase(1, 0.0025, 200))
-    assert training_phases(taxi_config(epochs=3)) == (TrainingPhase(3, 0.003, 256),)
+    assert training_phases(taxi_config(epochs=3, learning_rate=0.003, batch_size=256)) == (
+        TrainingPhase(3, 0.003, 256),)
 
 
 @pytest.mark.parametrize("overrides, problem", [
@@ -91,7 +93,7 @@ def test_the_package_holds_curves_logs_config_and_dataset(phased_model: Path) ->
     assert config["schedule_epochs"] == [2, 1] and config["hidden_units"] == [8]
     dataset = json.loads((package / "dataset.json").read_text())
     assert dataset["splits"]["train"]["rows"] == TRAIN_ROWS
-    assert dataset["splits"]["eval"]["rows"] == EVAL_ROWS
+    assert dataset["splits"]["validation"]["rows"] == EVAL_ROWS
     assert len(dataset["splits"]["train"]["sha256"]) == 64
     assert dataset["feature_shapes"]["categorical_cardinalities"]["payment_type"] > 1
 
@@ -134,3 +136,49 @@ def test_run_fn_refuses_settings_it_does_not_read(trainer_inputs: dict[str, str]
                                    "training_settings": settings})
         with pytest.raises(ConfigError, match=problem):
             run_fn(fn_args)
+
+
+def test_auto_training_stops_on_validation_and_exports_the_best_epoch(
+        trainer_inputs: dict[str, str], tmp_path: Path) -> None:
+    """epochs=auto: sized to the 400 train rows, training stops `patience` epochs after
+    the lowest validation loss, and the served model is that epoch's, not the last:
+    its loss on the validation rows, through the serving signature, is the best epoch's
+    recorded val_loss."""
+    from models.sizing import auto_batch_size, auto_learning_rate
+    from tests.helpers import sample_rows, serialized_examples
+
+    config = taxi_config(hidden_units=(32,), embedding_dim=4, patience=2,
+                         training_example_budget=100 * TRAIN_ROWS)
+    assert (config.epochs, config.batch_size, config.learning_rate) == ("auto",) * 3
+    model = train(trainer_inputs, tmp_path, config)
+    assets = model / "Format-Serving" / EXTRA_ASSETS_DIRECTORY
+    training = json.loads((assets / "training.json").read_text())
+    sizing = training["sizing"]
+    assert (sizing["train_rows"], sizing["batch_size"]) == (TRAIN_ROWS,
+                                                            auto_batch_size(TRAIN_ROWS))
+    assert sizing["learning_rate"] == pytest.approx(auto_learning_rate(sizing["batch_size"]))
+    assert sizing["early_stopping"] and sizing["max_epochs"] == 100
+    # The resolved numbers are what training_settings.json records.
+    recorded = json.loads((assets / "training_settings.json").read_text())
+    assert recorded["batch_size"] == sizing["batch_size"] and recorded["epochs"] == 100
+    losses = training["history"]["val_loss"]
+    epochs, best = training["epochs"], training["best_epoch"]
+    assert len(losses) == epochs < 100  # it stopped early
+    assert best == 1 + int(np.argmin(losses)) and epochs == best + 2  # patience 2
+    assert losses[-1] > losses[best - 1]
+    rows = list(csv.DictReader(io.StringIO(
+        (model / PACKAGE_DIRECTORY / "metrics.csv").read_text())))
+    assert len(rows) == epochs and {int(row["batch_size"]) for row in rows} == {
+        sizing["batch_size"]}
+    # The exported weights: the best epoch's validation loss, recomputed from serving.
+    validation = sample_rows(TRAIN_ROWS + EVAL_ROWS)[TRAIN_ROWS:]
+    examples = serialized_examples(config, validation)
+    labels = np.array([float(tf.train.Example.FromString(example).features
+                             .feature[config.label_name].int64_list.value[0])
+                       for example in examples])
+    served = tf.saved_model.load(str(model / "Format-Serving")).signatures["serving_default"]
+    probability = served(examples=tf.constant(examples))["probability"].numpy().reshape(-1)
+    probability = np.clip(probability, 1e-7, 1 - 1e-7)
+    loss = -np.mean(labels * np.log(probability) + (1 - labels) * np.log(1 - probability))
+    assert loss == pytest.approx(losses[best - 1], rel=1e-3)
+    assert abs(loss - losses[-1]) > 1e-3 * losses[-1]
