@@ -231,23 +231,29 @@ def _same(kind: str, local: Any, queried: Any) -> bool:
     return local == queried
 
 
-# The second rule divides by a fare that is 0 on one line: 0 there on both paths.
-@pytest.mark.parametrize("label_rule", ["tips > 0.2 * fare", "tips / fare < 0.25"])
+# The second rule divides by a fare that is 0 on one line: no label there on both paths
+# (SAFE_DIVIDE's NULL), so that row is left out by both. The third compares a column's
+# text.
+@pytest.mark.parametrize("label_rule, left_out", [
+    ("tips > 0.2 * fare", 0), ("tips / fare < 0.25", 1), ("payment_type == 'Cash'", 0)])
 def test_query_returns_what_the_local_path_writes_for_every_row(
         client: bigquery.Client, trips_table: str, trips: list[dict[str, Any]],
-        label_rule: str) -> None:
+        label_rule: str, left_out: int) -> None:
     config = _config(label_rule=label_rule, **_whole_testdata_window(trips))
     # The hour, day and month columns of the testdata are the query's derived columns.
     assert {name for trip in trips for name in trip} - TABLE_COLUMNS \
         == set(config.bigquery_derived_columns)
     schema, result = _run(client, config)
-    assert _keys(result) == _keys(trips)
-
     converter = RowConverter(IngestionSettings.from_config(config))
+    labelled = [(line_number, trip) for line_number, trip in enumerate(trips, start=1)
+                if converter.convert(trip, f"line {line_number}") is not None]
+    assert len(trips) - len(labelled) == left_out
+    assert _keys(result) == _keys([trip for _, trip in labelled])
+
     queried_by_key = {row["unique_key"]: row for row in result}
     kinds: dict[str, str] = {}
     differences = []
-    for line_number, trip in enumerate(trips, start=1):
+    for line_number, trip in labelled:
         queried = queried_by_key[trip["unique_key"]]
         local = _example_values(converter.convert(trip, f"line {line_number}"))
         assert set(local) == set(queried)
@@ -330,6 +336,36 @@ def test_window_days_reads_the_whole_days_before_today(
 
 # Regression by a rule (rows where it is undefined, a null or zero fare, left out on both
 # paths), and a multi-class label that is a string column, with a text feature beside it.
+def test_a_rule_over_a_missing_value_leaves_the_row_out_on_both_sources(
+        client: bigquery.Client, dataset: str, trips: list[dict[str, Any]]) -> None:
+    """A trip without a recorded tip cannot be called a big tipper or not: the rule gives
+    it no label, and both the query and the file reader leave the same rows out; a
+    binary label column written as strings (positive_class) reads the same on both."""
+    gaps = [dict(trip, tips=None) if index % 7 == 0 else trip
+            for index, trip in enumerate(trips)]
+    table = f"{PROJECT}.taxi.trips_with_gaps"
+    _load_table(client, table, gaps)
+    config = _config(bigquery_table=table, **_whole_testdata_window(trips))
+    _, result = _run(client, config)
+    converter = RowConverter(IngestionSettings.from_config(config))
+    local = [trip for line_number, trip in enumerate(gaps, start=1)
+             if converter.convert(trip, f"line {line_number}") is not None]
+    assert len(gaps) - len(local) == sum(trip["tips"] is None for trip in gaps) > 0
+    assert _keys(result) == _keys(local)
+    by_class = _config(bigquery_table=table, label_rule="", label_name="payment_type",
+                       positive_class="Cash",
+                       categorical_features=tuple(name for name in _config().categorical_features
+                                                  if name != "payment_type"),
+                       **_whole_testdata_window(trips))
+    _, result = _run(client, by_class)
+    converter = RowConverter(IngestionSettings.from_config(by_class))
+    local_labels = {trip["unique_key"]: _example_values(example)["payment_type"][1]
+                    for line_number, trip in enumerate(gaps, start=1)
+                    if (example := converter.convert(trip, f"line {line_number}")) is not None}
+    assert {row["unique_key"]: row["payment_type"] for row in result} == local_labels
+    assert 0 < sum(local_labels.values()) < len(local_labels)
+
+
 @pytest.mark.parametrize("task, label_name, label_rule, label_type, some_undefined", [
     ("regression", "tip_share", "tips / fare", "FLOAT", True),
     ("multiclass", "payment_type", "", "STRING", False),

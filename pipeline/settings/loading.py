@@ -47,10 +47,17 @@ def validate(config: PipelineConfig) -> PipelineConfig:
     if config.label_rule:
         rule = LabelRule.parse(config.label_rule, config.task)
         for kind in ("categorical", "text"):
-            named = [c for c in rule.columns if c in getattr(config, f"{kind}_features")]
+            named = [c for c in rule.columns if c in getattr(config, f"{kind}_features")
+                     and c not in rule.string_columns]
             if named:
                 raise ConfigError(f"label_rule reads {named[0]!r}, a {kind} feature; the "
-                                  "rule does arithmetic on numeric columns only.")
+                                  "rule does arithmetic on numeric columns only (a string "
+                                  f"comparison, {named[0]} == 'value', reads text).")
+        numeric = config.numeric_features + config.bucketized_features
+        compared = [c for c in rule.string_columns if c in numeric]
+        if compared:
+            raise ConfigError(f"label_rule compares {compared[0]!r}, a numeric feature, with "
+                              "a string; compare it with a number.")
     if not config.label_name:
         raise ConfigError("label_name is empty: name the label column (or the rule's value).")
     one_of("architecture", config.architecture, architecture_names())
