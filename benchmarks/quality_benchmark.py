@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", default="", help="comma-separated names; default: all")
     parser.add_argument("--quick", action="store_true", help="skip the 15k-sample run")
+    parser.add_argument("--keep", default="", help="a directory to keep the runs in")
     parser.add_argument("flags", nargs="*", help="--key=value settings for every run")
     options, extra = parser.parse_known_args(argv)
     from pipeline.orchestration.layout import LocalLayout
@@ -233,10 +234,11 @@ def main(argv: list[str] | None = None) -> int:
 
     wanted = set(filter(None, options.tables.split(",")))
     rows = []
-    with tempfile.TemporaryDirectory(prefix="quality-") as scratch_name:
+    with (contextlib.nullcontext(options.keep) if options.keep
+          else tempfile.TemporaryDirectory(prefix="quality-")) as scratch_name:
         scratch = Path(scratch_name)
         derived = scratch / "datasets"
-        derived.mkdir()
+        derived.mkdir(parents=True, exist_ok=True)
         for table in SUITE:
             if (wanted and table.name.split(" ")[0] not in wanted) or (
                     options.quick and table.flags):

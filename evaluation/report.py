@@ -38,7 +38,12 @@ import tensorflow as tf
 
 from evaluation.html import STYLE, cell_text, image, importance_png, search_png, table
 from evaluation.results import metrics_by_slice
-from models.package import EXTRA_ASSETS_DIRECTORY, PACKAGE_DIRECTORY, SERVING_DIRECTORY
+from models.package import (
+    EXTRA_ASSETS_DIRECTORY,
+    PACKAGE_DIRECTORY,
+    SERVING_DIRECTORY,
+    training_summary,
+)
 from tasks import task_named
 from tasks.judge_parts import judge_part
 
@@ -264,7 +269,8 @@ def build_report(settings: ReportOptions, eval_file_pattern: str, model_uri: str
               if tf.io.gfile.exists(curves_path) else None)
     task = task_named(settings.task)
     metrics = metrics_by_slice(evaluation_uri, task.slice_columns)
-    facts = {**facts, "task": task.description,
+    trained = training_summary(model_uri)
+    facts = {**facts, "task": task.description, **({"training": trained} if trained else {}),
              "eval examples scored": str(len(records)),
              "written": datetime.datetime.now(datetime.timezone.utc).strftime(
                  "%Y-%m-%d %H:%M UTC")}

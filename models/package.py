@@ -148,3 +148,30 @@ def write_model_package(model_uri: str, epoch_rows: Sequence[dict[str, float]],
         zip_path = os.path.join(model_uri, PACKAGE_ZIP)
         tf.io.gfile.copy(local_zip.name, zip_path, overwrite=True)
     return zip_path
+
+
+def training_summary(model_uri: str) -> str | None:
+    """One sentence on how the model at `model_uri` (a Model artifact) was trained: the
+    train rows, the batch size and learning rate and how each was chosen, the epochs run
+    and the epoch whose weights were kept; None for a model without training facts."""
+    path = os.path.join(model_uri, SERVING_DIRECTORY, EXTRA_ASSETS_DIRECTORY, "training.json")
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as handle:
+        training = json.load(handle)
+    sizing = training.get("sizing")
+    if not sizing:
+        return f"{training['epochs']} epochs"
+    chosen = sizing["chosen"]
+
+    def how(name: str) -> str:
+        return " (auto)" if chosen.get(name, "").startswith("auto") else ""
+
+    text = (f"{sizing['train_rows']:,} train rows, batches of {sizing['batch_size']}"
+            f"{how('batch_size')}, learning rate {sizing['learning_rate']:.2g}"
+            f"{how('learning_rate')}; ")
+    if sizing["early_stopping"]:
+        return text + (f"stopped after {training['epochs']} of at most {sizing['max_epochs']} "
+                       f"epochs, {sizing['patience']} after the lowest validation loss; "
+                       f"kept epoch {training['best_epoch']}'s weights")
+    return text + f"{training['epochs']} epochs, the last epoch's weights"

@@ -54,6 +54,10 @@ def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str
                 summary["sandbox"] = custom_properties(artifact)
             elif artifact.type == "pipeline.ModelReport":
                 summary["report"] = f"{artifact.uri}/report.html"
+    if "model_uri" in summary:
+        from models.package import training_summary  # TensorFlow: only once a model exists
+
+        summary["training"] = training_summary(summary["model_uri"])
     if summary.get("blessed") is False and "evaluation_uri" in summary:
         summary["not_blessed_because"] = blessing_failures(summary["evaluation_uri"])
     return summary
@@ -108,6 +112,8 @@ def print_run_summary(config: PipelineConfig, layout: LocalLayout, result: Local
     if "metrics" in summary:
         print(f"\nEvaluation on the eval split ({summary['evaluation_uri']}):")
         print(metrics_table(summary["metrics"], names=task_named(config.task).summary_metrics))
+    if summary.get("training"):
+        print(f"\nTraining: {summary['training']}")
     if "blessed" in summary:
         verdict = "blessed" if summary["blessed"] else "NOT blessed"
         print(f"\nModel {summary.get('model_uri', '')}: {verdict}")
