@@ -40,8 +40,9 @@ def prepare(out: Path, flags: list[str]) -> None:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from training_throughput import run_artifacts
 
-    from models.feeder import training_shapes
+    from models.feeder import count_examples, training_shapes
     from models.fn_args import trainer_fn_args
+    from models.sizing import size_training
     from pipeline.definition import create_pipeline
     from pipeline.kinds import DataOnly
     from pipeline.settings import TrainingSettings
@@ -58,6 +59,8 @@ def prepare(out: Path, flags: list[str]) -> None:
         fn_args = trainer_fn_args({**artifacts, "model": f"{scratch}/model",
                                    "model_run": f"{scratch}/model_run",
                                    "training_settings": settings.to_dict()})
+        # The numbers the Trainer would choose for this table (models/sizing.py).
+        settings, _ = size_training(settings, count_examples(fn_args.train_files))
         shapes = training_shapes(tft.TFTransformOutput(fn_args.transform_output),
                                  fn_args.train_files, settings)
     out.write_text(json.dumps({"settings": settings.to_dict(), "shapes": shapes.to_dict()},

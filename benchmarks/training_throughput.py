@@ -38,9 +38,10 @@ def input_bound_ratio(config: Any, artifacts: dict[str, str], work_directory: st
     import tensorflow_transform as tft
 
     from models.distribution import choose_strategy
-    from models.feeder import build_feeder, training_shapes
+    from models.feeder import build_feeder, count_examples, training_shapes
     from models.fn_args import trainer_fn_args
     from models.registry import build_model
+    from models.sizing import size_training
     from pipeline.settings import TrainingSettings
 
     settings = TrainingSettings.from_config(config)
@@ -48,6 +49,8 @@ def input_bound_ratio(config: Any, artifacts: dict[str, str], work_directory: st
                                "model_run": f"{work_directory}/model_run",
                                "training_settings": settings.to_dict()})
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    # The numbers the Trainer would choose for this table (models/sizing.py).
+    settings, _ = size_training(settings, count_examples(fn_args.train_files))
     shapes = training_shapes(transform_output, fn_args.train_files, settings)
     strategy = choose_strategy()
     batch_size = settings.batch_size * strategy.num_replicas_in_sync
