@@ -189,7 +189,8 @@ class SparseCategoricalCrossEntropy(metric_types.Metric):
     probability vector, renormalized and clipped as Keras does, so the values agree."""
 
     def __init__(self, name: str = SPARSE_CATEGORICAL_CROSSENTROPY_NAME):
-        super().__init__(metric_util.merge_per_key_computations(_sparse_cross_entropy),
+        super().__init__(metric_util.merge_per_key_computations(
+            _one_combiner(_SparseCrossEntropyCombiner, SPARSE_CATEGORICAL_CROSSENTROPY_NAME)),
                          name=name)
 
 
@@ -198,17 +199,21 @@ metric_types.register_metric(SparseCategoricalCrossEntropy)
 _KERAS_EPSILON = 1e-7
 
 
-def _sparse_cross_entropy(
-    name: str = SPARSE_CATEGORICAL_CROSSENTROPY_NAME,
-    eval_config: config_pb2.EvalConfig | None = None,
-    model_name: str = "",
-    output_name: str = "",
-    example_weighted: bool = False,
-) -> metric_types.MetricComputations:
-    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
-                                 example_weighted=example_weighted)
-    combiner = _SparseCrossEntropyCombiner(key, eval_config, example_weighted)
-    return [metric_types.MetricComputation(keys=[key], preprocessors=None, combiner=combiner)]
+def _one_combiner(combiner: type[beam.CombineFn], default_name: str
+                  ) -> Callable[..., metric_types.MetricComputations]:
+    """TFMA's computations function for a metric that is one `combiner` per model and
+    output, built with (key, eval_config, example_weighted)."""
+    def computations(name: str = default_name,
+                     eval_config: config_pb2.EvalConfig | None = None,
+                     model_name: str = "", output_name: str = "",
+                     example_weighted: bool = False) -> metric_types.MetricComputations:
+        key = metric_types.MetricKey(name=name, model_name=model_name,
+                                     output_name=output_name,
+                                     example_weighted=example_weighted)
+        return [metric_types.MetricComputation(
+            keys=[key], preprocessors=None,
+            combiner=combiner(key, eval_config, example_weighted))]
+    return computations
 
 
 class _SparseCrossEntropyCombiner(beam.CombineFn):
@@ -255,23 +260,11 @@ class LogLossSkill(metric_types.Metric):
     """1 - log loss / log loss of the slice's class rates (see the module's docstring)."""
 
     def __init__(self, name: str = LOG_LOSS_SKILL_NAME):
-        super().__init__(metric_util.merge_per_key_computations(_log_loss_skill), name=name)
+        super().__init__(metric_util.merge_per_key_computations(
+            _one_combiner(_LogLossSkillCombiner, LOG_LOSS_SKILL_NAME)), name=name)
 
 
 metric_types.register_metric(LogLossSkill)
-
-
-def _log_loss_skill(
-    name: str = LOG_LOSS_SKILL_NAME,
-    eval_config: config_pb2.EvalConfig | None = None,
-    model_name: str = "",
-    output_name: str = "",
-    example_weighted: bool = False,
-) -> metric_types.MetricComputations:
-    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
-                                 example_weighted=example_weighted)
-    combiner = _LogLossSkillCombiner(key, eval_config, example_weighted)
-    return [metric_types.MetricComputation(keys=[key], preprocessors=None, combiner=combiner)]
 
 
 class _LogLossSkillCombiner(_SparseCrossEntropyCombiner):
