@@ -64,7 +64,10 @@ STAMPED_MODEL_DIRECTORY = "stamped_model"  # TFX's path_constants.STAMPED_MODEL_
 MODEL_NAME = "candidate"
 LOAD_TIMEOUT_SECONDS = 300
 WARMUP_BATCHES = (1, 8)  # example counts of the warmup requests, after a batch-size one
-# Answers are floats written as JSON text by the server: equal to this tolerance.
+# Answers are float32 values written as JSON text by the server: equal to this share of
+# the answers' own scale (the largest answer's magnitude, at least 1). Relative to the
+# scale, not to each answer: a regression in large units (prices in the thousands) puts a
+# value near 0 through the same float32 scaling, whose rounding is of the scale's size.
 ANSWER_TOLERANCE = 1e-5
 
 
@@ -194,22 +197,34 @@ def predict_body(examples: list[bytes]) -> dict:
                           for example in examples]}
 
 
-def _differs(served: Any, expected: Any) -> bool:
+def _magnitude(value: Any) -> float:
+    """The largest magnitude of the numbers in an answer (nested lists and dicts)."""
+    if isinstance(value, dict):
+        return max((_magnitude(item) for item in value.values()), default=0.0)
+    if isinstance(value, list):
+        return max((_magnitude(item) for item in value), default=0.0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return abs(float(value))
+    return 0.0
+
+
+def _differs(served: Any, expected: Any, scale: float = 1.0) -> bool:
     if isinstance(expected, dict):
         return not isinstance(served, dict) or set(served) != set(expected) or any(
-            _differs(served[key], expected[key]) for key in expected)
+            _differs(served[key], expected[key], scale) for key in expected)
     if isinstance(expected, list):
         return not isinstance(served, list) or len(served) != len(expected) or any(
-            _differs(a, b) for a, b in zip(served, expected, strict=False))
+            _differs(a, b, scale) for a, b in zip(served, expected, strict=False))
     if isinstance(expected, float) or isinstance(served, float):
         return not isinstance(served, (int, float)) or \
-            abs(served - expected) > ANSWER_TOLERANCE * max(1.0, abs(expected))
+            abs(served - expected) > ANSWER_TOLERANCE * max(1.0, scale, abs(expected))
     return served != expected
 
 
 def check_answers(port: int, examples: list[bytes], expected: list[Any], batch_size: int
                   ) -> int:
     """Sends every example (in batches) and compares with `expected`; the count checked."""
+    scale = _magnitude(expected)
     for start in range(0, len(examples), batch_size):
         chunk = examples[start:start + batch_size]
         served = request(port, "POST", f"/v1/models/{MODEL_NAME}:predict",
@@ -219,7 +234,7 @@ def check_answers(port: int, examples: list[bytes], expected: list[Any], batch_s
                                  f"{len(chunk)} examples")
         for offset, (answer, reference) in enumerate(
                 zip(served, expected[start:start + batch_size], strict=True)):
-            if _differs(answer, reference):
+            if _differs(answer, reference, scale):
                 raise SandboxFailure(
                     f"the served answer for eval example {start + offset} differs from the "
                     f"model's in-process answer: {str(answer)[:120]} != {str(reference)[:120]}")
