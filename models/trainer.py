@@ -172,6 +172,9 @@ def run_fn(fn_args: FnArgs) -> None:
     saving need all of them; only the chief's model and logs are kept.
     """
     settings = effective_settings(fn_args)
+    # Before any TensorFlow op runs (counting the rows is one): a multi-worker strategy
+    # must configure the runtime's collectives first.
+    strategy = choose_strategy()
     settings, sizing = size_training(settings, count_examples(fn_args.train_files))
     logger.info("Training sized to %s train rows: %s", f"{sizing.train_rows:,}",
                 "; ".join(f"{name} {how}" for name, how in sizing.chosen.items()))
@@ -180,7 +183,6 @@ def run_fn(fn_args: FnArgs) -> None:
     shapes = training_shapes(transform_output, fn_args.train_files, settings)
     logger.info("Feature shapes: %s", shapes.to_dict())
 
-    strategy = choose_strategy()
     replicas = strategy.num_replicas_in_sync
     mixed_precision = use_mixed_precision(settings.mixed_precision)
     validation_data = shard_by_example(build_feeder(

@@ -53,6 +53,8 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     tuner_settings = TunerSettings.from_dict(fn_args.custom_config["tuner_settings"], "Tuner")
     # A trial trains the Trainer's model: the same settings, searched values in place.
     settings = TrainingSettings.from_config(tuner_settings)
+    # Before any TensorFlow op runs: a multi-worker strategy configures collectives first.
+    strategy = choose_strategy()
     # Sized to the table as the Trainer sizes it; a searched value replaces the size's.
     settings, _ = size_training(settings, count_examples(fn_args.train_files))
     keras.utils.set_random_seed(settings.seed)
@@ -66,7 +68,6 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
         trial = settings.replace(values, "search trial")
         return build_model(trial.architecture, shapes, trial)
 
-    strategy = choose_strategy()
     use_mixed_precision(settings.mixed_precision)
     common = {
         "hypermodel": build_trial_model,

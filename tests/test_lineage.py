@@ -145,8 +145,8 @@ def test_diff_shows_exactly_the_change(two_runs: Path,
     assert differences["configuration"] == {"dropout": [0.1, 0.2]}
     assert differences["code"] == {} and differences["data"] == {}
     assert differences["libraries"] == {}
-    assert set(differences["metrics"]) <= {"auc", "accuracy", "precision", "recall",
-                                           "calibration"}
+    assert set(differences["metrics"]) <= {"auc", "log_loss_skill", "accuracy", "precision",
+                                           "recall", "calibration"}
     code, text, _ = cli(two_runs, "diff", "previous", "latest", capsys=capsys)
     assert code == 0
     assert "  dropout: 0.1000 -> 0.2000" in text

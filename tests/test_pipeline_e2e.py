@@ -98,7 +98,12 @@ def test_pushed_model_loads_and_scores_testdata_rows(first_run: dict) -> None:
     pushed = Path(summary["pushed_model"])
     assert pushed.parent == first_run["layout"].serving_directory
     stored = json.loads((pushed / "assets.extra" / "training_settings.json").read_text())
-    assert stored == TrainingSettings.from_config(config).to_dict()
+    # The configured settings, with what sizing chose in place of each `auto`.
+    configured = TrainingSettings.from_config(config).to_dict()
+    sized = ("batch_size", "learning_rate", "epochs")
+    assert all(configured[name] == "auto" for name in sized)
+    assert all(isinstance(stored[name], (int, float)) for name in sized)
+    assert stored == {**configured, **{name: stored[name] for name in sized}}
 
     rows = sample_rows(500)
     labels = np.array([int((r["tips"] or 0) > 0.2 * (r["fare"] or 0)) for r in rows])
