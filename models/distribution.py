@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 
 import keras
@@ -72,6 +73,29 @@ def chief_only_directories(strategy: tf.distribute.Strategy, *directories: str
         return
     with tempfile.TemporaryDirectory(prefix="non_chief_outputs_") as scratch:
         yield [os.path.join(scratch, str(index)) for index in range(len(directories))]
+
+
+CHIEF_MODEL_TIMEOUT_S = 1800
+
+
+def wait_for_chief_model(serving_model_dir: str, timeout: float = CHIEF_MODEL_TIMEOUT_S,
+                         poll: float = 1.0) -> float:
+    """On a non-chief replica, after training: waits until the chief's model is at
+    `serving_model_dir` (its saved_model.pb); the seconds waited.
+
+    TFX's trainer executor, which runs run_fn on every replica of a Vertex AI Training
+    job, fails a replica whose `serving_model_dir` does not exist when run_fn returns. A
+    worker finishes training with the chief but saves only a throwaway copy, so without
+    this it would fail whenever it returns before the chief's export has landed (the
+    two-replica dry run on object storage shows the race)."""
+    marker = os.path.join(serving_model_dir, "saved_model.pb")
+    started = time.monotonic()
+    while not tf.io.gfile.exists(marker):
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"the chief's model did not appear at {serving_model_dir} "
+                               f"within {timeout:.0f} s of this worker finishing")
+        time.sleep(poll)
+    return time.monotonic() - started
 
 
 def shard_by_example(dataset: tf.data.Dataset) -> tf.data.Dataset:

@@ -14,6 +14,8 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.storage import local_files
+
 if TYPE_CHECKING:  # for type hints only: this module must not import TensorFlow
     import keras
 
@@ -23,8 +25,10 @@ if TYPE_CHECKING:  # for type hints only: this module must not import TensorFlow
 ARCHITECTURE_MODULES = "models.architectures.*"
 
 
+@local_files
 def architecture_names() -> tuple[str, ...]:
-    """Every architecture, by its module's name, in alphabetical order."""
+    """Every architecture, by its module's name, in alphabetical order (read from this
+    package's own folder, which is local wherever the code runs)."""
     folder = Path(__file__).resolve().parent / "architectures"
     return tuple(sorted(path.stem for path in folder.glob("*.py")
                         if not path.stem.startswith("_")))

@@ -23,6 +23,7 @@ from models.distribution import (
     is_chief,
     shard_by_example,
     use_mixed_precision,
+    wait_for_chief_model,
 )
 from models.export import export_serving_model
 from models.feeder import build_feeder, count_examples, training_shapes
@@ -252,8 +253,11 @@ def run_fn(fn_args: FnArgs) -> None:
             package = write_model_package(
                 os.path.dirname(serving_dir.rstrip("/")), recorder.rows, settings.to_dict(),
                 dataset, log_dir, title=settings.architecture)
-            logger.info("Exported serving model to %s; package %s",
-                        os.path.abspath(serving_dir), package)
+            logger.info("Exported serving model to %s; package %s", serving_dir, package)
+    if not is_chief(strategy):
+        waited = wait_for_chief_model(fn_args.serving_model_dir)
+        logger.info("Worker done; the chief's model is at %s (waited %.1f s)",
+                    fn_args.serving_model_dir, waited)
 
 
 def _best_epoch(rows: list[dict[str, float]]) -> int:

@@ -132,12 +132,43 @@ def lineage_task(argv: Sequence[str]) -> int:
     return result.exit_code
 
 
+DRY_RUN_STORAGE = ("emulator", "local")
+
+
+def _dry_run_options(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """The dry run's own flags (not settings): --storage=emulator|local (default: the
+    Cloud Storage emulator, every artifact on gs://) and --cache (Vertex AI's cache)."""
+    options: dict[str, Any] = {"storage": DRY_RUN_STORAGE[0], "cache": False}
+    settings = []
+    for argument in argv:
+        if argument.startswith("--storage="):
+            options["storage"] = argument.split("=", 1)[1]
+            if options["storage"] not in DRY_RUN_STORAGE:
+                raise ConfigError(f"--storage={options['storage']}: choose one of "
+                                  f"{', '.join(DRY_RUN_STORAGE)}")
+        elif argument == "--cache":
+            options["cache"] = True
+        else:
+            settings.append(argument)
+    return settings, options
+
+
 def vertex_task(command: str, argv: Sequence[str], kind: PipelineKind = TRAINING) -> int:
-    """compile, submit, schedule or images: the pipeline of `kind` (the production one, or
-    batch predictions) on Vertex AI Pipelines."""
+    """compile, submit, schedule, dry-run or images: the pipeline of `kind` (the production
+    one, or batch predictions) on Vertex AI Pipelines. dry-run takes --storage=local (its
+    artifacts on local paths instead of the Cloud Storage emulator's gs://) and --cache
+    (Vertex AI's cache: reuse what an earlier dry run made from the same inputs)."""
     from pipeline.orchestration import vertex
 
     try:
+        options: dict[str, Any] = {}
+        if command == "dry-run":
+            argv, options = _dry_run_options(argv)
+            if options["storage"] == "emulator":
+                # Before TensorFlow loads here: the summary reads the run's gs:// artifacts.
+                from pipeline.orchestration.storage_emulator import choose_modular_gs
+
+                choose_modular_gs()
         config = load_config(argv)
         if command == "images":
             for image, uri in vertex.image_uris(config).items():
@@ -152,7 +183,7 @@ def vertex_task(command: str, argv: Sequence[str], kind: PipelineKind = TRAINING
         if command == "compile":
             return 0
         if command == "dry-run":
-            return _dry_run(config, spec)
+            return _dry_run(config, spec, kind, **options)
         job = vertex.pipeline_job(config, template, kind=kind)
         if command == "submit":
             vertex.submit(config, job)
@@ -166,26 +197,47 @@ def vertex_task(command: str, argv: Sequence[str], kind: PipelineKind = TRAINING
     return 0
 
 
-def _dry_run(config: Any, spec: dict) -> int:
-    """Executes the compiled spec on this machine (pipeline/orchestration/vertex_dry_run.py)."""
+def _dry_run(config: Any, spec: dict, kind: PipelineKind, storage: str, cache: bool) -> int:
+    """Executes the compiled spec on this machine (pipeline/orchestration/vertex_dry_run.py),
+    its artifacts on the Cloud Storage emulator's gs:// unless `storage` is "local"."""
+    import contextlib
     import os
 
+    from pipeline.orchestration import storage_emulator
     from pipeline.orchestration import vertex_dry_run as dry
 
     dry.check_dry_run(config)
-    directory = Path(config.output_root) / "vertex-dry-run" / config.pipeline_name
-    print(f"\nDry run of the compiled pipeline under {directory} (it stands for the "
-          "gs:// pipeline root):")
-    try:
-        result = dry.dry_run(spec, directory, os.environ.get(dry.ENDPOINT_VARIABLE))
-    except dry.DryRunError as error:
-        print(f"\nDRY RUN FAILED: {error}", file=sys.stderr)
-        return 1
-    print("\nSubstituted (what cannot run here):")
-    for note in dict.fromkeys(result.substitutions):
-        print(f"  {note}")
-    print()
-    print("\n".join(dry.summary_lines(result)))
+    directory = Path(config.output_root) / "vertex-dry-run"
+    on_storage = storage == "emulator"
+    root = dry.artifact_root(spec, directory / kind.pipeline_name(config), on_storage)
+    print(f"\nDry run of the compiled pipeline: artifacts under {root}"
+          + (" on a Cloud Storage emulator" if on_storage else " (standing for the gs:// "
+             "pipeline root)") + f", logs under {directory}"
+          + ("; Vertex AI's cache on" if cache else "") + ":")
+    with contextlib.ExitStack() as stack:
+        environment = None
+        if on_storage:
+            bucket = root.split("/")[2]
+            try:
+                emulator = stack.enter_context(storage_emulator.StorageEmulator(
+                    bucket, directory / "storage"))
+            except storage_emulator.StorageEmulatorError as error:
+                print(f"\nDRY RUN FAILED: {error}", file=sys.stderr)
+                return 1
+            environment = emulator.environment()
+            os.environ.update(environment)  # this process reads the summary from gs://
+            print(f"  storage: gs://{bucket} served at {emulator.endpoint}")
+        try:
+            result = dry.dry_run(spec, directory, os.environ.get(dry.ENDPOINT_VARIABLE),
+                                 storage=environment, cache=cache)
+        except dry.DryRunError as error:
+            print(f"\nDRY RUN FAILED: {error}", file=sys.stderr)
+            return 1
+        print("\nSubstituted (what cannot run here):")
+        for note in dict.fromkeys(result.substitutions):
+            print(f"  {note}")
+        print()
+        print("\n".join(dry.summary_lines(result)))
     return 0
 
 
@@ -245,6 +297,9 @@ TASKS: dict[str, Task] = {
                                     lambda argv: vertex_task("schedule", argv, Scoring())),
     "vertex-dry-run": Task("compile, then execute the compiled JSON here, task by task",
                            lambda argv: vertex_task("dry-run", argv)),
+    "vertex-dry-run-scoring": Task(
+        "compile the batch-prediction pipeline, then execute it here, task by task",
+        lambda argv: vertex_task("dry-run", argv, Scoring())),
     "vertex-images": Task("print the CPU and GPU image URIs the compiled pipeline names",
                           lambda argv: vertex_task("images", argv)),
     "build-images": _script("docker build and push the CPU and GPU images (scripts/build-images)",

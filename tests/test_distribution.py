@@ -198,24 +198,24 @@ def test_run_fn_trains_on_two_logical_devices(two_device_run: Path) -> None:
 def test_run_fn_trains_on_a_chief_and_a_worker(trainer_inputs: dict[str, str],
                                                two_device_run: Path, tmp_path: Path) -> None:
     """Vertex AI's form of cluster, where the non-chief is worker 0; the workers-only form
-    differs only in which task is chief, which the strategy test above covers."""
+    differs only in which task is chief, which the strategy test above covers. As on
+    Vertex AI Training, both replicas are given the same output URIs."""
     chief_dir, other_dir = tmp_path / "chief", tmp_path / "other"
     chief_config, other_config = cluster_configs("chief_and_worker")
-    replicas = [
-        start_replica("chief", train_arguments(trainer_inputs, chief_dir), chief_dir,
-                      chief_config),
-        start_replica("other", train_arguments(trainer_inputs, other_dir), other_dir,
-                      other_config),
-    ]
+    arguments = train_arguments(trainer_inputs, chief_dir)
+    replicas = [start_replica("chief", arguments, chief_dir, chief_config),
+                start_replica("other", arguments, other_dir, other_config)]
     wait_for(replicas)
 
     record = training_record(chief_dir)
     assert record["replicas"] == 2
     assert len(record["devices"]) == 2
     assert list((chief_dir / "model_run").iterdir())
-    # The other worker trained and saved too, but kept nothing, not even temporary files.
-    assert not (other_dir / "model").exists()
-    assert not (other_dir / "model_run").exists()
+    # One model at the URI: the chief's. The worker trained and saved a throwaway copy,
+    # kept nothing (not even temporary files), and returned only once the chief's model
+    # was there, which TFX's trainer executor checks on every replica.
+    assert list((chief_dir / "model").rglob("saved_model.pb")) == [
+        serving_dir(chief_dir) / "saved_model.pb"]
     assert not any(replicas[1].temp_dir.iterdir())
     # Each global batch split between the workers exactly as between two devices of one
     # machine: same data, same order, so the same training and the same model.

@@ -85,7 +85,7 @@ def append_to_bigquery(path: str, table: str, task: Task, columns: list[str],
     `client` (by default one with Application Default Credentials)."""
     from google.cloud import bigquery
 
-    client = client or bigquery.Client(project=table.split(".")[0])
+    client = client or _bigquery_client(table.split(".")[0])
     schema = [bigquery.SchemaField("source", "STRING"),
               *(bigquery.SchemaField(name, "STRING") for name in columns),
               *(bigquery.SchemaField(name, kind) for name, kind in task.prediction_columns)]
@@ -102,6 +102,22 @@ def append_to_bigquery(path: str, table: str, task: Task, columns: list[str],
     if batch:
         written += _insert(client, table, batch)
     return written
+
+
+def _bigquery_client(project: str) -> Any:
+    """BigQuery with Application Default Credentials; in a Vertex dry run, the BigQuery
+    emulator the dry run names (DRY_RUN_BIGQUERY_ENDPOINT), as its ExampleGen reads."""
+    from google.cloud import bigquery
+
+    from pipeline.orchestration.dry_run_executors import ENDPOINT_VARIABLE
+
+    endpoint = os.environ.get(ENDPOINT_VARIABLE)
+    if not endpoint:
+        return bigquery.Client(project=project)
+    from google.auth.credentials import AnonymousCredentials
+
+    return bigquery.Client(project=project, credentials=AnonymousCredentials(),
+                           client_options={"api_endpoint": endpoint})
 
 
 def _insert(client: Any, table: str, rows: list[dict]) -> int:

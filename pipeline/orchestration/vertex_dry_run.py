@@ -11,6 +11,14 @@ What runs is the compiled spec itself, not `create_pipeline` again:
   spec's constants, with the types the spec gives them. Output artifacts get URIs under a
   local directory that stands for the gs:// pipeline root. The task's output metadata file
   (ExecutorOutput) is read back afterwards, and its artifact metadata goes downstream;
+- on object storage (the default of `vertex_runner.py dry-run`): every artifact URI is
+  `gs://BUCKET/...` under the spec's own pipeline root, served by a Cloud Storage
+  emulator on loopback (pipeline/orchestration/storage_emulator.py), so each step reads
+  and writes its artifacts through TensorFlow's, Beam's and the Cloud client's gs://
+  clients as on Vertex AI; `--storage=local` gives them local paths instead;
+- with `--cache`, Vertex AI's cache: a task whose `cachingOptions.enableCache` is set
+  and whose cache key (below, `cache_key`) matches an earlier dry run's is not run; its
+  outputs are that run's artifacts;
 - resolver tasks are answered from a local record of earlier dry runs (`record.json`),
   through the filter written in the spec (schema title, state, name and
   `metadata.KEY.number_value`). A second dry run finds the first one's blessed model and
@@ -20,15 +28,19 @@ What cannot run here is substituted openly, and each substitution is printed:
   its rows become the examples, converted as TFX's BigQueryExampleGen converts them;
 - Dataflow: Beam's direct runner (the Dataflow arguments are dropped);
 - Vertex AI Training: the same `run_fn` in TFX's local GenericExecutor (the worker-pool
-  spec is printed);
+  spec is printed). With more than one replica, one process per replica, each through
+  the same entry point, with the CLUSTER_SPEC and TF_CONFIG Vertex AI sets (a chief pool
+  and a worker pool on loopback ports); the chief's executor output is the task's;
 - the endpoint deploy: a local push into the dry run's directory.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -89,7 +101,7 @@ class DryRunError(RuntimeError):
 @dataclasses.dataclass
 class TaskResult:
     name: str
-    state: str  # succeeded, resolved, failed
+    state: str  # succeeded, cached, resolved, failed
     seconds: float
     note: str = ""
 
@@ -169,7 +181,15 @@ def _parameters(task: Mapping[str, Any]) -> dict[str, Any]:
     return parameters
 
 
-def _substitute(name: str, arguments: list[str], parameters: dict[str, Any], root: Path,
+def replica_count(parameters: Mapping[str, Any]) -> int:
+    """How many replicas the task's Vertex AI Training job has (1 without a job spec)."""
+    custom = json.loads(parameters.get("custom_config", {}).get("stringValue", "{}") or "{}")
+    pools = (custom.get("ai_platform_training_args", {}).get("job_spec", {})
+             .get("worker_pool_specs", []))
+    return max(1, sum(int(pool.get("replica_count", 1)) for pool in pools))
+
+
+def _substitute(name: str, arguments: list[str], parameters: dict[str, Any], root: str,
                 notes: list[str]) -> list[str]:
     """The container's arguments with what cannot run here replaced (noted in `notes`)."""
     executor = arguments[arguments.index("--executor_class_path") + 1]
@@ -181,10 +201,13 @@ def _substitute(name: str, arguments: list[str], parameters: dict[str, Any], roo
         custom = json.loads(parameters["custom_config"]["stringValue"])
         spec = custom.get("ai_platform_training_args", {}).get("job_spec", {}).get(
             "worker_pool_specs", custom.get("ai_platform_tuning_args"))
-        notes.append(f"{name}: Vertex AI Training -> the same run_fn in a local process "
+        replicas = replica_count(parameters)
+        where = "a local process" if replicas == 1 else \
+            f"{replicas} local processes, a chief and {replicas - 1} worker(s) on loopback"
+        notes.append(f"{name}: Vertex AI Training -> the same run_fn in {where} "
                      f"(worker pools: {json.dumps(spec, sort_keys=True)})")
     elif stands_for == "endpoint":
-        serving = root / "serving"
+        serving = f"{root}/serving"
         parameters["push_destination"] = {"stringValue": json.dumps(
             {"filesystem": {"base_directory": str(serving)}})}
         notes.append(f"{name}: Vertex AI endpoint deploy -> a local push into {serving}")
@@ -196,21 +219,124 @@ def _substitute(name: str, arguments: list[str], parameters: dict[str, Any], roo
     return arguments
 
 
+def cache_key(task: Mapping[str, Any], component: Mapping[str, Any],
+              container: Mapping[str, Any], inputs: Mapping[str, list[dict]],
+              parameters: Mapping[str, Any]) -> str:
+    """The task's cache key as Vertex AI Pipelines computes it (KFP's CacheKey): the names
+    of its input artifacts, its input parameters, its output definitions and its
+    container (image, command and arguments), as compiled. An upstream task that runs
+    again makes new artifacts, with new names, so everything it feeds runs again too; a
+    resolver's different answer does the same."""
+    return hashlib.sha256(json.dumps({
+        "inputArtifactNames": {key: [artifact["name"] for artifact in found]
+                               for key, found in sorted(inputs.items())},
+        "inputParameters": parameters,
+        "outputArtifactsSpec": component.get("outputDefinitions", {}).get("artifacts", {}),
+        "outputParametersSpec": component.get("outputDefinitions", {}).get("parameters", {}),
+        "containerSpec": {"image": container.get("image"),
+                          "cmdArgs": [*container.get("command", []),
+                                      *container.get("args", [])]},
+    }, sort_keys=True).encode()).hexdigest()
+
+
+class Cache:
+    """Vertex AI's cache for dry runs under one directory: cache key -> the outputs of
+    the run that made them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, dict[str, Any]] = (
+            json.loads(path.read_text()) if path.exists() else {})
+
+    def save(self) -> None:
+        self.path.write_text(json.dumps(self.entries, indent=1))
+
+
+def _free_addresses(count: int) -> list[str]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def replica_environments(replicas: int) -> list[dict[str, str]]:
+    """CLUSTER_SPEC and TF_CONFIG for each replica, as Vertex AI Training sets them for a
+    chief pool (workerpool0) and a worker pool (workerpool1): the chief's first."""
+    if replicas == 1:
+        return [{}]
+    chief, *workers = _free_addresses(replicas)
+    pools = {"workerpool0": [chief], "workerpool1": workers}
+    cluster = {"chief": [chief], "worker": workers}
+    roles = [("workerpool0", "chief", 0)] + [("workerpool1", "worker", index)
+                                               for index in range(len(workers))]
+    return [{"CLUSTER_SPEC": json.dumps({"cluster": pools, "environment": "cloud",
+                                         "task": {"type": pool, "index": index}}),
+             "TF_CONFIG": json.dumps({"cluster": cluster, "environment": "cloud",
+                                      "task": {"type": role, "index": index}})}
+            for pool, role, index in roles]
+
+
+def _run_replicas(commands: list[list[str]], environments: list[dict[str, str]],
+                  logs: list[Path]) -> int:
+    """Runs one process per replica; the first non-zero exit code, else 0. When one fails,
+    the others are killed (a worker waiting on its peers' collectives never returns)."""
+    processes = []
+    for command, environment, log_path in zip(commands, environments, logs, strict=True):
+        with log_path.open("w") as log:
+            processes.append(subprocess.Popen(  # noqa: S603 - the compiled command
+                command, cwd=REPOSITORY_ROOT, env=environment, stdout=log,
+                stderr=subprocess.STDOUT))
+    while any(process.poll() is None for process in processes):
+        if any(process.returncode not in (None, 0) for process in processes):
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+            break
+        time.sleep(0.5)
+    codes = [process.wait() for process in processes]
+    return next((code for code in codes if code != 0), 0)
+
+
+def artifact_root(spec: Mapping[str, Any], directory: Path, on_storage: bool) -> str:
+    """Where the dry run's artifacts go: under the spec's own gs:// pipeline root, or the
+    local directory that stands for it."""
+    if on_storage:
+        return spec["runtimeConfig"]["gcsOutputDirectory"].rstrip("/") + "/dry-run"
+    return str(directory)
+
+
 def dry_run(spec: Mapping[str, Any], directory: Path, bigquery_endpoint: str | None = None,
-            echo: Any = print) -> DryRunResult:
-    """Executes the compiled `spec` under `directory` (see the module's docstring); raises
-    DryRunError naming the first task that fails and why."""
+            echo: Any = print, storage: Mapping[str, str] | None = None,
+            cache: bool = False) -> DryRunResult:
+    """Executes the compiled `spec` (see the module's docstring). `directory` stands for the
+    project: its record of artifacts (what Vertex's metadata store holds, read by every
+    pipeline's resolvers, so the scoring pipeline finds the training pipeline's model) and
+    its cache are shared by every pipeline dry-run there; each run's logs are under
+    `directory/PIPELINE_NAME/RUN_ID/`. `storage`: the environment of a Cloud Storage emulator
+    (StorageEmulator.environment()), to put every artifact on the spec's gs:// root;
+    `cache`: emulate Vertex AI's cache. Raises DryRunError naming the first task that
+    fails and why."""
     pipeline_spec = spec["pipelineSpec"]
     tasks = pipeline_spec["root"]["dag"]["tasks"]
     components = pipeline_spec["components"]
     executors = pipeline_spec["deploymentSpec"]["executors"]
     directory.mkdir(parents=True, exist_ok=True)
     record = Record(directory / "record.json")
+    reused = Cache(directory / "cache.json")
     run_id = time.strftime("run-%Y%m%d-%H%M%S")
-    run_root = directory / run_id
+    pipeline_name = pipeline_spec["pipelineInfo"]["name"]
+    run_root = directory / pipeline_name / run_id
+    root = artifact_root(spec, directory / pipeline_name, storage is not None)
     outputs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     results: list[TaskResult] = []
     substitutions: list[str] = []
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY_ROOT), **(storage or {})}
+    if bigquery_endpoint:
+        environment[ENDPOINT_VARIABLE] = bigquery_endpoint
     for name in in_dependency_order(tasks):
         task = tasks[name]
         component = components[task["componentRef"]["name"]]
@@ -231,21 +357,30 @@ def dry_run(spec: Mapping[str, Any], directory: Path, bigquery_endpoint: str | N
         if "container" not in executor:
             raise DryRunError(f"{name}: executor kind {sorted(executor)} is not one a dry run "
                               "can execute")
+        parameters = _parameters(task)
+        container = executor["container"]
+        key = cache_key(task, component, container, inputs, parameters)
+        if cache and task.get("cachingOptions", {}).get("enableCache") \
+                and key in reused.entries:
+            outputs[name] = reused.entries[key]["outputs"]
+            made_by = reused.entries[key]["run_id"]
+            results.append(TaskResult(name, "cached", 0.0, made_by))
+            echo(f"  {name:<52} cached     (the outputs of {made_by})")
+            continue
         task_root = run_root / name
         task_root.mkdir(parents=True, exist_ok=True)
         declared = component.get("outputDefinitions", {}).get("artifacts", {})
-        task_outputs = {key: [{"name": f"{run_id}/{name}/{key}",
+        task_outputs = {key: [{"name": f"{pipeline_name}/{run_id}/{name}/{key}",
                                "type": definition["artifactType"],
-                               "uri": str(task_root / key), "metadata": {}}]
+                               "uri": f"{root}/{run_id}/{name}/{key}", "metadata": {}}]
                         for key, definition in declared.items()}
-        for artifacts in task_outputs.values():
-            # A gs:// "directory" needs no creating; a local one does.
-            Path(artifacts[0]["uri"]).mkdir(parents=True, exist_ok=True)
-        parameters = _parameters(task)
+        if storage is None:
+            for artifacts in task_outputs.values():
+                # A gs:// "directory" needs no creating; a local one does.
+                Path(artifacts[0]["uri"]).mkdir(parents=True, exist_ok=True)
         notes: list[str] = []
-        container = executor["container"]
         arguments = _substitute(name, list(container.get("args", [])), parameters,
-                                run_root, notes)
+                                root, notes)
         executor_input = {
             "inputs": {"artifacts": {key: {"artifacts": found}
                                      for key, found in inputs.items() if found},
@@ -254,26 +389,32 @@ def dry_run(spec: Mapping[str, Any], directory: Path, bigquery_endpoint: str | N
                                       for key, artifacts in task_outputs.items()},
                         "outputFile": str(task_root / "executor_output.json")},
         }
-        command = [sys.executable if part == "python" else part
-                   for part in container["command"]]
-        command += [json.dumps(executor_input) if argument == "{{$}}" else argument
-                    for argument in arguments]
+        replicas = replica_count(parameters) if any(
+            "Vertex AI Training" in note for note in notes) else 1
+        commands, logs = [], []
+        for replica in range(replicas):
+            suffix = "" if replica == 0 else f"-replica{replica}"
+            replica_input = json.loads(json.dumps(executor_input))
+            replica_input["outputs"]["outputFile"] = str(
+                task_root / f"executor_output{suffix}.json")
+            command = [sys.executable if part == "python" else part
+                       for part in container["command"]]
+            commands.append(command + [json.dumps(replica_input) if argument == "{{$}}"
+                                       else argument for argument in arguments])
+            logs.append(task_root / f"task{suffix}.log")
         substitutions += notes
         for note in notes:
             echo(f"  substituted: {note}")
-        log_path = task_root / "task.log"
-        environment = {**os.environ, "PYTHONPATH": str(REPOSITORY_ROOT)}
-        if bigquery_endpoint:
-            environment[ENDPOINT_VARIABLE] = bigquery_endpoint
-        with log_path.open("w") as log:
-            code = subprocess.run(command, cwd=REPOSITORY_ROOT, env=environment,  # noqa: S603
-                                  stdout=log, stderr=subprocess.STDOUT).returncode
+        code = _run_replicas(commands, [{**environment, **extra} for extra in
+                                        replica_environments(replicas)], logs)
+        log_path = logs[0]
         seconds = time.monotonic() - started
         if code != 0:
             results.append(TaskResult(name, "failed", seconds))
             echo(f"  {name:<52} FAILED     {seconds:6.1f} s")
-            raise DryRunError(f"{name} failed (exit code {code}): {_reason(log_path)} "
-                              f"(log: {log_path})")
+            failed = next((log for log in logs if "Traceback" in log.read_text()), log_path)
+            raise DryRunError(f"{name} failed (exit code {code}): {_reason(failed)} "
+                              f"(log: {failed})")
         written = json.loads((task_root / "executor_output.json").read_text()) \
             if (task_root / "executor_output.json").exists() else {}
         for key, artifacts in written.get("artifacts", {}).items():
@@ -286,9 +427,14 @@ def dry_run(spec: Mapping[str, Any], directory: Path, bigquery_endpoint: str | N
                 record.add({"name": artifact["name"], "type": schema_title(artifact["type"]),
                             "uri": artifact["uri"], "metadata": artifact["metadata"],
                             "artifact_type": artifact["type"]})
-        results.append(TaskResult(name, "succeeded", seconds))
-        echo(f"  {name:<52} succeeded  {seconds:6.1f} s")
+        reused.entries[key] = {"run_id": run_id, "outputs": task_outputs}
+        note = "" if replicas == 1 else f"{replicas} replicas"
+        results.append(TaskResult(name, "succeeded", seconds, note))
+        echo(f"  {name:<52} succeeded  {seconds:6.1f} s" + (f"  ({note})" if note else ""))
+        record.save()
+        reused.save()
     record.save()
+    reused.save()
     return DryRunResult(run_id, run_root, results, substitutions, outputs)
 
 
@@ -323,12 +469,22 @@ def summary_lines(result: DryRunResult) -> list[str]:
                                                if isinstance(value, float)))
     sandbox = result.outputs.get(Node.SANDBOX, {}).get("blessing", [{}])[0]
     if sandbox:
-        lines.append(f"  ServingSandbox: {sandbox['metadata'].get('reason')}")
+        checked = sandbox["metadata"].get("answers_checked")
+        lines.append(f"  ServingSandbox: {sandbox['metadata'].get('reason')}"
+                     + (f" ({checked:.0f} eval examples' answers checked)"
+                        if checked is not None else ""))
     pushed = result.outputs.get(Node.PUSHER, {}).get("pushed_model", [{}])[0]
     if pushed:
         where = pushed["metadata"].get("pushed_destination")
         lines.append(f"  Pusher: pushed to {where}" if pushed["metadata"].get("pushed")
                      else "  Pusher: nothing pushed")
+    written = result.outputs.get(Node.PREDICTION_WRITER, {}).get("predictions", [{}])[0]
+    if written:
+        found = written["metadata"]
+        lines.append(f"  PredictionWriter: {found.get('rows', 0):.0f} predictions in "
+                     f"{written['uri']}" + (f"; {found.get('bigquery_rows', 0):.0f} rows "
+                                            f"appended to {found['bigquery_table']}"
+                                            if found.get("bigquery_table") else ""))
     return lines
 
 

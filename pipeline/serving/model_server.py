@@ -94,7 +94,10 @@ def error_summary(error: BaseException) -> str:
 
 def latest_version(model_base_path: str) -> str:
     """The newest numeric version directory under `model_base_path`, as TF Serving picks."""
-    versions = [name for name in os.listdir(model_base_path) if name.isdigit()]
+    import tensorflow as tf
+
+    versions = [name.rstrip("/") for name in tf.io.gfile.listdir(model_base_path)]
+    versions = [name for name in versions if name.isdigit()]
     if not versions:
         raise FileNotFoundError(f"no numeric version directory under {model_base_path}")
     return max(versions, key=int)

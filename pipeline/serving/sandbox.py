@@ -32,7 +32,6 @@ served at all.
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 # isort: on
 import base64
-import glob
 import http.client
 import json
 import os
@@ -59,6 +58,7 @@ from pipeline.serving.model_server import (
     write_warmup_requests,
 )
 from pipeline.settings import EVAL_SPLIT, REPOSITORY_ROOT, SandboxSettings
+from pipeline.storage import copy_tree, local_directory, local_files, write_text
 
 STAMPED_MODEL_DIRECTORY = "stamped_model"  # TFX's path_constants.STAMPED_MODEL_DIR
 MODEL_NAME = "candidate"
@@ -81,7 +81,7 @@ def eval_examples(examples: Any, count: int, label_name: str) -> list[bytes]:
     import tensorflow as tf
 
     split = artifact_utils.get_split_uri([examples], EVAL_SPLIT)
-    files = sorted(glob.glob(os.path.join(split, "*")))
+    files = sorted(tf.io.gfile.glob(os.path.join(split, "*")))
     compression = "GZIP" if files and files[0].endswith(".gz") else None
     serialized = []
     for record in tf.data.TFRecordDataset(files, compression_type=compression).take(count):
@@ -109,8 +109,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@local_files
 class Server:
-    """A model server process on `base_path/1`: TF Serving when installed, else ours."""
+    """A model server process on `base_path/1`: TF Serving when installed, else ours.
+    `base_path` and `log_path` are local (serve_and_measure's temporary copy): the log is
+    a file the process writes as it runs."""
 
     def __init__(self, base_path: str, log_path: str) -> None:
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
@@ -285,38 +288,53 @@ def load_test(port: int, bodies: list[dict], per_request: int, clients: int,
 def serve_and_measure(model_directory: str, blessing_uri: str, examples: list[bytes],
                       settings: Any) -> SandboxFigures:
     """Steps 2-4 of the module's docstring on the stamped model; the figures, or
-    SandboxFailure with the reason."""
-    base = os.path.join(blessing_uri, "server")
-    os.makedirs(base, exist_ok=True)
-    os.symlink(model_directory, os.path.join(base, "1"))
-    server = Server(base, os.path.join(blessing_uri, "server.log"))
-    try:
-        # While the server loads the model in its process, this one loads it too, for the
-        # answers the Evaluator saw.
+    SandboxFailure with the reason. The server runs on a local copy of the stamped model
+    (`model_directory` may be on gs://), and its log is copied back to `blessing_uri`."""
+    with local_directory("sandbox-") as local:
+        base = os.path.join(local, "server")
+        copy_tree(model_directory, os.path.join(base, "1"))
+        log_path = os.path.join(local, "server.log")
+        server = Server(base, log_path)
         try:
-            expected = in_process_answers(model_directory, examples)
-        except Exception as error:  # noqa: BLE001 - any failure to load is the verdict
-            raise SandboxFailure(f"{LOAD_FAILURE}in the Evaluator's way: "
-                                 f"{type(error).__name__}: {error_summary(error)}") from error
-        load_seconds = server.wait_until_available(LOAD_TIMEOUT_SECONDS)
-        answers_checked = check_answers(server.port, examples, expected,
-                                        settings.sandbox_batch_size)
-        half = settings.sandbox_seconds / 2
-        single = load_test(server.port, [predict_body([example]) for example in examples],
-                           1, settings.sandbox_clients, half)
-        batch_size = settings.sandbox_batch_size
-        batches = [predict_body((examples * (batch_size // len(examples) + 1))
-                                [start:start + batch_size])
-                   for start in range(0, max(len(examples), batch_size), batch_size)]
-        batched = load_test(server.port, batches, batch_size, settings.sandbox_clients, half)
-    finally:
-        server.stop()
+            # While the server loads the model in its process, this one loads it too (from
+            # the artifact, as the Evaluator does), for the answers the Evaluator saw.
+            try:
+                expected = in_process_answers(model_directory, examples)
+            except Exception as error:  # noqa: BLE001 - any failure to load is the verdict
+                raise SandboxFailure(f"{LOAD_FAILURE}in the Evaluator's way: "
+                                     f"{type(error).__name__}: {error_summary(error)}"
+                                     ) from error
+            load_seconds = server.wait_until_available(LOAD_TIMEOUT_SECONDS)
+            answers_checked = check_answers(server.port, examples, expected,
+                                            settings.sandbox_batch_size)
+            half = settings.sandbox_seconds / 2
+            single = load_test(server.port, [predict_body([example]) for example in examples],
+                               1, settings.sandbox_clients, half)
+            batch_size = settings.sandbox_batch_size
+            batches = [predict_body((examples * (batch_size // len(examples) + 1))
+                                    [start:start + batch_size])
+                       for start in range(0, max(len(examples), batch_size), batch_size)]
+            batched = load_test(server.port, batches, batch_size, settings.sandbox_clients,
+                                half)
+        finally:
+            server.stop()
+            copy_log(log_path, os.path.join(blessing_uri, "server.log"))
     return SandboxFigures(
         server=server.kind, load_seconds=load_seconds, answers_checked=answers_checked,
         latency_p50_ms=single["p50_ms"], latency_p99_ms=single["p99_ms"],
         single_requests=single["requests"], batch_latency_p50_ms=batched["p50_ms"],
         batch_latency_p99_ms=batched["p99_ms"], batch_requests=batched["requests"],
         examples_per_second=batched["examples_per_second"])
+
+
+@local_files
+def copy_log(local_path: str, uri: str) -> None:
+    """The server's log, from serve_and_measure's local temporary directory, copied to the
+    artifact (kept for a person reading why)."""
+    import tensorflow as tf
+
+    if os.path.exists(local_path):
+        tf.io.gfile.copy(local_path, uri, overwrite=True)
 
 
 def judge(figures: SandboxFigures, settings: Any) -> str | None:
@@ -355,7 +373,7 @@ def ServingSandbox(  # noqa: N802
         stamped = os.path.join(blessing.uri, STAMPED_MODEL_DIRECTORY)
         try:
             requests = eval_examples(examples, sandbox.sandbox_examples, sandbox.label_name)
-            shutil.copytree(path_utils.serving_model_path(model.uri), stamped)
+            copy_tree(path_utils.serving_model_path(model.uri), stamped)
             write_warmup_requests(stamped, [requests[:sandbox.sandbox_batch_size],
                                             *(requests[:count] for count in WARMUP_BATCHES)],
                                   MODEL_NAME)
@@ -376,8 +394,7 @@ def ServingSandbox(  # noqa: N802
             blessing.set_int_custom_property(key, value)
         else:
             blessing.set_float_custom_property(key, float(value))
-    with open(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w"):
-        pass
+    write_text(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "")
     summary = (", ".join(f"{key} {value:.2f}" if isinstance(value, float) else f"{key} {value}"
                          for key, value in properties.items()))
     print(f"ServingSandbox: {'passed' if blessed else 'blocked: ' + reason}"
