@@ -164,11 +164,6 @@ def vertex_task(command: str, argv: Sequence[str], kind: PipelineKind = TRAINING
         options: dict[str, Any] = {}
         if command == "dry-run":
             argv, options = _dry_run_options(argv)
-            if options["storage"] == "emulator":
-                # Before TensorFlow loads here: the summary reads the run's gs:// artifacts.
-                from pipeline.orchestration.storage_emulator import choose_modular_gs
-
-                choose_modular_gs()
         config = load_config(argv)
         if command == "images":
             for image, uri in vertex.image_uris(config).items():

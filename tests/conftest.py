@@ -11,6 +11,9 @@ from pipeline.settings import PipelineConfig
 from pipeline.settings.loading import validate
 from tests.configs import taxi_config
 
+# The BigQuery emulator and its testdata table, for the modules that ask for them.
+pytest_plugins = ["tests.bigquery_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def default_config() -> PipelineConfig:

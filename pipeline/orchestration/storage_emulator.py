@@ -1,24 +1,31 @@
 """A Cloud Storage emulator on loopback, so that a Vertex dry run keeps every artifact on
 `gs://BUCKET/...` and every library reads and writes it through its own gs:// client.
 
-What serves gs:// here (found by trying each; see docs/vertex_dry_run.md):
-- the server is `gcp-storage-emulator` (PyPI, pure Python: the JSON API, the XML upload
-  and the batch endpoint), started in its own process by `StorageEmulator`;
-- TensorFlow (tf.io.gfile, SavedModel, TFRecord, and so TFX's fileio, tf.Transform, TFMA,
-  TFDV): TensorFlow's built-in gs:// file system has its endpoint fixed at
-  www.googleapis.com, but the modular one in `tensorflow-io-gcs-filesystem` (a dependency
-  of tensorflow, built on google-cloud-cpp) honours CLOUD_STORAGE_EMULATOR_ENDPOINT. It is
-  loaded with TF_USE_MODULAR_FILESYSTEM=1. It crashes (a null string in its constructor)
-  unless its five cache variables are set, so `environment()` sets them, to no caching;
-- Beam (gcsio) and the Google Cloud client: STORAGE_EMULATOR_HOST. Beam looks for
-  Application Default Credentials first and, finding none, retries for about 40 s per
-  process before it connects anonymously; so the emulator also answers OAuth token
-  requests (`/token`) and `StorageEmulator.credentials` is a service-account key whose
-  token URI is that endpoint: every client authenticates as on Google Cloud, locally.
+What serves gs:// here (found by trying each; the evidence is in the comments below):
+- the server is `gcp-storage-emulator` (PyPI, pure Python: the JSON API, the XML API's
+  reads and uploads, resumable uploads, rewrites, batches), in its own process;
+- Beam's gcsio and the Google Cloud Storage client: STORAGE_EMULATOR_HOST;
+- TensorFlow (tf.io.gfile, SavedModel, TFRecord, and so TFX's fileio, tf.Transform,
+  TFMA, TFDV): its built-in gs:// file system, the one a step on Vertex AI uses, has its
+  endpoints fixed at https://www.googleapis.com and https://storage.googleapis.com. It
+  does honour HTTPS_PROXY and CURL_CA_BUNDLE (libcurl), and GOOGLE_AUTH_TOKEN_FOR_TESTING
+  with NO_GCE_CHECK for its token. So the emulator's process also runs an HTTPS proxy
+  (`serve_proxy`): CONNECT to Google's storage hosts is answered with TLS under a
+  certificate of those names, signed by an authority made for the run and trusted only
+  through CURL_CA_BUNDLE, and each request goes on to the emulator unchanged.
+  The alternative, tensorflow-io-gcs-filesystem's modular gs:// (TF_USE_MODULAR_FILESYSTEM
+  =1), honours CLOUD_STORAGE_EMULATOR_ENDPOINT but is not what the cloud runs: it crashes
+  unless five GCS_* cache variables are set, and it renames a directory as if it were one
+  object (a RewriteObject that answers NOT_FOUND), so tf.Transform's WriteTransformFn
+  fails on it while it works on the built-in file system;
+- credentials: Beam looks for Application Default Credentials first and, finding none,
+  retries for about 40 s per process before it connects anonymously; so the emulator
+  also answers OAuth token requests (`/token`) and `StorageEmulator.credentials` is a
+  service-account key whose token URI is that endpoint (`authorized_user` files cannot
+  say where their tokens come from).
 
-The emulator's XML upload fails on an empty body (`len(None)`), which is how
-google-cloud-cpp creates a "directory" object; `serve()` below fixes that handler before
-it starts the server.
+The emulator's uploads fail on an empty body (`len(None)`), which is how TensorFlow
+creates a "directory" object; `serve()` fixes those handlers before it starts.
 """
 
 from __future__ import annotations
@@ -33,42 +40,25 @@ import urllib.request
 from pathlib import Path
 
 START_TIMEOUT_S = 30
-# tensorflow-io-gcs-filesystem reads these in its constructor and crashes when one is unset.
-TENSORFLOW_CACHE_VARIABLES = ("GCS_READ_CACHE_BLOCK_SIZE_MB", "GCS_READ_CACHE_MAX_SIZE_MB",
-                              "GCS_READ_CACHE_MAX_STALENESS", "GCS_STAT_CACHE_MAX_AGE",
-                              "GCS_STAT_CACHE_MAX_ENTRIES")
 
 
 class StorageEmulatorError(RuntimeError):
     """The emulator is not installed or did not start; the message says which."""
 
 
-# What TensorFlow reads when it is imported: the modular gs:// file system, uncached.
-TENSORFLOW_GS = {"TF_USE_MODULAR_FILESYSTEM": "1",
-                 **{name: "0" for name in TENSORFLOW_CACHE_VARIABLES}}
-
-
-def choose_modular_gs() -> None:
-    """Makes this process's TensorFlow use the modular gs:// file system, which can reach
-    the emulator (its endpoint is read at the first gs:// call, so it can be set later).
-    Must run before TensorFlow is imported: afterwards the built-in one holds gs://."""
-    if "tensorflow" in sys.modules and os.environ.get("TF_USE_MODULAR_FILESYSTEM") != "1":
-        raise StorageEmulatorError("TensorFlow was imported before the modular gs:// file "
-                                   "system was chosen; this process cannot read the "
-                                   "emulator's gs://")
-    for name, value in TENSORFLOW_GS.items():
-        os.environ.setdefault(name, value)
-
-
-def environment(endpoint: str, credentials: Path) -> dict[str, str]:
+def environment(endpoint: str, proxy: str, credentials: Path, authority: Path
+                ) -> dict[str, str]:
     """The variables that send TensorFlow's, Beam's and the Google Cloud client's gs://
-    calls to the emulator at `endpoint`, with `credentials` (StorageEmulator writes them)
-    as Application Default Credentials. They must be set before TensorFlow is imported,
-    so a dry run gives them to each task's process."""
-    return {**TENSORFLOW_GS,
-            "CLOUD_STORAGE_EMULATOR_ENDPOINT": endpoint,
-            "STORAGE_EMULATOR_HOST": endpoint,
-            "GOOGLE_APPLICATION_CREDENTIALS": str(credentials)}
+    calls to the emulator at `endpoint`: TensorFlow's through the HTTPS proxy `proxy`,
+    trusting `authority`; the others directly, authenticated with `credentials`. A dry
+    run gives them to each task's process; TensorFlow reads them at each request, so they
+    can also be set in a process that has imported it already."""
+    return {"STORAGE_EMULATOR_HOST": endpoint,
+            "GOOGLE_APPLICATION_CREDENTIALS": str(credentials),
+            "HTTPS_PROXY": proxy, "https_proxy": proxy,
+            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+            "CURL_CA_BUNDLE": str(authority),
+            "GOOGLE_AUTH_TOKEN_FOR_TESTING": "dry-run", "NO_GCE_CHECK": "True"}
 
 
 def _free_port() -> int:
@@ -99,13 +89,15 @@ class StorageEmulator:
     def __init__(self, bucket: str, data_directory: Path) -> None:
         self.bucket = bucket
         self.data_directory = data_directory
-        self.port = _free_port()
+        self.port, self.proxy_port = _free_port(), _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proxy = f"http://127.0.0.1:{self.proxy_port}"
         self.credentials = data_directory / "credentials.json"
+        self.authority = data_directory / "authority.pem"
         self.process: subprocess.Popen | None = None
 
     def environment(self) -> dict[str, str]:
-        return environment(self.endpoint, self.credentials)
+        return environment(self.endpoint, self.proxy, self.credentials, self.authority)
 
     def __enter__(self) -> StorageEmulator:
         try:
@@ -116,11 +108,13 @@ class StorageEmulator:
                 "dependencies (bash scripts/bootstrap.sh), or pass --storage=local") from error
         self.data_directory.mkdir(parents=True, exist_ok=True)
         self.credentials.write_text(json.dumps(service_account(self.endpoint)))
+        certificates(self.data_directory)
         log_path = self.data_directory.parent / "storage-emulator.log"
         self._log = log_path.open("w")
         self.process = subprocess.Popen(  # noqa: S603 - our own command line
             [sys.executable, "-m", __name__, str(self.port), self.bucket,
-             str(self.data_directory)], stdout=self._log, stderr=subprocess.STDOUT)
+             str(self.data_directory), str(self.proxy_port)], stdout=self._log,
+            stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -146,27 +140,160 @@ class StorageEmulator:
         self._log.close()
 
 
-def serve(port: int, bucket: str, data_directory: str) -> None:
+GOOGLE_HOSTS = ("www.googleapis.com", "storage.googleapis.com", "oauth2.googleapis.com")
+
+
+def certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A certificate authority and a certificate it signs for Google's storage hosts:
+    (the authority's PEM, the certificate's PEM, its key's PEM), written under
+    `directory`. TensorFlow's curl trusts the authority through CURL_CA_BUNDLE."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    authority_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    authority = (x509.CertificateBuilder().subject_name(name("dry-run storage authority"))
+                 .issuer_name(name("dry-run storage authority"))
+                 .public_key(authority_key.public_key()).serial_number(1)
+                 .not_valid_before(now - datetime.timedelta(days=1))
+                 .not_valid_after(now + datetime.timedelta(days=30))
+                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+                 .sign(authority_key, hashes.SHA256()))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    certificate = (x509.CertificateBuilder().subject_name(name(GOOGLE_HOSTS[0]))
+                   .issuer_name(authority.subject).public_key(key.public_key())
+                   .serial_number(2).not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=30))
+                   .add_extension(x509.SubjectAlternativeName(
+                       [x509.DNSName(host) for host in GOOGLE_HOSTS]), False)
+                   .sign(authority_key, hashes.SHA256()))
+    paths = (directory / "authority.pem", directory / "certificate.pem",
+             directory / "key.pem")
+    paths[0].write_bytes(authority.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+def serve_proxy(port: int, emulator_port: int, certificate: Path, key: Path) -> None:
+    """An HTTPS proxy on loopback that TensorFlow's built-in gs:// file system reaches
+    Google through (HTTPS_PROXY): it answers CONNECT to Google's storage hosts, speaks
+    TLS as them with `certificate`, and passes each request to the emulator (the JSON API
+    of www.googleapis.com, the XML API of storage.googleapis.com: the same paths)."""
+    import http.client
+    import http.server
+    import socketserver
+    import ssl
+    import threading
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(certificate), str(key))
+    hop_by_hop = {"connection", "proxy-connection", "keep-alive", "transfer-encoding",
+                  "content-length", "host"}
+
+    class Tunnel(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+        def do_CONNECT(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200, "Connection Established")
+            self.end_headers()
+            self.wfile.flush()
+            self.connection = context.wrap_socket(self.connection, server_side=True)
+            self.rfile = self.connection.makefile("rb")
+            self.wfile = self.connection.makefile("wb")
+            self.close_connection = False
+            while not self.close_connection:
+                self.handle_one_request()
+
+        def body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                while self.rfile.readline().strip():  # trailers, up to the blank line
+                    pass
+                return b"".join(chunks)
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def forward(self) -> None:
+            body = self.body()
+            host = self.headers.get("Host", GOOGLE_HOSTS[0]).split(":")[0]
+            headers = {name: value for name, value in self.headers.items()
+                       if name.lower() not in hop_by_hop}
+            headers["Host"] = host
+            upstream = http.client.HTTPConnection("127.0.0.1", emulator_port, timeout=600)
+            upstream.request(self.command, self.path, body=body or None, headers=headers)
+            answer = upstream.getresponse()
+            payload = answer.read()
+            self.send_response(answer.status, answer.reason)
+            for name, value in answer.getheaders():
+                if name.lower() in hop_by_hop:
+                    continue
+                if name.lower() == "location":  # the emulator answers in plain http
+                    value = value.replace(f"http://{host}", f"https://{host}")
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+            self.wfile.flush()
+            upstream.close()
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = forward  # noqa: N815
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+
+    proxy = Server(("127.0.0.1", port), Tunnel)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+
+
+def serve(port: int, bucket: str, data_directory: str, proxy_port: int = 0) -> None:
     """Runs the emulator in this process until it is terminated. Objects are held in
     memory and saved to `data_directory` on SIGTERM, then loaded again by the next start,
     so that a later dry run's resolvers find the artifacts an earlier one wrote."""
+    import logging
     import pickle
     import signal
+
+    # Each request on a line of the log (storage-emulator.log), for a person reading why
+    # a step's gs:// call failed.
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     from gcp_storage_emulator import server, storage
     from gcp_storage_emulator.handlers import objects
 
-    def xml_upload(request, response, store, *args, **kwargs):  # noqa: ANN001
-        if request.data is None:  # an empty object: google-cloud-cpp's "directory"
-            request._data = b""
-        return objects.xml_upload(request, response, store, *args, **kwargs)
+    def empty_body_allowed(upload):  # noqa: ANN001, ANN202
+        def handler(request, response, store, *args, **kwargs):  # noqa: ANN001, ANN202
+            if request.data is None:  # an empty object, e.g. a "directory" marker
+                request._data = b""
+            return upload(request, response, store, *args, **kwargs)
+        return handler
+
+    uploads = {objects.xml_upload: empty_body_allowed(objects.xml_upload),
+               objects.insert: empty_body_allowed(objects.insert),
+               objects.upload_partial: empty_body_allowed(objects.upload_partial)}
 
     def token(request, response, store, *args, **kwargs):  # noqa: ANN001
         response.json({"access_token": "dry-run", "expires_in": 3600,
                        "token_type": "Bearer"})
 
     server.HANDLERS = (*tuple(
-        (pattern, {method: xml_upload if handler is objects.xml_upload else handler
+        (pattern, {method: uploads.get(handler, handler)
                    for method, handler in handlers.items()})
         for pattern, handlers in server.HANDLERS), (r"^/token$", {server.POST: token}))
     # The emulator rewrites its whole index as JSON on every write (quadratic over a
@@ -194,8 +321,11 @@ def serve(port: int, bucket: str, data_directory: str) -> None:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, save_and_exit)
+    if proxy_port:
+        serve_proxy(proxy_port, port, Path(data_directory) / "certificate.pem",
+                    Path(data_directory) / "key.pem")
     emulator.run()
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+    serve(int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]))

@@ -31,7 +31,9 @@ What cannot run here is substituted openly, and each substitution is printed:
   spec is printed). With more than one replica, one process per replica, each through
   the same entry point, with the CLUSTER_SPEC and TF_CONFIG Vertex AI sets (a chief pool
   and a worker pool on loopback ports); the chief's executor output is the task's;
-- the endpoint deploy: a local push into the dry run's directory.
+- the endpoint deploy: a push into `serving/` beside the run's artifacts (on gs://
+  when they are);
+- the predictions table: written to the BigQuery emulator.
 """
 
 from __future__ import annotations
@@ -210,7 +212,7 @@ def _substitute(name: str, arguments: list[str], parameters: dict[str, Any], roo
         serving = f"{root}/serving"
         parameters["push_destination"] = {"stringValue": json.dumps(
             {"filesystem": {"base_directory": str(serving)}})}
-        notes.append(f"{name}: Vertex AI endpoint deploy -> a local push into {serving}")
+        notes.append(f"{name}: Vertex AI endpoint deploy -> a push into {serving}")
     arguments = [replaced if argument == executor else argument for argument in arguments]
     if any(argument == "--runner=DataflowRunner" for argument in arguments):
         arguments = [argument for argument in arguments
