@@ -98,6 +98,43 @@ def wait_for_chief_model(serving_model_dir: str, timeout: float = CHIEF_MODEL_TI
     return time.monotonic() - started
 
 
+class ChiefLogs(keras.callbacks.Callback):
+    """Gives every worker the chief's epoch logs, so that every callback decides alike.
+
+    Under MultiWorkerMirroredStrategy, Keras 3 reports each worker's own metrics at the
+    end of an epoch (its shard's loss and validation loss), not the cluster's. Early
+    stopping and the learning-rate control read the validation loss, so a worker could
+    stop training while the chief goes on, which then waits for it on the next step's
+    collective until the cluster's heartbeat times out (the two-replica dry run on object
+    storage showed this: the worker stopped after epoch 23, the chief did not). First in
+    the callback list, this replaces each worker's logs with the chief's, taken by one
+    all-reduce in which only the chief contributes; the chief's own logs are unchanged,
+    so a cluster trains as the chief alone would report it."""
+
+    def __init__(self, strategy: tf.distribute.Strategy) -> None:
+        super().__init__()
+        self.strategy = strategy
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not logs or not isinstance(self.strategy,
+                                      tf.distribute.MultiWorkerMirroredStrategy):
+            return
+        names = sorted(name for name, value in logs.items()
+                       if isinstance(value, (int, float)) or getattr(value, "shape", None) == ())
+        local = tf.constant([float(logs[name]) if is_chief(self.strategy) else 0.0
+                             for name in names], tf.float64)
+        devices = len(self.strategy.extended.worker_devices)  # the chief's replicas add up
+
+        def broadcast(value: tf.Tensor) -> tf.Tensor:
+            return tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, value)
+
+        summed = self.strategy.experimental_local_results(
+            self.strategy.run(broadcast, args=(local,)))[0].numpy()
+        logs.update({name: float(value) / devices for name, value in zip(names, summed,
+                                                                        strict=True)})
+
+
 def shard_by_example(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """`dataset`, split across workers batch by batch instead of file by file.
 

@@ -18,6 +18,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models.distribution import (
+    ChiefLogs,
     chief_only_directories,
     choose_strategy,
     is_chief,
@@ -198,7 +199,8 @@ def run_fn(fn_args: FnArgs) -> None:
         control, sizing_callbacks = training_callbacks(sizing)
         # The recorder first: it reads each epoch's learning rate before the control
         # changes it for the next.
-        callbacks = [keras.callbacks.TensorBoard(log_dir=log_dir), recorder, *sizing_callbacks]
+        callbacks = [ChiefLogs(strategy), keras.callbacks.TensorBoard(log_dir=log_dir),
+                     recorder, *sizing_callbacks]
         phases = training_phases(settings)
         started = time.monotonic()
         epochs_done = 0

@@ -30,7 +30,10 @@ from tests.helpers import sample_rows, serialized_examples
 # Importing TensorFlow and TFX takes 10-20 s per process here; training a few seconds.
 REPLICA_TIMEOUT_SECONDS = 300
 # Small and quick; two replicas of 50 make global batches of 100 over 400 train rows.
-TRAINING_CONFIG = taxi_config(hidden_units=(8,), embedding_dim=4, batch_size=50, epochs=2)
+# Epochs sized as by default, stopping 2 epochs after the lowest validation loss and after
+# at most 8 epochs of the 400 train rows: every replica must stop on the same epoch.
+TRAINING_CONFIG = taxi_config(hidden_units=(8,), embedding_dim=4, batch_size=50,
+                              epochs="auto", patience=2, training_example_budget=3200)
 
 
 @dataclasses.dataclass
@@ -195,6 +198,18 @@ def test_run_fn_trains_on_two_logical_devices(two_device_run: Path) -> None:
     assert list((two_device_run / "model_run").iterdir())  # TensorBoard logs
 
 
+def test_every_worker_decides_on_the_chiefs_epoch_logs(tmp_path: Path) -> None:
+    """Keras reports each worker's own shard's losses; after ChiefLogs every worker's
+    callbacks (early stopping, the learning-rate control) read the chief's, so no worker
+    stops while another trains on and waits for it."""
+    outputs = wait_for([start_replica(name, ["chief-logs"], tmp_path, config)
+                        for name, config in zip(("chief", "worker"),
+                                                cluster_configs("chief_and_worker"),
+                                                strict=True)])
+    assert [json.loads(output.strip().splitlines()[-1]) for output in outputs] == [
+        {"loss": 10.0, "val_loss": 20.0}] * 2
+
+
 def test_run_fn_trains_on_a_chief_and_a_worker(trainer_inputs: dict[str, str],
                                                two_device_run: Path, tmp_path: Path) -> None:
     """Vertex AI's form of cluster, where the non-chief is worker 0; the workers-only form
@@ -217,6 +232,10 @@ def test_run_fn_trains_on_a_chief_and_a_worker(trainer_inputs: dict[str, str],
     assert list((chief_dir / "model").rglob("saved_model.pb")) == [
         serving_dir(chief_dir) / "saved_model.pb"]
     assert not any(replicas[1].temp_dir.iterdir())
+    # Each worker sees its own shard's validation loss; early stopping and the learning
+    # rate follow the chief's on every worker (ChiefLogs), or one stops while the other
+    # waits on its next step's collective until the cluster times out.
+    assert 1 <= record["best_epoch"] <= len(record["history"]["loss"]) <= 8
     # Each global batch split between the workers exactly as between two devices of one
     # machine: same data, same order, so the same training and the same model.
     two_device_history = training_record(two_device_run)["history"]

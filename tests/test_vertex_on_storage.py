@@ -40,7 +40,9 @@ def _flags(window: dict[str, str], output_root: Path) -> list[str]:
             "--bigquery_window_days=0", f"--bigquery_start_date={window['bigquery_start_date']}",
             f"--bigquery_end_date={window['bigquery_end_date']}",
             "--bigquery_sample_percent=100", f"--output_root={output_root}",
-            "--sandbox_seconds=1"]  # training sized as by default: the model is blessed
+            # Training sized as by default (the model is blessed), stopping 3 epochs after
+            # the lowest validation loss instead of 8.
+            "--sandbox_seconds=1", "--patience=3"]
 
 
 def _dry_run(command: str, flags: list[str], endpoint: str) -> str:
@@ -72,8 +74,8 @@ def runs(emulator_endpoint: str, trips_table: str, trips: list[dict[str, Any]],
     """The dry runs the tests read, in order:
     first: the training pipeline with two replicas and the cache on, nothing cached yet;
     unchanged: the same again;
-    one_replica: the same with trainer_replica_count=1;
-    moved: the BigQuery window moved a day later;
+    moved: the BigQuery window a day later (one trip fewer of 1,955: the same data within
+    noise) with one replica, for the cache and for one replica's model quality;
     scoring: the scoring pipeline on the whole table, predictions to a BigQuery table."""
     output_root = tmp_path_factory.mktemp("vertex-on-storage")
     window = whole_testdata_window(trips)
@@ -83,7 +85,6 @@ def runs(emulator_endpoint: str, trips_table: str, trips: list[dict[str, Any]],
                           emulator_endpoint),
         "unchanged": _dry_run("dry-run", [*flags, "--trainer_replica_count=2", "--cache"],
                               emulator_endpoint),
-        "one_replica": _dry_run("dry-run", [*flags, "--cache"], emulator_endpoint),
     }
     start = datetime.date.fromisoformat(window["bigquery_start_date"])
     moved = [flag for flag in flags if not flag.startswith("--bigquery_start_date=")]
@@ -162,8 +163,9 @@ def test_two_replicas_train_through_the_trainer_entry_point_and_one_model_lands(
     assert [name for name in runs["objects"]
             if name.startswith(model) and name.endswith("saved_model.pb")] == [
         f"{model}Format-Serving/saved_model.pb"]
-    # The same model quality as one replica's, within the noise of a 2,000-row eval split.
-    two, one = (overall_metrics(runs["transcripts"][run]) for run in ("first", "one_replica"))
+    # The same model quality as one replica's (the moved window's run: one trip fewer),
+    # within the noise of a 400-row eval split.
+    two, one = (overall_metrics(runs["transcripts"][run]) for run in ("first", "moved"))
     for metric in ("auc", "binary_accuracy"):
         assert abs(two[metric] - one[metric]) < 0.03, (metric, two, one)
 
@@ -173,9 +175,8 @@ def test_vertex_cache_reuses_what_has_the_same_inputs(runs: dict) -> None:
     """An unchanged run reuses every cacheable task whose inputs are the same artifacts.
     The resolvers now find the first run's blessed model and accepted statistics, so the
     steps that read them (DataAnomalyGate, Evaluator) and what follows them run again, as
-    on Vertex AI. One replica instead of two re-runs the Trainer (its job spec changed)
-    and everything after it, not the data steps. A moved window re-runs ExampleGen and
-    everything its new examples feed."""
+    on Vertex AI. A moved window re-runs ExampleGen and everything its new examples feed;
+    the schema import, fed by nothing that changed, is reused."""
     unchanged = task_states(runs["transcripts"]["unchanged"])
     for task in ("ExampleGen", "StatisticsGen", "ExampleValidator", "ImportCuratedSchema",
                  "Transform", "Trainer"):
@@ -183,14 +184,10 @@ def test_vertex_cache_reuses_what_has_the_same_inputs(runs: dict) -> None:
     for task in ("DataAnomalyGate", "Evaluator", "ServingSandbox", "Pusher",
                  "ModelReportGen"):
         assert unchanged[task] == "succeeded", (task, unchanged)
-    one_replica = task_states(runs["transcripts"]["one_replica"])
-    for task in ("ExampleGen", "StatisticsGen", "Transform", "DataAnomalyGate"):
-        assert one_replica[task] == "cached", (task, one_replica)
-    for task in ("Trainer", "Evaluator", "ServingSandbox", "Pusher"):
-        assert one_replica[task] == "succeeded", (task, one_replica)
     moved = task_states(runs["transcripts"]["moved"])
-    assert moved["ImportCuratedSchema"] == "cached"  # fed by nothing that changed
-    for task in ("ExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator"):
+    assert moved["ImportCuratedSchema"] == "cached"
+    for task in ("ExampleGen", "StatisticsGen", "ExampleValidator", "DataAnomalyGate",
+                 "Transform", "Trainer", "Evaluator", "ServingSandbox", "Pusher"):
         assert moved[task] == "succeeded", (task, moved)
 
 

@@ -5,6 +5,10 @@ first initializes, and a multi-worker cluster is several processes.
 
     python -m tests.trainer_harness strategy [--cpu-devices N]
         prints, as JSON, the strategy `choose_strategy` picks here;
+    python -m tests.trainer_harness chief-logs
+        prints, as JSON, the epoch logs every callback sees after ChiefLogs, when this
+        replica's own logs are {"loss": 10 + i, "val_loss": 20 + i} (i: 0 on the chief,
+        1 elsewhere);
     python -m tests.trainer_harness train SPEC.json [--cpu-devices N]
         calls `run_fn` with TFX's FnArgs over the artifacts SPEC.json names
         (see `trainer_fn_args`).
@@ -48,7 +52,7 @@ def describe_strategy() -> dict:
 def main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["strategy", "train"])
+    parser.add_argument("command", choices=["strategy", "chief-logs", "train"])
     parser.add_argument("spec", nargs="?", help="train: the JSON file naming the artifacts")
     parser.add_argument("--cpu-devices", type=int, default=1)
     args = parser.parse_args(argv)
@@ -56,6 +60,15 @@ def main(argv: Sequence[str]) -> None:
         split_cpu(args.cpu_devices)
     if args.command == "strategy":
         print(json.dumps(describe_strategy()))
+        return
+    if args.command == "chief-logs":
+        from models.distribution import ChiefLogs
+
+        strategy = choose_strategy()
+        own = 0 if is_chief(strategy) else 1
+        logs = {"loss": 10.0 + own, "val_loss": 20.0 + own}
+        ChiefLogs(strategy).on_epoch_end(0, logs)
+        print(json.dumps(logs))
         return
     from models.trainer import run_fn  # imports TFX too, see trainer_fn_args
 

@@ -151,14 +151,15 @@ def certificates(directory: Path) -> tuple[Path, Path, Path]:
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     def name(text: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
 
     now = datetime.datetime.now(datetime.timezone.utc)
-    authority_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    # Elliptic-curve keys: each of TensorFlow's requests is a new TLS handshake.
+    authority_key = ec.generate_private_key(ec.SECP256R1())
     authority = (x509.CertificateBuilder().subject_name(name("dry-run storage authority"))
                  .issuer_name(name("dry-run storage authority"))
                  .public_key(authority_key.public_key()).serial_number(1)
@@ -166,7 +167,7 @@ def certificates(directory: Path) -> tuple[Path, Path, Path]:
                  .not_valid_after(now + datetime.timedelta(days=30))
                  .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
                  .sign(authority_key, hashes.SHA256()))
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = ec.generate_private_key(ec.SECP256R1())
     certificate = (x509.CertificateBuilder().subject_name(name(GOOGLE_HOSTS[0]))
                    .issuer_name(authority.subject).public_key(key.public_key())
                    .serial_number(2).not_valid_before(now - datetime.timedelta(days=1))
@@ -212,7 +213,9 @@ def serve_proxy(port: int, emulator_port: int, certificate: Path, key: Path) -> 
             self.wfile.flush()
             self.connection = context.wrap_socket(self.connection, server_side=True)
             self.rfile = self.connection.makefile("rb")
-            self.wfile = self.connection.makefile("wb")
+            # Unbuffered, as http.server's own: the "100 Continue" that curl waits a second
+            # for before it sends a body must leave at once.
+            self.wfile = socketserver._SocketWriter(self.connection)
             self.close_connection = False
             while not self.close_connection:
                 self.handle_one_request()
@@ -236,6 +239,8 @@ def serve_proxy(port: int, emulator_port: int, certificate: Path, key: Path) -> 
                        if name.lower() not in hop_by_hop}
             headers["Host"] = host
             upstream = http.client.HTTPConnection("127.0.0.1", emulator_port, timeout=600)
+            upstream.connect()
+            upstream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             upstream.request(self.command, self.path, body=body or None, headers=headers)
             answer = upstream.getresponse()
             payload = answer.read()
@@ -247,16 +252,23 @@ def serve_proxy(port: int, emulator_port: int, certificate: Path, key: Path) -> 
                     value = value.replace(f"http://{host}", f"https://{host}")
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
+            # Headers and body in one write: two small ones wait on delayed ACKs.
+            self._headers_buffer.append(b"\r\n")
             if self.command != "HEAD":
-                self.wfile.write(payload)
-            self.wfile.flush()
+                self._headers_buffer.append(payload)
+            self.wfile.write(b"".join(self._headers_buffer))
+            self._headers_buffer = []
             upstream.close()
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = forward  # noqa: N815
 
     class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         daemon_threads = True
+
+        def get_request(self):  # noqa: ANN202
+            connection, address = super().get_request()
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return connection, address
 
     proxy = Server(("127.0.0.1", port), Tunnel)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
@@ -269,6 +281,7 @@ def serve(port: int, bucket: str, data_directory: str, proxy_port: int = 0) -> N
     import logging
     import pickle
     import signal
+    import types
 
     # Each request on a line of the log (storage-emulator.log), for a person reading why
     # a step's gs:// call failed.
@@ -296,6 +309,16 @@ def serve(port: int, bucket: str, data_directory: str, proxy_port: int = 0) -> N
         (pattern, {method: uploads.get(handler, handler)
                    for method, handler in handlers.items()})
         for pattern, handlers in server.HANDLERS), (r"^/token$", {server.POST: token}))
+    class NoDelayServer(server.server.HTTPServer):
+        """The emulator's HTTP server, answering without Nagle's delay: it writes headers
+        and body apart, and the second write would wait for a delayed ACK (40 ms)."""
+
+        def get_request(self):  # noqa: ANN202
+            connection, address = super().get_request()
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return connection, address
+
+    server.server = types.SimpleNamespace(HTTPServer=NoDelayServer)
     # The emulator rewrites its whole index as JSON on every write (quadratic over a
     # pipeline's thousands of objects); the in-memory index is saved once, on exit.
     storage.Storage._write_config_to_file = lambda self: None
