@@ -135,7 +135,7 @@ def lineage_task(argv: Sequence[str]) -> int:
 DRY_RUN_STORAGE = ("emulator", "local")
 
 
-def _dry_run_options(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+def dry_run_options(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
     """The dry run's own flags (not settings): --storage=emulator|local (default: the
     Cloud Storage emulator, every artifact on gs://) and --cache (Vertex AI's cache)."""
     options: dict[str, Any] = {"storage": DRY_RUN_STORAGE[0], "cache": False}
@@ -163,7 +163,7 @@ def vertex_task(command: str, argv: Sequence[str], kind: PipelineKind = TRAINING
     try:
         options: dict[str, Any] = {}
         if command == "dry-run":
-            argv, options = _dry_run_options(argv)
+            argv, options = dry_run_options(argv)
         config = load_config(argv)
         if command == "images":
             for image, uri in vertex.image_uris(config).items():

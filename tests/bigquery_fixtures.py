@@ -6,13 +6,11 @@ for it gets its own server (module scope)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import io
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -25,6 +23,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
+from pipeline.loopback import free_ports
 from pipeline.settings import REPOSITORY_ROOT
 from tests.configs import taxi_config
 
@@ -54,15 +53,6 @@ TABLE_COLUMNS = {field.name for field in TABLE_SCHEMA}
 # A query result's schema names FLOAT64 and INT64 the API's way.
 RESULT_TYPE_OF_EXAMPLE_KIND = {"float_list": "FLOAT", "bytes_list": "STRING",
                                "int64_list": "INTEGER"}
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free at this moment, held open together so that they differ."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 def _wait_until_ready(endpoint: str, server: subprocess.Popen, log_path: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import tensorflow as tf
 
 from models.distribution import choose_strategy, is_chief
 from models.export import EXTRA_ASSETS_DIRECTORY
+from pipeline.loopback import free_ports
 from pipeline.settings import REPOSITORY_ROOT, TrainingSettings
 from tests.configs import taxi_config
 from tests.helpers import sample_rows, serialized_examples
@@ -90,16 +90,8 @@ def wait_for(replicas: list[Replica]) -> list[str]:
     return [replica.stdout.read_text() for replica in replicas]
 
 
-def free_addresses(count: int) -> list[str]:
-    """127.0.0.1:port for `count` ports free right now."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+def loopback_addresses(count: int) -> list[str]:
+    return [f"127.0.0.1:{port}" for port in free_ports(count)]
 
 
 def cluster_configs(form: str) -> list[dict]:
@@ -108,7 +100,7 @@ def cluster_configs(form: str) -> list[dict]:
     "workers": TensorFlow's own examples, where worker 0 is the chief;
     "chief_and_worker": what Vertex AI Training sets for a chief pool plus a worker pool.
     """
-    first, second = free_addresses(2)
+    first, second = loopback_addresses(2)
     if form == "workers":
         cluster, tasks = {"worker": [first, second]}, [("worker", 0), ("worker", 1)]
     else:

@@ -39,6 +39,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pipeline.loopback import free_ports
+
 START_TIMEOUT_S = 30
 
 
@@ -59,12 +61,6 @@ def environment(endpoint: str, proxy: str, credentials: Path, authority: Path
             "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
             "CURL_CA_BUNDLE": str(authority),
             "GOOGLE_AUTH_TOKEN_FOR_TESTING": "dry-run", "NO_GCE_CHECK": "True"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def service_account(endpoint: str) -> dict[str, str]:
@@ -89,7 +85,7 @@ class StorageEmulator:
     def __init__(self, bucket: str, data_directory: Path) -> None:
         self.bucket = bucket
         self.data_directory = data_directory
-        self.port, self.proxy_port = _free_port(), _free_port()
+        self.port, self.proxy_port = free_ports(2)
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proxy = f"http://127.0.0.1:{self.proxy_port}"
         self.credentials = data_directory / "credentials.json"

@@ -42,7 +42,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -53,6 +52,7 @@ from typing import Any
 import yaml
 
 from pipeline.kinds import Node
+from pipeline.loopback import free_ports
 from pipeline.orchestration.dry_run_executors import ENDPOINT_VARIABLE, EmulatedBigQueryExecutor
 from pipeline.orchestration.vertex import in_dependency_order
 from pipeline.settings import REPOSITORY_ROOT, PipelineConfig
@@ -171,7 +171,7 @@ def _clause_holds(task: str, clause: str, artifact: Mapping[str, Any],
                       "can read (schema_title, state, name, metadata.KEY.number_value)")
 
 
-def _parameters(task: Mapping[str, Any]) -> dict[str, Any]:
+def task_parameters(task: Mapping[str, Any]) -> dict[str, Any]:
     """The task's constant parameters as ExecutorInput.inputs.parameters (schema 2.0)."""
     parameters = {}
     for name, source in task.get("inputs", {}).get("parameters", {}).items():
@@ -254,23 +254,12 @@ class Cache:
         self.path.write_text(json.dumps(self.entries, indent=1))
 
 
-def _free_addresses(count: int) -> list[str]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def replica_environments(replicas: int) -> list[dict[str, str]]:
     """CLUSTER_SPEC and TF_CONFIG for each replica, as Vertex AI Training sets them for a
     chief pool (workerpool0) and a worker pool (workerpool1): the chief's first."""
     if replicas == 1:
         return [{}]
-    chief, *workers = _free_addresses(replicas)
+    chief, *workers = (f"127.0.0.1:{port}" for port in free_ports(replicas))
     pools = {"workerpool0": [chief], "workerpool1": workers}
     cluster = {"chief": [chief], "worker": workers}
     roles = [("workerpool0", "chief", 0)] + [("workerpool1", "worker", index)
@@ -359,13 +348,13 @@ def dry_run(spec: Mapping[str, Any], directory: Path, bigquery_endpoint: str | N
         if "container" not in executor:
             raise DryRunError(f"{name}: executor kind {sorted(executor)} is not one a dry run "
                               "can execute")
-        parameters = _parameters(task)
+        parameters = task_parameters(task)
         container = executor["container"]
-        key = cache_key(task, component, container, inputs, parameters)
+        fingerprint = cache_key(task, component, container, inputs, parameters)
         if cache and task.get("cachingOptions", {}).get("enableCache") \
-                and key in reused.entries:
-            outputs[name] = reused.entries[key]["outputs"]
-            made_by = reused.entries[key]["run_id"]
+                and fingerprint in reused.entries:
+            outputs[name] = reused.entries[fingerprint]["outputs"]
+            made_by = reused.entries[fingerprint]["run_id"]
             results.append(TaskResult(name, "cached", 0.0, made_by))
             echo(f"  {name:<52} cached     (the outputs of {made_by})")
             continue
@@ -429,7 +418,7 @@ def dry_run(spec: Mapping[str, Any], directory: Path, bigquery_endpoint: str | N
                 record.add({"name": artifact["name"], "type": schema_title(artifact["type"]),
                             "uri": artifact["uri"], "metadata": artifact["metadata"],
                             "artifact_type": artifact["type"]})
-        reused.entries[key] = {"run_id": run_id, "outputs": task_outputs}
+        reused.entries[fingerprint] = {"run_id": run_id, "outputs": task_outputs}
         note = "" if replicas == 1 else f"{replicas} replicas"
         results.append(TaskResult(name, "succeeded", seconds, note))
         echo(f"  {name:<52} succeeded  {seconds:6.1f} s" + (f"  ({note})" if note else ""))

@@ -36,7 +36,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import Examples, InfraBlessing, Model, ModelBlessing
 
+from pipeline.loopback import free_ports
 from pipeline.serving.figures import SandboxFigures
 from pipeline.serving.model_server import (
     LOAD_FAILURE,
@@ -103,12 +103,6 @@ def in_process_answers(model_directory: str, examples: list[bytes]) -> list[Any]
     return row_format({name: value.numpy() for name, value in outputs.items()})
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @local_files
 class Server:
     """A model server process on `base_path/1`: TF Serving when installed, else ours.
@@ -120,8 +114,8 @@ class Server:
         binary = shutil.which("tensorflow_model_server")
         if binary:
             self.kind = "tensorflow_model_server"
-            self.port = free_port()
-            command = [binary, f"--rest_api_port={self.port}", f"--port={free_port()}",
+            self.port, grpc_port = free_ports(2)
+            command = [binary, f"--rest_api_port={self.port}", f"--port={grpc_port}",
                        f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}"]
         else:
             self.kind = "tensorflow"
