@@ -244,7 +244,7 @@ def serve_proxy(port: int, emulator_port: int, certificate: Path, key: Path) -> 
             for name, value in answer.getheaders():
                 if name.lower() in hop_by_hop:
                     continue
-                if name.lower() == "location":  # the emulator answers in plain http
+                if name.lower() == "location":  # a resumable upload's next request
                     value = value.replace(f"http://{host}", f"https://{host}")
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
@@ -276,6 +276,7 @@ def serve(port: int, bucket: str, data_directory: str, proxy_port: int = 0) -> N
     so that a later dry run's resolvers find the artifacts an earlier one wrote."""
     import logging
     import pickle
+    import re
     import signal
     import types
 
@@ -301,6 +302,12 @@ def serve(port: int, bucket: str, data_directory: str, proxy_port: int = 0) -> N
         response.json({"access_token": "dry-run", "expires_in": 3600,
                        "token_type": "Bearer"})
 
+    # An object's mediaLink, which Beam's gcsio downloads from, names the server by the
+    # request's Host; through the proxy that is Google's, reachable only through the proxy.
+    # Every stored object links to this server instead.
+    make_resource = objects._make_object_resource
+    objects._make_object_resource = lambda base_url, *args, **kwargs: make_resource(
+        f"http://127.0.0.1:{port}", *args, **kwargs)
     server.HANDLERS = (*tuple(
         (pattern, {method: uploads.get(handler, handler)
                    for method, handler in handlers.items()})
@@ -328,6 +335,15 @@ def serve(port: int, bucket: str, data_directory: str, proxy_port: int = 0) -> N
         for field in fields:
             setattr(held, field, saved[field])
         held._store._files, held._store._dirs = saved["files"], saved["dirs"]
+        # Each object's mediaLink names the server that stored it, and Beam's gcsio
+        # downloads from that link: point them at this server's port.
+        here = f"http://127.0.0.1:{port}"
+        for stored in held.objects.values():
+            for resource in stored.values():
+                for link in ("mediaLink", "selfLink"):
+                    if isinstance(resource.get(link), str):
+                        resource[link] = re.sub(r"^http://127\.0\.0\.1:\d+", here,
+                                                resource[link])
     if bucket not in held.buckets:
         from gcp_storage_emulator.handlers.buckets import create_bucket
 
