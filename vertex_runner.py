@@ -4,7 +4,9 @@
     python vertex_runner.py submit   ...   # compile, then start one run
     python vertex_runner.py schedule ...   # compile, then create the retraining schedule
     python vertex_runner.py images   ...   # print the image URIs to build (scripts/build-images)
-    python vertex_runner.py compile-scoring|submit-scoring|schedule-scoring ...
+    python vertex_runner.py dry-run  ...   # compile, then execute the JSON here, task by task,
+        # every artifact on gs:// (a local storage emulator); --storage=local, --cache
+    python vertex_runner.py compile-scoring|submit-scoring|schedule-scoring|dry-run-scoring ...
         # the same for batch predictions (batch_predict.py): BigQuery in and out
 
 The vertex-* tasks of `python -m pipeline` (pipeline/cli.py), kept as the file the layout
