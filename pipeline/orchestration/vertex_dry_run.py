@@ -8,9 +8,10 @@ What runs is the compiled spec itself, not `create_pipeline` again:
   project's Python in place of the image's;
 - `{{$}}` becomes an ExecutorInput built as the launcher builds it. Input artifacts come
   from the producing tasks' outputs, or from a resolver's answer. Parameters are the
-  spec's constants, with the types the spec gives them. Output artifacts get URIs under a
-  local directory that stands for the gs:// pipeline root. The task's output metadata file
-  (ExecutorOutput) is read back afterwards, and its artifact metadata goes downstream;
+  spec's constants, with the types the spec gives them. Output artifacts get URIs on gs://
+  (below), or with `--storage=local` under a local directory standing for it. The
+  task's output metadata file (ExecutorOutput) is read back afterwards, and its
+  artifact metadata goes downstream;
 - on object storage (the default of `vertex_runner.py dry-run`): every artifact URI is
   `gs://BUCKET/...` under the spec's own pipeline root, served by a Cloud Storage
   emulator on loopback (pipeline/orchestration/storage_emulator.py), so each step reads
