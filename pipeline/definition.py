@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from tfx.components import (
-    BulkInferrer,
     Evaluator,
     ExampleValidator,
     SchemaGen,
@@ -36,22 +35,21 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
 )
 from tfx.extensions.google_cloud_big_query.example_gen.component import BigQueryExampleGen
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import bulk_inferrer_pb2, trainer_pb2, tuner_pb2
+from tfx.proto import trainer_pb2, tuner_pb2
 from tfx.types import Channel, standard_artifacts
 
 from evaluation.slices import eval_config_from
 from pipeline.components.anomaly_gate import AcceptedStatistics, DataAnomalyGate
 from pipeline.components.atomic_pusher import AtomicPusher
+from pipeline.components.batch_scorer import BatchScorer
 from pipeline.components.bigquery_example_gen import BigQueryExecutor
 from pipeline.components.curated_schema import ImportCuratedSchema
 from pipeline.components.example_gen import (
-    SCORING_SPLIT,
     record_file_example_gen,
     scoring_split_config,
     split_config,
 )
 from pipeline.components.model_report import ModelReportGen
-from pipeline.components.prediction_writer import PredictionWriter
 from pipeline.fingerprint import code_fingerprint
 from pipeline.kinds import TRAINING, DataOnly, Node, PipelineKind, Scoring, TrainAll, Training
 from pipeline.serving.sandbox import ServingSandbox
@@ -87,7 +85,7 @@ TUNER_FN = "models.tuning.tuner_fn"
 # carries `code_of` its entry; the images must carry every module these import.
 CODE_ENTRIES: tuple[Any, ...] = (
     PREPROCESSING_FN, RUN_FN, TUNER_FN, record_file_example_gen, ImportCuratedSchema,
-    DataAnomalyGate, ModelReportGen, ServingSandbox, AtomicPusher, PredictionWriter)
+    DataAnomalyGate, ModelReportGen, ServingSandbox, AtomicPusher, BatchScorer)
 
 
 def entry_module(entry: Any) -> str:
@@ -232,8 +230,9 @@ def _training_steps(config: PipelineConfig, target: Target, kind: PipelineKind
 def _scoring_steps(config: PipelineConfig, target: Target, kind: Scoring) -> list[BaseNode]:
     """Batch predictions (batch_predict.py): the table to score (`scoring_data_path`, or
     `scoring_bigquery_table` with data_source=bigquery) read without a label, TFX's
-    BulkInferrer on the model, and PredictionWriter (JSON lines, and BigQuery when
-    `predictions_bigquery_table` is set).
+    BatchScorer (the model on whole batches, JSON lines, and BigQuery when
+    `predictions_bigquery_table` is set; pipeline/components/batch_scorer.py says why not
+    TFX's BulkInferrer).
 
     The model: `kind.model_uri`, a pushed model's Model artifact found in ML Metadata by
     pipeline/orchestration/scoring.py, brought in by an Importer of that artifact's own
@@ -263,18 +262,13 @@ def _scoring_steps(config: PipelineConfig, target: Target, kind: Scoring) -> lis
         model_node = Importer(source_uri=kind.model_uri, artifact_type=standard_artifacts.Model,
                               reimport=False).with_id(Node.PUSHED_MODEL)
         model = model_node.outputs["result"]
-    inferrer = BulkInferrer(
+    scorer = BatchScorer(
         examples=example_gen.outputs["examples"],
         model=model,
-        data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[SCORING_SPLIT]),
-        model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=["serving_default"]),
-    ).with_id(Node.BULK_INFERRER)
-    writer = PredictionWriter(
-        inference_result=inferrer.outputs["inference_result"],
         settings=_settings_text(ScoringSettings, config),
-        code=code_of(PredictionWriter),
-    ).with_id(Node.PREDICTION_WRITER)
-    return [example_gen, model_node, inferrer, writer]
+        code=code_of(BatchScorer),
+    ).with_id(Node.BATCH_SCORER)
+    return [example_gen, model_node, scorer]
 
 
 @steps_of(DataOnly)

@@ -36,8 +36,7 @@ class Node:
     PUSHER = "Pusher"
     SCORING_EXAMPLE_GEN = "ScoringExampleGen"
     PUSHED_MODEL = "PushedModelImporter"
-    BULK_INFERRER = "BulkInferrer"
-    PREDICTION_WRITER = "PredictionWriter"
+    BATCH_SCORER = "BatchScorer"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,6 +32,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 # The margin by which, by default, a model must beat the trivial predictor (the label's
 # own rates or mean on eval) in its task's skill score to be blessed: a model no better
 # than that predictor is never pushed, whatever the table. Chosen so that a prior-level
@@ -114,10 +116,19 @@ class Task:
         column for a value of the wrong kind. Subclasses define it."""
         raise NotImplementedError
 
-    def prediction_fields(self, outputs: Mapping[str, list[Any]]) -> dict[str, Any]:
+    def prediction_fields(self, outputs: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
         """The serving signature's outputs for one example (flat lists) as a prediction
         line's fields, named as `prediction_columns` names them."""
-        return {self.prediction_key: float(outputs[self.prediction_key][0])}
+        [fields] = self.prediction_batch({name: np.asarray(values)[np.newaxis]
+                                          for name, values in outputs.items()})
+        return fields
+
+    def prediction_batch(self, outputs: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+        """The serving signature's outputs for a batch (arrays, the batch first) as one
+        prediction line's fields per example, each as `prediction_fields` gives it."""
+        values = outputs[self.prediction_key]
+        return [{self.prediction_key: value}
+                for value in values.reshape(len(values), -1)[:, 0].tolist()]
 
     def bigquery_row(self, line: Mapping[str, Any]) -> dict[str, Any]:
         """A prediction line as a BigQuery row: JSON columns as JSON text."""

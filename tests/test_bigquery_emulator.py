@@ -247,8 +247,8 @@ def test_a_table_to_score_is_read_without_a_label_and_predictions_append(
         client: bigquery.Client, trips_table: str, trips: list[dict[str, Any]],
         dataset: str, tmp_path: Path) -> None:
     """batch_predict.py on BigQuery: the scoring query returns every row with its key and
-    no label; PredictionWriter's lines append to a predictions table."""
-    from pipeline.components.prediction_writer import append_to_bigquery
+    no label; BatchScorer's lines append to a predictions table."""
+    from pipeline.components.batch_scorer import append_to_bigquery
     from pipeline.settings import SOURCE_FEATURE
     from pipeline.settings.bigquery import scoring_query
     from tasks import task_named

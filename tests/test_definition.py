@@ -208,7 +208,7 @@ def test_every_kind_has_its_steps_registered(tmp_path: Path) -> None:
                      "Scoring": "big-tipper-scoring", "DataOnly": "big-tipper-data"}
     assert "Pusher" not in {node.id for node in built["TrainAll"].components}
     assert {node.id for node in built["Scoring"].components} == {
-        "ScoringExampleGen", "PushedModelImporter", "BulkInferrer", "PredictionWriter"}
+        "ScoringExampleGen", "PushedModelImporter", "BatchScorer"}
 
 
 def test_every_artifact_type_imports_by_its_vertex_title() -> None:

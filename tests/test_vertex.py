@@ -345,18 +345,18 @@ def test_the_scoring_pipeline_reads_and_writes_bigquery_on_dataflow(tmp_path: Pa
     tasks = tasks_of(spec)
     assert set(tasks) == {"ScoringExampleGen", "LatestBlessedModelResolver-model-resolver",
                           "LatestBlessedModelResolver-model-blessing-resolver",
-                          "BulkInferrer", "PredictionWriter"}
+                          "BatchScorer"}
     assert spec["displayName"] == "big-tipper-scoring"
     [split] = parameter(tasks["ScoringExampleGen"], "input_config")["splits"]
     assert split["pattern"] == scoring_query(config)
     assert "FROM `tipper-project.rides.to_score`" in split["pattern"]
     assert "big_tipper" not in split["pattern"]  # no label: the rows need none
     assert "CAST(unique_key AS STRING) AS unique_key" in split["pattern"]
-    for name in ("ScoringExampleGen", "BulkInferrer"):
+    for name in ("ScoringExampleGen",):
         assert {"--runner=DataflowRunner", "--project=tipper-project"} <= set(
             container_of(spec, name)["args"]), name
-    assert set(tasks["BulkInferrer"]["inputs"]["artifacts"]) == {"examples", "model"}
-    writer = parameter(tasks["PredictionWriter"], "settings")
+    assert set(tasks["BatchScorer"]["inputs"]["artifacts"]) == {"examples", "model"}
+    writer = parameter(tasks["BatchScorer"], "settings")
     assert writer["predictions_bigquery_table"] == "tipper-project.rides.predictions"
     assert writer["key_columns"] == ["unique_key"] and writer["task"] == "binary"
     summary = vertex.describe(config, spec)
@@ -398,8 +398,8 @@ def test_our_artifact_types_are_found_on_vertex_by_their_titles(compiled: tuple)
     from tfx.utils.import_utils import import_class_by_path
 
     from pipeline.components.anomaly_gate import AcceptedStatistics
+    from pipeline.components.batch_scorer import Predictions
     from pipeline.components.model_report import ModelReport
-    from pipeline.components.prediction_writer import Predictions
 
     for artifact_type in (AcceptedStatistics, ModelReport, Predictions):
         assert import_class_by_path(artifact_type.TYPE_NAME) is artifact_type

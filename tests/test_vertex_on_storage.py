@@ -197,9 +197,9 @@ def test_the_scoring_pipeline_writes_one_prediction_per_row(
     scoring = runs["transcripts"]["scoring"]
     states = task_states(scoring)
     assert states["LatestBlessedModelResolver-model-resolver"] == "resolved"
-    for task in ("ScoringExampleGen", "BulkInferrer", "PredictionWriter"):
+    for task in ("ScoringExampleGen", "BatchScorer"):
         assert states.get(task) == "succeeded", (task, states)
-    written = re.search(r"PredictionWriter: (\d+) predictions in gs://\S+; (\d+) rows "
+    written = re.search(r"BatchScorer: (\d+) predictions in gs://\S+; (\d+) rows "
                         r"appended to (\S+)", scoring)
     assert written, scoring[-2000:]
     assert int(written.group(1)) == int(written.group(2)) == len(trips)

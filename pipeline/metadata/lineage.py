@@ -459,9 +459,7 @@ def predictions_report(store: metadata_store.MetadataStore, training_runs: list[
     and that model's own lineage (`model_report`)."""
     predictions = find_predictions(store, reference)
     writer = _producer(store, predictions.id)
-    [inference] = [a for a in _inputs_of(store, writer) if a.type == "InferenceResult"]
-    inferrer = _producer(store, inference.id)
-    inputs = _inputs_of(store, inferrer)
+    inputs = _inputs_of(store, writer)
     [model] = [a for a in inputs if a.type == "Model"]
     [examples] = [a for a in inputs if a.type == "Examples"]
     run_context = next((context for context in store.get_contexts_by_execution(writer)

@@ -31,8 +31,8 @@ _STARTED = re.compile(r"^Component (\S+) is running\.$")
 _FINISHED = re.compile(r"^Component (\S+) is finished\.$")
 _CACHED = re.compile(r"^A cached execution \d+ is used\.$")
 PROGRESS_SECONDS = 10.0
-# TFX's steps that read every example through Beam and say nothing while they do.
-_SILENT_READERS = (Node.STATISTICS_GEN, Node.TRANSFORM, Node.EVALUATOR, Node.BULK_INFERRER)
+# The steps that read every example through Beam and say nothing while they do.
+_SILENT_READERS = (Node.STATISTICS_GEN, Node.TRANSFORM, Node.EVALUATOR, Node.BATCH_SCORER)
 
 
 def bytes_read(root_pid: int | None = None) -> int:

@@ -26,8 +26,8 @@ class ScoringResult:
     pushed_version: str | None
     predictions: str | None = None  # the JSON-lines file
     rows: int = 0
-    seconds: float = 0.0  # BulkInferrer's, the scoring itself
-    cached: bool = False  # BulkInferrer's output came from cache (the same rows and model)
+    seconds: float = 0.0  # BatchScorer's, the scoring itself
+    cached: bool = False  # BatchScorer's output came from cache (the same rows and model)
 
 
 def scoring_model(config: PipelineConfig) -> tuple[Any, Any]:
@@ -56,7 +56,7 @@ def run_batch_predictions(config: PipelineConfig) -> ScoringResult:
     store = open_store(LocalLayout.for_config(config).metadata_path)
     run = latest_run_context(store, Scoring.pipeline_name(config))
     for step in run_executions(store, run.id):
-        if step.component == Node.BULK_INFERRER:
+        if step.component == Node.BATCH_SCORER:
             result.seconds, result.cached = step.seconds, step.state == "cached"
         for artifact in step.outputs:
             if artifact.type == "pipeline.Predictions":
@@ -72,7 +72,7 @@ def print_scoring_result(result: ScoringResult) -> None:
         print(f"\nSCORING FAILED; no predictions were written. Full log: {result.run.log_path}")
         print(f"Reason: {result.run.failure}")
         return
-    how = ("BulkInferrer's output from cache: the same rows and model" if result.cached else
+    how = ("BatchScorer's output from cache: the same rows and model" if result.cached else
            f"in {result.seconds:.1f} s ({result.rows / max(result.seconds, 1e-3):,.0f} rows/s)")
     print(f"Scored {result.rows:,} rows, {how}: {result.predictions}")
     print(f"Trace them: lineage.py predictions {result.predictions}")

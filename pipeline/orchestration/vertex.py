@@ -381,7 +381,7 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
     executors = pipeline_spec["deploymentSpec"]["executors"]
     components = pipeline_spec["components"]
     tasks = pipeline_spec["root"]["dag"]["tasks"]
-    kind = Scoring() if Node.PREDICTION_WRITER in tasks else TRAINING
+    kind = Scoring() if Node.BATCH_SCORER in tasks else TRAINING
     lines = [
         f"Pipeline {spec['pipelineSpec']['pipelineInfo']['name']!r} (variant "
         f"{config.variant}) on Vertex AI Pipelines",
@@ -412,10 +412,11 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
             where = (f"Vertex AI Training: {config.hyperparameter_search} search, "
                      f"{config.search_trials} trials, {config.search_parallel_trials} at once, "
                      f"each on {config.trainer_machine_type}")
-        if name == Node.PREDICTION_WRITER:
-            where = ("step; JSON lines under the pipeline root, appended to BigQuery "
-                     f"{config.predictions_bigquery_table}" if config.predictions_bigquery_table
-                     else "step; JSON lines under the pipeline root")
+        if name == Node.BATCH_SCORER:
+            where = ("step: the model on whole batches; JSON lines under the pipeline "
+                     f"root, appended to BigQuery {config.predictions_bigquery_table}"
+                     if config.predictions_bigquery_table
+                     else "step: the model on whole batches; JSON lines under the pipeline root")
         if name == Node.SANDBOX:
             where = (f"step: serves the candidate in the step's container for "
                      f"{config.sandbox_seconds:g} s, blocks the push above "

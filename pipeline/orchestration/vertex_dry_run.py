@@ -470,10 +470,10 @@ def summary_lines(result: DryRunResult) -> list[str]:
         where = pushed["metadata"].get("pushed_destination")
         lines.append(f"  Pusher: pushed to {where}" if pushed["metadata"].get("pushed")
                      else "  Pusher: nothing pushed")
-    written = result.outputs.get(Node.PREDICTION_WRITER, {}).get("predictions", [{}])[0]
+    written = result.outputs.get(Node.BATCH_SCORER, {}).get("predictions", [{}])[0]
     if written:
         found = written["metadata"]
-        lines.append(f"  PredictionWriter: {found.get('rows', 0):.0f} predictions in "
+        lines.append(f"  BatchScorer: {found.get('rows', 0):.0f} predictions in "
                      f"{written['uri']}" + (f"; {found.get('bigquery_rows', 0):.0f} rows "
                                             f"appended to {found['bigquery_table']}"
                                             if found.get("bigquery_table") else ""))

@@ -8,6 +8,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from pipeline.settings.values import InputDataError
 from tasks.base import SKILL_MARGIN, Task
 
@@ -29,12 +31,13 @@ class Multiclass(Task):
         raise InputDataError(f"{where}: label column {column!r} should be a class name (a "
                              f"string or an integer) for task={self.name}, got {value!r}")
 
-    def prediction_fields(self, outputs: Mapping[str, list[Any]]) -> dict[str, Any]:
-        classes = [value.decode() for value in outputs["classes"]]
-        probabilities = [float(p) for p in outputs[self.prediction_key]]
-        [best] = outputs["class"]
-        return {"class": best.decode(),
-                self.prediction_key: dict(zip(classes, probabilities, strict=True))}
+    def prediction_batch(self, outputs: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+        classes = [[value.decode() for value in row] for row in outputs["classes"].tolist()]
+        probabilities = outputs[self.prediction_key].tolist()
+        best = outputs["class"].reshape(-1).tolist()
+        return [{"class": chosen.decode(),
+                 self.prediction_key: dict(zip(names, values, strict=True))}
+                for chosen, names, values in zip(best, classes, probabilities, strict=True)]
 
 
 TASK = Multiclass(
