@@ -9,11 +9,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 import tensorflow as tf
 
-from pipeline.components.batch_scorer import _first_texts, example_files, prediction_lines
+from pipeline.components.batch_scorer import _json_values, example_files, prediction_lines
 from pipeline.settings import SOURCE_FEATURE
 from tasks import task_named
 
@@ -51,6 +50,7 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> dict:
     split = root / "examples" / "Split-score"
     split.mkdir(parents=True)
     rows = [(float(n), f"rows.csv:{n}", None if n % 3 == 0 else f"cab {n}") for n in range(1, 8)]
+    rows[1] = (2.0, "rows.csv:2", 'Caf\u00e9 "{Taxi}"\\ \u2013 \U0001F695')  # what JSON escapes
     _write_records(split / "data_tfrecord-00000-of-00002.gz", [_example(*r) for r in rows[:4]])
     _write_records(split / "data_tfrecord-00001-of-00002.gz", [_example(*r) for r in rows[4:]])
     files = example_files(str(root / "examples"))
@@ -58,13 +58,19 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> dict:
     lines = list(prediction_lines(files, str(root / "model"), task_named("binary"),
                                   ["company", "no_such_column"], batch_size=3))
     return {"rows": rows, "files": files, "lines": [json.loads(line) for line in lines],
-            "model": str(root / "model")}
+            "text": lines, "model": str(root / "model")}
 
 
 def test_every_row_is_scored_once_in_its_files_order(scored: dict) -> None:
     assert [Path(name).name for name in scored["files"]] == [
         "data_tfrecord-00000-of-00002.gz", "data_tfrecord-00001-of-00002.gz"]
     assert [line["source"] for line in scored["lines"]] == [r[1] for r in scored["rows"]]
+
+
+def test_each_line_is_the_text_json_dumps_writes(scored: dict) -> None:
+    assert scored["text"] == [json.dumps(line) for line in scored["lines"]]
+    assert _json_values([{"a": 0.2, "b": 0.8}]) == [json.dumps({"a": 0.2, "b": 0.8})]
+    assert _json_values([0.1, float("nan")]) == ["0.1", "NaN"]
 
 
 def test_each_line_holds_its_rows_texts_and_the_signatures_answer(scored: dict) -> None:
@@ -80,14 +86,6 @@ def test_each_line_holds_its_rows_texts_and_the_signatures_answer(scored: dict) 
         # batch of 3 than of 7 (here x / 100 itself differs in the last bit).
         assert line["probability"] == pytest.approx(probability, rel=1e-6, abs=0)
         assert line["probability"] == pytest.approx(x / 100, rel=1e-6)
-
-
-def test_first_texts_reads_arrow_lists_with_empty_and_sliced_rows() -> None:
-    column = pa.array([[b"a", b"b"], [], [b"c"], None, [b"\xc3\xa9"]],
-                      type=pa.large_list(pa.large_binary()))
-    assert _first_texts(column) == ["a", None, "c", None, "\u00e9"]
-    assert _first_texts(column.slice(2)) == ["c", None, "\u00e9"]
-    assert _first_texts(pa.array([[1.0], []], type=pa.large_list(pa.float32()))) == [None, None]
 
 
 def test_the_batch_and_single_row_predictions_agree_for_every_task() -> None:

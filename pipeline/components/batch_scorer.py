@@ -6,12 +6,12 @@ BulkInferrer is tfx-bsl's RunInference: it builds a PredictionLog, with a
 `make_tensor_proto` per output, in Python for every example, and the writer then parsed
 every log and example back. That held batch scoring at 3,330-6,400 rows/s on 2 cores,
 against 320K-560K examples/s for the model itself (docs/benchmarks.md#batch-scoring).
-Here TensorFlow reads the examples and runs the signature on whole batches (the same
-`serving_default` BulkInferrer called, so the predictions are the same numbers), tfx-bsl's
-decoder reads the key and pass-through columns of a whole batch, and Python only writes
-the lines. It is one execution in ML Metadata with the scored Examples and the Model as
-inputs and the Predictions as output, so a prediction file traces back to both as it did
-through BulkInferrer.
+Here TensorFlow reads the examples, parses the key and pass-through columns and runs the
+signature on whole batches (the same `serving_default` BulkInferrer called, so the
+predictions are the same numbers up to float32 rounding, which varies with the batch's
+size in both), and Python only writes the lines. It is one execution in ML Metadata with
+the scored Examples and the Model as inputs and the Predictions as output, so a
+prediction file traces back to both as it did through BulkInferrer.
 
 Each line holds the row's origin (`source`, file:line, or the BigQuery table), its key and
 pass-through columns (as text, as the table gave them), and the prediction, as its task's
@@ -29,6 +29,7 @@ file is written.
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 # isort: on
 import json
+import math
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -67,43 +68,54 @@ def score_batches(files: list[str], model_uri: str, columns: list[str],
                   ) -> Iterator[tuple[dict[str, list[Any]], dict[str, Any]]]:
     """Yields ({column: one text or None per row}, {output: array}) per batch of the
     examples in `files`, scored by the `serving_default` signature of the SavedModel at
-    `model_uri`. The reading and the model run in tf.data's threads, ahead of the caller,
-    which writes the previous batch meanwhile."""
+    `model_uri`. Reading, parsing the columns and the model run in tf.data's threads,
+    ahead of the caller, which writes the previous batch meanwhile."""
     import tensorflow as tf
 
     loaded = tf.saved_model.load(model_uri)  # kept: its signature needs its variables
     serve = loaded.signatures["serving_default"]
-    dataset = (tf.data.TFRecordDataset(files, compression_type="GZIP")
-               .batch(batch_size)
-               .map(lambda examples: (examples, serve(examples=examples)))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    first = next(iter(records.take(1)), None)
+    texts = _text_columns(first.numpy(), columns) if first is not None else []
+    spec = {name: tf.io.RaggedFeature(tf.string) for name in texts}
+
+    def score(examples: tf.Tensor) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+        parsed = tf.io.parse_example(examples, spec) if spec else {}
+        found = {}
+        for name, values in parsed.items():
+            found[name] = values.row_lengths() > 0
+            found[f"{name}/value"] = values.to_tensor(default_value=b"", shape=[None, 1])[:, 0]
+        return found, serve(examples=examples)
+
+    dataset = (records.batch(batch_size)
+               .map(score, num_parallel_calls=2, deterministic=True)
                .prefetch(2))
-    decoder = None
-    for examples, outputs in dataset.as_numpy_iterator():
-        records = examples.tolist()
-        decoder = decoder or _column_decoder(records[0], columns)
-        batch = decoder.DecodeBatch(records)
-        texts = {name: _first_texts(batch.column(batch.schema.get_field_index(name)))
-                 if batch.schema.get_field_index(name) >= 0 else [None] * len(records)
-                 for name in columns}
-        yield texts, outputs
+    for found, outputs in dataset.as_numpy_iterator():
+        rows = len(next(iter(outputs.values())))
+        batch: dict[str, list[Any]] = {}
+        for name in columns:
+            if name in texts:
+                batch[name] = [value.decode() if present else None for value, present in
+                               zip(found[f"{name}/value"].tolist(), found[name].tolist(),
+                                   strict=True)]
+            else:
+                batch[name] = [None] * rows
+        yield batch, outputs
 
 
-def _column_decoder(example: bytes, columns: list[str]) -> Any:
-    """tfx-bsl's decoder of `columns` alone (a wide table's other columns are not
-    decoded), each with the type `example` gives it: ExampleGen writes one type per
-    column, and key and pass-through columns as text."""
-    from tensorflow_metadata.proto.v0 import schema_pb2
+def _text_columns(example: bytes, columns: list[str]) -> list[str]:
+    """The `columns` that `example` holds as text (bytes). ExampleGen writes one type per
+    column, and a table's key and pass-through columns as text; a column it does not
+    hold, or holds as numbers, gives None on every line."""
     from tfx_bsl.coders import example_coder
 
     found = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch([example]).schema
-    schema = schema_pb2.Schema()
+    texts = []
     for name in columns:
         index = found.get_field_index(name)
-        if index >= 0:
-            kind = found.field(index).type.value_type
-            schema.feature.add(name=name, type=schema_pb2.BYTES if _is_binary(kind)
-                               else schema_pb2.FLOAT)
-    return example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString())
+        if index >= 0 and _is_binary(found.field(index).type.value_type):
+            texts.append(name)
+    return texts
 
 
 def _is_binary(kind: Any) -> bool:
@@ -112,40 +124,48 @@ def _is_binary(kind: Any) -> bool:
     return pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
 
 
-def _first_texts(column: Any) -> list[str | None]:
-    """Each row's first value of a list column, as text; None where the row has none (or
-    the column holds numbers, which a scoring table's key or pass-through column, written
-    as text by ExampleGen, never does). Read with Arrow's kernels, not row by row."""
-    import numpy as np
-    import pyarrow as pa
-
-    if not _is_binary(column.type.value_type):
-        return [None] * len(column)
-    offsets = column.offsets.to_numpy()
-    present = np.diff(offsets) > 0
-    firsts = (column.values.take(pa.array(offsets[:-1][present]))
-              .cast(pa.large_string() if pa.types.is_large_binary(column.type.value_type)
-                    else pa.string()).to_pylist())
-    if present.all():
-        return firsts
-    texts: list[str | None] = [None] * len(column)
-    for index, text in zip(np.flatnonzero(present).tolist(), firsts, strict=True):
-        texts[index] = text
-    return texts
+def prediction_batches(files: list[str], model_uri: str, task: Task, columns: list[str],
+                       batch_size: int = SCORING_BATCH) -> Iterator[list[str]]:
+    """One JSON line (without its newline) per example in `files`, in their order, a
+    batch's lines at a time. Each line is what `json.dumps` gives for the row's dict,
+    built a column at a time: one `json.dumps` per row cost more than the model."""
+    wanted = [SOURCE_FEATURE, *columns]
+    names = ["source" if name == SOURCE_FEATURE else name for name in wanted]
+    fields = [name for name, _ in task.prediction_columns]
+    line = "{{" + ", ".join(_TEXT(name).replace("{", "{{").replace("}", "}}") + ": {}"
+                            for name in [*names, *fields]) + "}}"
+    for texts, outputs in score_batches(files, model_uri, wanted, batch_size):
+        predictions = task.prediction_batch(outputs)
+        values = [_json_texts(texts[name]) for name in wanted]
+        values += [_json_values([prediction[name] for prediction in predictions])
+                   for name in fields]
+        yield list(map(line.format, *values))
 
 
 def prediction_lines(files: list[str], model_uri: str, task: Task, columns: list[str],
                      batch_size: int = SCORING_BATCH) -> Iterator[str]:
-    """One JSON line (without its newline) per example in `files`, in their order."""
-    wanted = [SOURCE_FEATURE, *columns]
-    names = ["source" if name == SOURCE_FEATURE else name for name in wanted]
-    encode = json.JSONEncoder().encode
-    for texts, outputs in score_batches(files, model_uri, wanted, batch_size):
-        for values, fields in zip(zip(*(texts[name] for name in wanted), strict=True),
-                                  task.prediction_batch(outputs), strict=True):
-            line = dict(zip(names, values, strict=True))
-            line.update(fields)
-            yield encode(line)
+    """`prediction_batches`' lines one by one."""
+    for lines in prediction_batches(files, model_uri, task, columns, batch_size):
+        yield from lines
+
+
+# What json.dumps writes for a str (its default ensure_ascii), in C.
+_TEXT = json.encoder.encode_basestring_ascii
+
+
+def _json_texts(texts: list[str | None]) -> list[str]:
+    return ["null" if text is None else _TEXT(text) for text in texts]
+
+
+def _json_values(values: list[Any]) -> list[str]:
+    """Each value as json.dumps writes it: finite floats by their repr (as json does),
+    anything else (a multi-class line's dict, NaN) by json itself."""
+    if all(type(value) is float for value in values) and math.isfinite(sum(values)):
+        return list(map(float.__repr__, values))
+    return list(map(_ENCODE, values))
+
+
+_ENCODE = json.JSONEncoder().encode
 
 
 def append_to_bigquery(path: str, table: str, task: Task, columns: list[str],
@@ -219,10 +239,10 @@ def BatchScorer(  # noqa: N802
     count = 0
     tf.io.gfile.makedirs(predictions.uri)
     with tf.io.gfile.GFile(partial, "w") as handle:
-        for line in prediction_lines(files, path_utils.serving_model_path(model.uri), task,
-                                     columns):
-            handle.write(line + "\n")
-            count += 1
+        for lines in prediction_batches(files, path_utils.serving_model_path(model.uri), task,
+                                        columns):
+            handle.write("\n".join(lines) + "\n")
+            count += len(lines)
     tf.io.gfile.rename(partial, final, overwrite=True)
     predictions.set_int_custom_property("rows", count)
     if scoring.predictions_bigquery_table:
