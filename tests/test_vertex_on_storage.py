@@ -28,6 +28,9 @@ from pipeline.orchestration.storage_emulator import StorageEmulator
 from pipeline.settings import REPOSITORY_ROOT
 from tests.bigquery_fixtures import PROJECT, TRIPS_TABLE, whole_testdata_window
 
+# The four dry runs take about 35 minutes on 2 cores: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.e2e(minutes=35)
+
 BUCKET = "tipper-bucket"
 PIPELINE = "big-tipper"
 PREDICTIONS_TABLE = f"{PROJECT}.taxi.predictions"
@@ -112,7 +115,6 @@ def _first_run_id(transcript: str) -> str:
     return re.search(r"Dry run (run-\d{8}-\d{6}):", transcript).group(1)
 
 
-@pytest.mark.e2e
 def test_every_artifact_is_on_gs_and_the_first_run_blesses_and_pushes(runs: dict) -> None:
     first = runs["transcripts"]["first"]
     states = task_states(first)
@@ -132,7 +134,6 @@ def test_every_artifact_is_on_gs_and_the_first_run_blesses_and_pushes(runs: dict
         assert any(name.startswith(f"{root}/{task}/") for name in runs["objects"]), task
 
 
-@pytest.mark.e2e
 def test_the_sandbox_works_on_gs(runs: dict) -> None:
     """Its eval examples are found (an empty glob would check nothing), the model copy and
     its warmup file and the marker are written, and the server's log is copied back."""
@@ -147,7 +148,6 @@ def test_the_sandbox_works_on_gs(runs: dict) -> None:
     assert runs["objects"][f"{sandbox}/stamped_model/assets.extra/tf_serving_warmup_requests"] > 0
 
 
-@pytest.mark.e2e
 def test_two_replicas_train_through_the_trainer_entry_point_and_one_model_lands(
         runs: dict) -> None:
     first = runs["transcripts"]["first"]
@@ -170,7 +170,6 @@ def test_two_replicas_train_through_the_trainer_entry_point_and_one_model_lands(
         assert abs(two[metric] - one[metric]) < 0.03, (metric, two, one)
 
 
-@pytest.mark.e2e
 def test_vertex_cache_reuses_what_has_the_same_inputs(runs: dict) -> None:
     """An unchanged run reuses every cacheable task whose inputs are the same artifacts.
     The resolvers now find the first run's blessed model and accepted statistics, so the
@@ -191,7 +190,6 @@ def test_vertex_cache_reuses_what_has_the_same_inputs(runs: dict) -> None:
         assert moved[task] == "succeeded", (task, moved)
 
 
-@pytest.mark.e2e
 def test_the_scoring_pipeline_writes_one_prediction_per_row(
         runs: dict, client: bigquery.Client, trips: list[dict[str, Any]]) -> None:
     scoring = runs["transcripts"]["scoring"]
