@@ -160,7 +160,7 @@ def _data_steps(config: PipelineConfig, target: Target) -> DataSteps:
         # would double the Beam work of Transform for nothing the pipeline reads.
         disable_statistics=True,
         # tf.Transform's TF1 graph mode: the same transform (vocabularies identical, values
-        # equal to float32 rounding), built in a third less time, because TF2 mode traces
+        # equal to float32 rounding), built in about a quarter less time, because TF2 mode traces
         # preprocessing_fn as a tf.function again for each of its saved models; Transform
         # is fixed cost on every run (docs/benchmarks.md#transform-fixed-cost).
         force_tf_compat_v1=True,
@@ -234,7 +234,7 @@ def _training_steps(config: PipelineConfig, target: Target, kind: PipelineKind
 @steps_of(Scoring)
 def _scoring_steps(config: PipelineConfig, target: Target, kind: Scoring) -> list[BaseNode]:
     """Batch predictions (batch_predict.py): the table to score (`scoring_data_path`, or
-    `scoring_bigquery_table` with data_source=bigquery) read without a label, TFX's
+    `scoring_bigquery_table` with data_source=bigquery) read without a label, our
     BatchScorer (the model on whole batches, JSON lines, and BigQuery when
     `predictions_bigquery_table` is set; pipeline/components/batch_scorer.py says why not
     TFX's BulkInferrer).

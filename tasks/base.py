@@ -116,16 +116,9 @@ class Task:
         column for a value of the wrong kind. Subclasses define it."""
         raise NotImplementedError
 
-    def prediction_fields(self, outputs: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
-        """The serving signature's outputs for one example (flat lists) as a prediction
-        line's fields, named as `prediction_columns` names them."""
-        [fields] = self.prediction_batch({name: np.asarray(values)[np.newaxis]
-                                          for name, values in outputs.items()})
-        return fields
-
     def prediction_batch(self, outputs: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
         """The serving signature's outputs for a batch (arrays, the batch first) as one
-        prediction line's fields per example, each as `prediction_fields` gives it."""
+        prediction line's fields per example, named as `prediction_columns` names them."""
         values = outputs[self.prediction_key]
         return [{self.prediction_key: value}
                 for value in values.reshape(len(values), -1)[:, 0].tolist()]

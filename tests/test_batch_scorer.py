@@ -88,21 +88,19 @@ def test_each_line_holds_its_rows_texts_and_the_signatures_answer(scored: dict) 
         assert line["probability"] == pytest.approx(x / 100, rel=1e-6)
 
 
-def test_the_batch_and_single_row_predictions_agree_for_every_task() -> None:
+def test_a_batch_gives_each_row_its_own_prediction_fields_for_every_task() -> None:
     binary = task_named("binary")
     assert binary.prediction_batch({"probability": np.array([[0.25], [0.5]], np.float32)}) == [
         {"probability": 0.25}, {"probability": 0.5}]
     multiclass = task_named("multiclass")
     outputs = {"probabilities": np.array([[0.2, 0.8], [0.6, 0.4]], np.float32),
-               "classes": np.array([[b"a", b"b"], [b"a", b"b"]], object),
+               "classes": np.array([[b"a", b"b"], [b"a", b"c"]], object),
                "class": np.array([b"b", b"a"], object)}
-    batch = multiclass.prediction_batch(outputs)
-    assert [line["class"] for line in batch] == ["b", "a"]
-    for row, line in enumerate(batch):
-        assert line == multiclass.prediction_fields(
-            {name: values[row].tolist() if values.ndim > 1 else [values[row]]
-             for name, values in outputs.items()})
+    assert multiclass.prediction_batch(outputs) == [
+        {"class": "b", "probabilities": {"a": np.float32(0.2).item(),
+                                         "b": np.float32(0.8).item()}},
+        {"class": "a", "probabilities": {"a": np.float32(0.6).item(),
+                                         "c": np.float32(0.4).item()}}]
     regression = task_named("regression")
-    assert regression.prediction_batch({"value": np.array([[3.5]], np.float32)}) == [
-        {"value": 3.5}]
-
+    assert regression.prediction_batch({"value": np.array([[3.5], [-1.0]], np.float32)}) == [
+        {"value": 3.5}, {"value": -1.0}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 
+import numpy as np
 import pytest
 
 from evaluation.results import task_of_metrics
@@ -121,11 +122,13 @@ def test_no_code_outside_the_task_folders_branches_on_a_task_name() -> None:
 
 def test_a_prediction_line_and_its_bigquery_row_follow_the_spec() -> None:
     multiclass = task_named("multiclass")
-    line = multiclass.prediction_fields({"probabilities": [0.2, 0.8],
-                                         "classes": [b"a", b"b"], "class": [b"b"]})
+    [line] = multiclass.prediction_batch({"probabilities": np.array([[0.2, 0.8]]),
+                                          "classes": np.array([[b"a", b"b"]], object),
+                                          "class": np.array([b"b"], object)})
     assert line == {"class": "b", "probabilities": {"a": 0.2, "b": 0.8}}
     assert [name for name, _ in multiclass.prediction_columns] == list(line)
     assert multiclass.bigquery_row(line)["probabilities"] == '{"a": 0.2, "b": 0.8}'
     binary = task_named("binary")
-    assert binary.prediction_fields({"probability": [0.25]}) == {"probability": 0.25}
+    assert binary.prediction_batch({"probability": np.array([[0.25]])}) == [
+        {"probability": 0.25}]
     assert binary.prediction_key == "probability"  # one spelling: layer, signature, line

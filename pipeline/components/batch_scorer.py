@@ -15,7 +15,7 @@ prediction file traces back to both as it did through BulkInferrer.
 
 Each line holds the row's origin (`source`, file:line, or the BigQuery table), its key and
 pass-through columns (as text, as the table gave them), and the prediction, as its task's
-`prediction_fields` names it (tasks/<name>/spec.py):
+`prediction_batch` names it (tasks/<name>/spec.py):
 - binary: `probability`, P(label = 1);
 - multiclass: `class`, the most probable class, and `probabilities`, class -> P;
 - regression: `value`, in the label's units.
