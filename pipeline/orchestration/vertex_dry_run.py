@@ -6,7 +6,7 @@ What runs is the compiled spec itself, not `create_pipeline` again:
   arguments (`python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor
   --executor_class_path ... --json_serialized_invocation_args {{$}}`), with this
   project's Python in place of the image's. Each is a process of its own, forked from
-  one that has imported the entry point already (pipeline/orchestration/warm_tasks.py:
+  one that has imported the entry point already (pipeline/processes.py:
   those imports take longer than most tasks' own work);
 - `{{$}}` becomes an ExecutorInput built as the launcher builds it. Input artifacts come
   from the producing tasks' outputs, or from a resolver's answer. Parameters are the
@@ -57,7 +57,7 @@ from pipeline.kinds import Node
 from pipeline.loopback import free_ports
 from pipeline.orchestration.dry_run_executors import ENDPOINT_VARIABLE, EmulatedBigQueryExecutor
 from pipeline.orchestration.vertex import in_dependency_order
-from pipeline.orchestration.warm_tasks import TaskProcess
+from pipeline.processes import start_command
 from pipeline.settings import REPOSITORY_ROOT, PipelineConfig
 from pipeline.settings.values import ConfigError
 
@@ -278,7 +278,7 @@ def _run_replicas(commands: list[list[str]], environments: list[dict[str, str]],
                   logs: list[Path]) -> int:
     """Runs one process per replica; the first non-zero exit code, else 0. When one fails,
     the others are killed (a worker waiting on its peers' collectives never returns)."""
-    processes = [TaskProcess(command, environment, REPOSITORY_ROOT, log_path)
+    processes = [start_command(command, environment, REPOSITORY_ROOT, log_path)
                  for command, environment, log_path in zip(commands, environments, logs,
                                                            strict=True)]
     while any(process.poll() is None for process in processes):

@@ -9,9 +9,12 @@ runs wherever the pipeline runs (locally, and in the pipeline image on Vertex AI
    InfraBlessing artifact (`stamped_model/`, TFX's layout), which is what the Pusher
    ships (pipeline/components/atomic_pusher.py): TF Serving and Vertex AI's prebuilt
    containers replay the warmup before their first request;
-2. it starts a server in a fresh process on that copy: `tensorflow_model_server` when it
-   is on PATH (a cloud image can have it), else pipeline/serving/model_server.py, which speaks
-   the same REST API over a plain TensorFlow process and replays the same warmup;
+2. it starts a server in a process of its own on that copy: `tensorflow_model_server`
+   when it is on PATH (a cloud image can have it), else pipeline/serving/model_server.py,
+   which speaks the same REST API over a plain TensorFlow process and replays the same
+   warmup. Ours is forked from a process that has imported it and TensorFlow and done
+   nothing else (pipeline/processes.py), so a process's second and later sandboxes do not
+   pay those 20 s of imports again; the model is loaded only in the server's process;
 3. it sends every one of `sandbox_examples` eval examples (label removed) and checks the
    answers equal the serving signature's answers in this process, loaded as the
    Evaluator loads it (`tf.saved_model.load`, evaluation/slices.py: `serving_default`).
@@ -38,7 +41,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from typing import Any
@@ -49,6 +51,7 @@ from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import Examples, InfraBlessing, Model, ModelBlessing
 
 from pipeline.loopback import free_ports
+from pipeline.processes import WarmProcess, wait_for_line
 from pipeline.serving.figures import SandboxFigures
 from pipeline.serving.model_server import (
     LOAD_FAILURE,
@@ -62,6 +65,7 @@ from pipeline.storage import copy_tree, local_directory, local_files, write_text
 
 STAMPED_MODEL_DIRECTORY = "stamped_model"  # TFX's path_constants.STAMPED_MODEL_DIR
 MODEL_NAME = "candidate"
+SERVER_MODULE = "pipeline.serving.model_server"
 LOAD_TIMEOUT_SECONDS = 300
 WARMUP_BATCHES = (1, 8)  # example counts of the warmup requests, after a batch-size one
 # Answers are float32 values written as JSON text by the server: equal to this share of
@@ -105,33 +109,37 @@ def in_process_answers(model_directory: str, examples: list[bytes]) -> list[Any]
 
 @local_files
 class Server:
-    """A model server process on `base_path/1`: TF Serving when installed, else ours.
-    `base_path` and `log_path` are local (serve_and_measure's temporary copy): the log is
-    a file the process writes as it runs."""
+    """A model server process on `base_path/1`: TF Serving when installed, else ours,
+    forked warm from a process that has imported TensorFlow and nothing else
+    (pipeline/processes.py): the model is loaded only in the server's own process, and
+    the 20 s of imports is not paid on each run. `base_path` and `log_path` are local
+    (serve_and_measure's temporary copy): the log is a file the process writes as it
+    runs."""
 
     def __init__(self, base_path: str, log_path: str) -> None:
-        self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         binary = shutil.which("tensorflow_model_server")
+        root = str(REPOSITORY_ROOT)
+        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+        self.log_path = log_path
         if binary:
             self.kind = "tensorflow_model_server"
             self.port, grpc_port = free_ports(2)
-            command = [binary, f"--rest_api_port={self.port}", f"--port={grpc_port}",
-                       f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}"]
+            with open(log_path, "w") as log:
+                self.process = subprocess.Popen(  # noqa: S603 - our own command line
+                    [binary, f"--rest_api_port={self.port}", f"--port={grpc_port}",
+                     f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}"],
+                    stdout=log, stderr=subprocess.STDOUT, cwd=root, env=environment)
         else:
             self.kind = "tensorflow"
             self.port = 0
-            command = [sys.executable, "-m", "pipeline.serving.model_server",
-                       f"--model_base_path={base_path}", f"--model_name={MODEL_NAME}"]
-        root = str(REPOSITORY_ROOT)
-        self.process = subprocess.Popen(  # noqa: S603 - our own command line
-            command, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=root,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                [root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)})
-        self.log_path = log_path
+            self.port_path = log_path + ".port"
+            self.process = WarmProcess(
+                SERVER_MODULE, [f"--model_base_path={base_path}", f"--model_name={MODEL_NAME}"],
+                environment, root, stdout_path=self.port_path, stderr_path=log_path)
 
     def reason(self) -> str:
         """The server's own account of its failure, else its last line of output."""
-        self.log.flush()
         with open(self.log_path) as handle:
             lines = [line.strip() for line in handle if line.strip()]
         ours = [line[len(LOAD_FAILURE):] for line in lines if line.startswith(LOAD_FAILURE)]
@@ -141,9 +149,12 @@ class Server:
         """Seconds until the model is AVAILABLE; SandboxFailure if it never is."""
         started = time.monotonic()
         if self.kind == "tensorflow":
-            line = self.process.stdout.readline()  # "PORT n" once listening, "" on exit
-            if not line.startswith("PORT "):
-                self.process.wait()
+            # "PORT n" once listening; nothing when the process exits first.
+            line = wait_for_line(self.port_path, "PORT ", self.process, timeout)
+            if line is None:
+                if self.process.poll() is None:
+                    raise SandboxFailure(f"the model server did not listen within "
+                                         f"{timeout:.0f} s")
                 raise SandboxFailure(f"{LOAD_FAILURE}{self.reason()}")
             self.port = int(line.split()[1])
         while time.monotonic() - started < timeout:
@@ -166,7 +177,6 @@ class Server:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        self.log.close()
 
 
 def request(port: int, method: str, path: str, body: dict | None = None,
