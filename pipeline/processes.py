@@ -25,6 +25,7 @@ import os
 import runpy
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -55,6 +56,7 @@ def _run_module(module: str, arguments: list[str], environment: dict[str, str], 
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(environment)
+    tempfile.tempdir = None  # found again from TMPDIR, as a fresh interpreter does
     # `python -m` puts the working directory first, then PYTHONPATH's entries.
     for entry in reversed(["", *environment.get("PYTHONPATH", "").split(os.pathsep)]):
         if not entry or entry not in sys.path:

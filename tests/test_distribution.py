@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import tensorflow as tf
 from models.distribution import choose_strategy, is_chief
 from models.export import EXTRA_ASSETS_DIRECTORY
 from pipeline.loopback import free_ports
+from pipeline.processes import WarmProcess
 from pipeline.settings import REPOSITORY_ROOT, TrainingSettings
 from tests.configs import taxi_config
 from tests.helpers import sample_rows, serialized_examples
@@ -41,7 +40,7 @@ class Replica:
     """One harness process, its output files and its own temporary directory."""
 
     name: str
-    process: subprocess.Popen
+    process: WarmProcess
     stdout: Path
     stderr: Path
     temp_dir: Path
@@ -64,9 +63,9 @@ def start_replica(name: str, arguments: list[str], directory: Path,
     if tf_config is not None:
         environment["TF_CONFIG"] = json.dumps(tf_config)
     stdout, stderr = directory / f"{name}.out", directory / f"{name}.err"
-    with stdout.open("w") as out, stderr.open("w") as err:
-        process = subprocess.Popen([sys.executable, "-m", "tests.trainer_harness", *arguments],
-                                   cwd=REPOSITORY_ROOT, env=environment, stdout=out, stderr=err)
+    # Forked warm (pipeline/processes.py): each replica is still a process of its own.
+    process = WarmProcess("tests.trainer_harness", arguments, environment, REPOSITORY_ROOT,
+                          stdout, stderr)
     return Replica(name, process, stdout, stderr, temp_dir)
 
 

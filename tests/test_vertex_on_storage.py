@@ -28,8 +28,8 @@ from pipeline.orchestration.storage_emulator import StorageEmulator
 from pipeline.settings import REPOSITORY_ROOT
 from tests.bigquery_fixtures import PROJECT, TRIPS_TABLE, whole_testdata_window
 
-# The four dry runs take about 35 minutes on 2 cores: scheduled first (tests/conftest.py).
-pytestmark = pytest.mark.e2e(minutes=35)
+# The four dry runs take about 17 minutes on 2 cores: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.e2e(minutes=17)
 
 BUCKET = "tipper-bucket"
 PIPELINE = "big-tipper"
