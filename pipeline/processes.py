@@ -19,6 +19,7 @@ the first process started), and a module it has not imported is imported in the 
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -64,7 +65,12 @@ def _run_module(module: str, arguments: list[str], environment: dict[str, str], 
     sys.argv = [module, *arguments]
     # The module's own code runs afresh as __main__; what it imports is the server's.
     sys.modules.pop(module, None)
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    finally:
+        # What an interpreter does on exit and multiprocessing's child skips (os._exit):
+        # TensorFlow's autograph, for one, removes its temporary files here.
+        atexit._run_exitfuncs()
 
 
 class WarmProcess:
