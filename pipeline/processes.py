@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -76,19 +77,29 @@ def _run_module(module: str, arguments: list[str], environment: dict[str, str], 
 class WarmProcess:
     """`python -m MODULE ARGUMENTS` forked warm, with the part of `subprocess.Popen`'s
     interface its callers use. stdout goes to `stdout_path`, stderr to `stderr_path` (the
-    same file when not given); both are created empty."""
+    same file when not given); both are created empty. `imports`: what the fork server
+    imports before MODULE, for a module that imports its heavy dependencies only when it
+    runs."""
 
     def __init__(self, module: str, arguments: Sequence[str], environment: Mapping[str, str],
                  cwd: Path | str, stdout_path: Path | str,
-                 stderr_path: Path | str | None = None) -> None:
-        warm_up([module])
+                 stderr_path: Path | str | None = None, imports: Sequence[str] = ()) -> None:
+        warm_up([*imports, module])
         paths = [str(stdout_path), str(stderr_path or stdout_path)]
         for path in dict.fromkeys(paths):
             Path(path).write_bytes(b"")
         self._process = _CONTEXT.Process(
             target=_run_module, name=f"python -m {module}",
             args=(module, list(arguments), dict(environment), str(cwd), *paths))
-        self._process.start()
+        # multiprocessing's child would first import this process's __main__ (a runner
+        # script, pytest) as `__mp_main__`, which a fresh `python -m MODULE` never does:
+        # the target lives in this module, so the child is shown an empty __main__.
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            self._process.start()
+        finally:
+            sys.modules["__main__"] = main
         self.pid = self._process.pid
 
     def poll(self) -> int | None:

@@ -5,38 +5,53 @@ and exit code. Each case runs in a fresh interpreter, whose fork server is its o
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from pipeline.settings import REPOSITORY_ROOT
 
+# Run by path, as a runner script is: its top-level code notes each time it runs.
 SCRIPT = """
 import json, sys
-from pipeline.processes import WarmProcess, warm_up
-warm_up(["tests.warm_marker"])
-out, err, cwd, exit_code, sleep, kill = sys.argv[1:7]
-process = WarmProcess("tests.warm_probe", ["first", "second arg"],
-                      {"PROBE": "set", "PROBE_EXIT": exit_code, "PROBE_SLEEP": sleep,
-                       "PYTHONPATH": %r}, cwd, out, err)
-if kill == "kill":
-    import time
-    time.sleep(3)
-    process.kill()
-print(json.dumps({"code": process.wait(), "pid": process.pid}))
+with open(sys.argv[7], "a") as runs:
+    runs.write("ran\\n")
+from pipeline.processes import WarmProcess
+
+
+def main():
+    out, err, cwd, exit_code, sleep, kill = sys.argv[1:7]
+    process = WarmProcess("tests.warm_probe", ["first", "second arg"],
+                          {"PROBE": "set", "PROBE_EXIT": exit_code, "PROBE_SLEEP": sleep,
+                           "PYTHONPATH": %r}, cwd, out, err, imports=["tests.warm_marker"])
+    if kill == "kill":
+        import time
+        time.sleep(3)
+        process.kill()
+    print(json.dumps({"code": process.wait(), "pid": process.pid}))
+
+
+if __name__ == "__main__":
+    main()
 """
 
 
 def _run(tmp_path: Path, exit_code: int = 0, sleep: float = 0.0, kill: bool = False
          ) -> tuple[dict, Path, Path]:
-    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
-    work = tmp_path / "work"
+    out, err, runs = tmp_path / "out.txt", tmp_path / "err.txt", tmp_path / "runs.txt"
+    work, script = tmp_path / "work", tmp_path / "runner.py"
     work.mkdir(exist_ok=True)
+    script.write_text(SCRIPT % str(REPOSITORY_ROOT))
+    runs.write_text("")
     finished = subprocess.run(
-        [sys.executable, "-c", SCRIPT % str(REPOSITORY_ROOT), str(out), str(err), str(work),
-         str(exit_code), str(sleep), "kill" if kill else "wait"],
-        cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=120)
+        [sys.executable, str(script), str(out), str(err), str(work), str(exit_code),
+         str(sleep), "kill" if kill else "wait", str(runs)],
+        cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY_ROOT)})
     assert finished.returncode == 0, finished.stderr[-3000:]
+    # The runner's own script ran once: the child did not import it again.
+    assert runs.read_text() == "ran\n"
     return json.loads(finished.stdout.splitlines()[-1]), out, err
 
 

@@ -6,11 +6,17 @@ import os
 import sys
 import time
 
-marker = sys.modules.get("tests.warm_marker")
-print(json.dumps({"argv": sys.argv[1:], "probe": os.environ.get("PROBE"),
-                  "home": "HOME" in os.environ, "cwd": os.getcwd(), "name": __name__,
-                  "marker_pid": getattr(marker, "PID", None), "pid": os.getpid()}),
-      flush=True)
-print("to stderr", file=sys.stderr, flush=True)
-time.sleep(float(os.environ.get("PROBE_SLEEP", "0")))
-sys.exit(int(os.environ.get("PROBE_EXIT", "0")))
+
+def main() -> int:
+    marker = sys.modules.get("tests.warm_marker")
+    print(json.dumps({"argv": sys.argv[1:], "probe": os.environ.get("PROBE"),
+                      "home": "HOME" in os.environ, "cwd": os.getcwd(), "name": __name__,
+                      "marker_pid": getattr(marker, "PID", None), "pid": os.getpid()}),
+          flush=True)
+    print("to stderr", file=sys.stderr, flush=True)
+    time.sleep(float(os.environ.get("PROBE_SLEEP", "0")))
+    return int(os.environ.get("PROBE_EXIT", "0"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -66,6 +66,8 @@ from pipeline.storage import copy_tree, local_directory, local_files, write_text
 STAMPED_MODEL_DIRECTORY = "stamped_model"  # TFX's path_constants.STAMPED_MODEL_DIR
 MODEL_NAME = "candidate"
 SERVER_MODULE = "pipeline.serving.model_server"
+# What it imports when it runs (Keras chosen first): the fork server imports them once.
+SERVER_IMPORTS = ("pipeline.keras_choice", "tensorflow")
 LOAD_TIMEOUT_SECONDS = 300
 WARMUP_BATCHES = (1, 8)  # example counts of the warmup requests, after a batch-size one
 # Answers are float32 values written as JSON text by the server: equal to this share of
@@ -136,7 +138,8 @@ class Server:
             self.port_path = log_path + ".port"
             self.process = WarmProcess(
                 SERVER_MODULE, [f"--model_base_path={base_path}", f"--model_name={MODEL_NAME}"],
-                environment, root, stdout_path=self.port_path, stderr_path=log_path)
+                environment, root, stdout_path=self.port_path, stderr_path=log_path,
+                imports=SERVER_IMPORTS)
 
     def reason(self) -> str:
         """The server's own account of its failure, else its last line of output."""
