@@ -31,7 +31,7 @@ AtomicPushExecutor().Do(
     {"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]},
     {"push_destination": json.dumps({"filesystem": {"base_directory": base}})})
 print(json.dumps({key: pushed.get_custom_property(key) for key in
-                  ("pushed", "pushed_version", "pushed_destination")}))
+                  ("pushed", "pushed_version", "pushed_destination", "already_serving")}))
 """
 
 
@@ -69,6 +69,22 @@ def test_a_blessed_model_lands_whole_under_its_version(tmp_path: Path) -> None:
     assert sorted(os.listdir(base)) == [result["pushed_version"]]  # no staging left
     assert (final / "saved_model.pb").read_bytes() == b"graph"
     assert (final / "variables" / "variables.data-00000-of-00001").stat().st_size == 1024
+
+
+def test_the_model_already_serving_is_not_pushed_again(tmp_path: Path) -> None:
+    """One version per distinct model: the same bytes again push nothing and name the
+    version serving them; one byte changed is a new model."""
+    model, base = make_model(tmp_path), tmp_path / "serving"
+    first = finish(push(model, base, tmp_path / "pushed"))
+    again = finish(push(model, base, tmp_path / "pushed-again"))
+    assert again["pushed"] == 0
+    assert again["already_serving"] == str(base / first["pushed_version"])
+    assert sorted(os.listdir(base)) == [first["pushed_version"]]
+    (model / "Format-Serving" / "saved_model.pb").write_bytes(b"grapH")
+    changed = finish(push(model, base, tmp_path / "pushed-changed"))
+    assert changed["pushed"] == 1 and changed["already_serving"] is None
+    assert sorted(os.listdir(base)) == sorted([first["pushed_version"],
+                                               changed["pushed_version"]])
 
 
 def test_an_unblessed_model_leaves_the_serving_directory_untouched(tmp_path: Path) -> None:

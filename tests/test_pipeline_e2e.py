@@ -289,9 +289,17 @@ def test_later_runs_are_served_from_cache(first_run: dict) -> None:
     # Second run: the first model is now the blessed baseline, a new input of the
     # Evaluator, so (as in TFX's penguin test) only Evaluator, the sandbox and report on
     # its blessing, and Pusher run again.
+    versions_before = _pushed_versions(first_run["layout"])
     assert run_local_pipeline(first_run["config"]).succeeded
     states = _states_of_latest_run(first_run)
     assert {name: states.pop(name) for name in RESOLVERS} == dict.fromkeys(RESOLVERS, "ran")
+    # The Pusher ran, but the Trainer's model came from cache: the very model serving
+    # already, so no second version of it.
+    assert _pushed_versions(first_run["layout"]) == versions_before
+    pushed = collect_run_summary(first_run["config"], first_run["layout"])
+    assert pushed["pushed"] is False
+    assert pushed["already_serving"] == str(first_run["layout"].serving_directory
+                                            / versions_before[-1])
     # The gate now has a baseline too (the first run's accepted statistics): it re-runs,
     # finds no drift, and its unchanged verdict lets Transform come from cache.
     assert states == {name: ("ran" if name in ("Evaluator", "ServingSandbox", "ModelReportGen",

@@ -183,6 +183,9 @@ def test_vertex_cache_reuses_what_has_the_same_inputs(runs: dict) -> None:
     for task in ("DataAnomalyGate", "Evaluator", "ServingSandbox", "Pusher",
                  "ModelReportGen"):
         assert unchanged[task] == "succeeded", (task, unchanged)
+    # The Trainer's model came from cache: the very model serving, not pushed again.
+    assert re.search(r"Pusher: nothing pushed: this very model already serves as "
+                     r"gs://\S+/serving/\d+", runs["transcripts"]["unchanged"])
     moved = task_states(runs["transcripts"]["moved"])
     assert moved["ImportCuratedSchema"] == "cached"
     for task in ("ExampleGen", "StatisticsGen", "ExampleValidator", "DataAnomalyGate",

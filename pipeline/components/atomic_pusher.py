@@ -5,7 +5,8 @@ so a run killed mid-copy leaves a half-written version directory behind, which a
 server scanning `<base>` may try to load and which stays there forever. This executor
 lets TFX's own Pusher write into a hidden staging directory beside the versions, then
 moves the finished version into place with one rename (atomic on a local file system).
-Staging directories left by killed pushes are removed by the next push.
+Staging directories left by killed pushes are removed by the next push. A model
+byte-identical to the newest version serving is not pushed again (`PushesEachModelOnce`).
 
 Every Pusher here (this one, `ObjectStorePusher` for object stores, and the Vertex AI one in
 pipeline/components/vertex_pusher.py) ships the serving sandbox's copy of the model when
@@ -19,6 +20,7 @@ from __future__ import annotations
 # isort: off
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 # isort: on
+import logging
 import os
 import uuid
 from typing import Any
@@ -31,7 +33,10 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import path_utils, proto_utils
 
+from pipeline.components.pushed import ALREADY_SERVING
+
 STAGING_PREFIX = ".staging-"
+COMPARE_CHUNK_BYTES = 16 << 20
 
 
 class PushesTheSandboxedModel:
@@ -47,12 +52,85 @@ class PushesTheSandboxedModel:
         return super().GetModelPath(input_dict)  # type: ignore[misc]
 
 
-class ObjectStorePushExecutor(PushesTheSandboxedModel, tfx_pusher.Executor):
-    """TFX's push (object stores), of the sandbox's stamped copy."""
+def _listing(directory: str) -> dict[str, int]:
+    """Each file under `directory` (relative path) -> its size in bytes."""
+    found = {}
+    for root, _, files in fileio.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            found[path[len(directory):].lstrip("/")] = fileio.stat(path).length
+    return found
 
 
-class AtomicPushExecutor(PushesTheSandboxedModel, tfx_pusher.Executor):
-    """TFX's filesystem push, staged and renamed into place."""
+def same_tree(first: str, second: str) -> bool:
+    """Whether two directory trees hold the same files with the same bytes (through
+    fileio: local or gs://). Listings and sizes first, so a different model is told
+    apart without reading it."""
+    listing = _listing(first)
+    if not listing or listing != _listing(second):
+        return False
+    for relative in sorted(listing):
+        with fileio.open(os.path.join(first, relative), "rb") as one, \
+                fileio.open(os.path.join(second, relative), "rb") as other:
+            while True:
+                chunk = one.read(COMPARE_CHUNK_BYTES)
+                if chunk != other.read(COMPARE_CHUNK_BYTES):
+                    return False
+                if not chunk:
+                    break
+    return True
+
+
+def newest_version(base: str) -> str | None:
+    """The newest numeric version directory under a serving directory, if any."""
+    versions = [name.rstrip("/") for name in fileio.listdir(base)] if fileio.exists(base) else []
+    numeric = [name for name in versions if name.isdigit()]
+    return max(numeric, key=int) if numeric else None
+
+
+class PushesEachModelOnce:
+    """Mixin for a filesystem Pusher executor: a blessed candidate byte-identical to the
+    newest version already serving (an unchanged re-run, whose Trainer came from cache, or
+    a retraining that reproduced the same weights) is not pushed again as a new version.
+    The PushedModel says `pushed` 0 and names the version in `already_serving`."""
+
+    def already_serving(self, input_dict: dict[str, list[Any]], base: str) -> str | None:
+        """The serving version directory that holds this very model, else None."""
+        if not self.CheckBlessing(input_dict):  # type: ignore[attr-defined]
+            return None
+        newest = newest_version(base)
+        if newest is None:
+            return None
+        serving = os.path.join(base, newest)
+        model = self.GetModelPath(input_dict)  # type: ignore[attr-defined]
+        return serving if same_tree(model, serving) else None
+
+    def mark_already_serving(self, output_dict: dict[str, list[Any]], serving: str) -> None:
+        pushed = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        self._MarkNotPushed(pushed)  # type: ignore[attr-defined]
+        pushed.set_string_custom_property(ALREADY_SERVING, serving)
+        logging.info("Nothing pushed: this very model already serves as %s", serving)
+
+
+class ObjectStorePushExecutor(PushesEachModelOnce, PushesTheSandboxedModel,
+                              tfx_pusher.Executor):
+    """TFX's push (object stores), of the sandbox's stamped copy, once per model."""
+
+    def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]],
+           exec_properties: dict[str, Any]) -> None:
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
+                                  destination)
+        serving = self.already_serving(input_dict, destination.filesystem.base_directory)
+        if serving is not None:
+            self.mark_already_serving(output_dict, serving)
+            return
+        super().Do(input_dict, output_dict, exec_properties)
+
+
+class AtomicPushExecutor(PushesEachModelOnce, PushesTheSandboxedModel, tfx_pusher.Executor):
+    """TFX's filesystem push, staged and renamed into place, once per model."""
 
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]],
            exec_properties: dict[str, Any]) -> None:
@@ -64,6 +142,10 @@ class AtomicPushExecutor(PushesTheSandboxedModel, tfx_pusher.Executor):
         for name in fileio.listdir(base):
             if name.startswith(STAGING_PREFIX):  # left by a push that was killed
                 fileio.rmtree(os.path.join(base, name))
+        serving = self.already_serving(input_dict, base)
+        if serving is not None:
+            self.mark_already_serving(output_dict, serving)
+            return
         staging = os.path.join(base, f"{STAGING_PREFIX}{uuid.uuid4().hex}")
         destination.filesystem.base_directory = staging
         staged_properties = {

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from evaluation.results import blessing_failures, metrics_by_slice, task_of_metrics
+from pipeline.components.pushed import ALREADY_SERVING
 from pipeline.metadata.store import (
     custom_properties,
     custom_property,
@@ -47,6 +48,7 @@ def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str
             elif artifact.type == "PushedModel":
                 summary["pushed"] = bool(custom_property(artifact, "pushed"))
                 summary["pushed_model"] = custom_property(artifact, "pushed_destination")
+                summary["already_serving"] = custom_property(artifact, ALREADY_SERVING)
             elif artifact.type == "Model":
                 summary["model_uri"] = artifact.uri
                 summary["model_package"] = f"{artifact.uri}/model_package.zip"
@@ -129,6 +131,9 @@ def print_run_summary(config: PipelineConfig, layout: LocalLayout, result: Local
               f"{summary['model_package']}")
     if summary.get("pushed"):
         print(f"Pushed model: {summary['pushed_model']}")
+    elif result.succeeded and summary.get("already_serving"):
+        print(f"Nothing pushed: this very model already serves as "
+              f"{summary['already_serving']} (one version per distinct model).")
     elif result.succeeded:
         why = ("the serving sandbox blocked it" if summary.get("blessed")
                and summary.get("sandbox", {}).get("blessed") == 0 else "the model was not blessed")

@@ -53,6 +53,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.components.pushed import ALREADY_SERVING
 from pipeline.kinds import Node
 from pipeline.loopback import free_ports
 from pipeline.orchestration.dry_run_executors import ENDPOINT_VARIABLE, EmulatedBigQueryExecutor
@@ -467,8 +468,10 @@ def summary_lines(result: DryRunResult) -> list[str]:
     pushed = result.outputs.get(Node.PUSHER, {}).get("pushed_model", [{}])[0]
     if pushed:
         where = pushed["metadata"].get("pushed_destination")
+        serving = pushed["metadata"].get(ALREADY_SERVING)
         lines.append(f"  Pusher: pushed to {where}" if pushed["metadata"].get("pushed")
-                     else "  Pusher: nothing pushed")
+                     else f"  Pusher: nothing pushed: this very model already serves as "
+                     f"{serving}" if serving else "  Pusher: nothing pushed")
     written = result.outputs.get(Node.BATCH_SCORER, {}).get("predictions", [{}])[0]
     if written:
         found = written["metadata"]
