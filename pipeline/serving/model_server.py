@@ -58,7 +58,9 @@ def write_warmup_requests(model_directory: str, request_batches: Iterable[Sequen
                 tf.make_tensor_proto(list(batch), dtype=tf.string))
             log = prediction_log_pb2.PredictionLog(
                 predict_log=prediction_log_pb2.PredictLog(request=request))
-            writer.write(log.SerializeToString())
+            # Deterministic (map entries in key order): the same model and examples give
+            # the same bytes, so a re-run's stamped model equals the one serving.
+            writer.write(log.SerializeToString(deterministic=True))
     return path
 
 

@@ -94,7 +94,7 @@ def eval_examples(examples: Any, count: int, label_name: str) -> list[bytes]:
         example = tf.train.Example.FromString(record.numpy())
         if label_name in example.features.feature:
             del example.features.feature[label_name]
-        serialized.append(example.SerializeToString())
+        serialized.append(example.SerializeToString(deterministic=True))
     if not serialized:
         raise SandboxFailure(f"the eval split at {split} holds no examples")
     return serialized
