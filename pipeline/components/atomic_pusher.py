@@ -69,16 +69,20 @@ def same_tree(first: str, second: str) -> bool:
     listing = _listing(first)
     if not listing or listing != _listing(second):
         return False
-    for relative in sorted(listing):
-        with fileio.open(os.path.join(first, relative), "rb") as one, \
-                fileio.open(os.path.join(second, relative), "rb") as other:
-            while True:
-                chunk = one.read(COMPARE_CHUNK_BYTES)
-                if chunk != other.read(COMPARE_CHUNK_BYTES):
-                    return False
-                if not chunk:
-                    break
-    return True
+    return all(_same_bytes(f"{first.rstrip('/')}/{relative}", f"{second.rstrip('/')}/{relative}")
+               for relative in sorted(listing))
+
+
+def _same_bytes(first: str, second: str) -> bool:
+    import tensorflow as tf  # loaded already by TFX's Pusher
+
+    with tf.io.gfile.GFile(first, "rb") as one, tf.io.gfile.GFile(second, "rb") as other:
+        while True:
+            chunk = one.read(COMPARE_CHUNK_BYTES)
+            if chunk != other.read(COMPARE_CHUNK_BYTES):
+                return False
+            if not chunk:
+                return True
 
 
 def newest_version(base: str) -> str | None:
