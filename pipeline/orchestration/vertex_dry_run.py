@@ -467,11 +467,14 @@ def summary_lines(result: DryRunResult) -> list[str]:
                         if checked is not None else ""))
     pushed = result.outputs.get(Node.PUSHER, {}).get("pushed_model", [{}])[0]
     if pushed:
-        where = pushed["metadata"].get("pushed_destination")
-        serving = pushed["metadata"].get(ALREADY_SERVING)
-        lines.append(f"  Pusher: pushed to {where}" if pushed["metadata"].get("pushed")
-                     else f"  Pusher: nothing pushed: this very model already serves as "
-                     f"{serving}" if serving else "  Pusher: nothing pushed")
+        found = pushed["metadata"]
+        if found.get("pushed"):
+            lines.append(f"  Pusher: pushed to {found.get('pushed_destination')}")
+        elif found.get(ALREADY_SERVING):
+            lines.append(f"  Pusher: nothing pushed: this very model already serves as "
+                         f"{found[ALREADY_SERVING]}")
+        else:
+            lines.append("  Pusher: nothing pushed")
     written = result.outputs.get(Node.BATCH_SCORER, {}).get("predictions", [{}])[0]
     if written:
         found = written["metadata"]

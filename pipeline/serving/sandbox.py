@@ -112,11 +112,11 @@ def in_process_answers(model_directory: str, examples: list[bytes]) -> list[Any]
 @local_files
 class Server:
     """A model server process on `base_path/1`: TF Serving when installed, else ours,
-    forked warm from a process that has imported TensorFlow and nothing else
-    (pipeline/processes.py): the model is loaded only in the server's own process, and
-    the 20 s of imports is not paid on each run. `base_path` and `log_path` are local
-    (serve_and_measure's temporary copy): the log is a file the process writes as it
-    runs."""
+    forked from a process that has imported TensorFlow and nothing else
+    (pipeline/processes.py), so that a process's later sandboxes skip those imports; the
+    model is loaded only in the server's own process. `base_path` and `log_path` are
+    local (serve_and_measure's temporary copy): the log is a file the process writes as
+    it runs."""
 
     def __init__(self, base_path: str, log_path: str) -> None:
         binary = shutil.which("tensorflow_model_server")
