@@ -121,15 +121,33 @@ class _RSquaredCombiner(beam.CombineFn):
 
     def add_input(self, accumulator: _RSquaredAccumulator,
                   element: metric_types.StandardMetricInputs) -> _RSquaredAccumulator:
-        for label, prediction, example_weight in metric_util.to_label_prediction_example_weight(
-                element, eval_config=self._eval_config, model_name=self._key.model_name,
-                output_name=self._key.output_name, sub_key=self._key.sub_key,
-                aggregation_type=self._aggregation_type, class_weights=self._class_weights,
-                example_weighted=self._example_weighted):
-            weight = float(metric_util.safe_to_scalar(example_weight))
-            label = float(metric_util.safe_to_scalar(label))
-            error = label - float(metric_util.safe_to_scalar(prediction))
-            accumulator.merge(_RSquaredAccumulator(weight, label, 0.0, weight * error**2))
+        values = [tuple(float(metric_util.safe_to_scalar(value)) for value in triple)
+                  for triple in metric_util.to_label_prediction_example_weight(
+                      element, eval_config=self._eval_config, model_name=self._key.model_name,
+                      output_name=self._key.output_name, sub_key=self._key.sub_key,
+                      aggregation_type=self._aggregation_type,
+                      class_weights=self._class_weights,
+                      example_weighted=self._example_weighted)]
+        if not values:
+            return accumulator
+        labels, predictions, weights = (np.array(column) for column in zip(*values, strict=True))
+        return self.add_arrays(accumulator, labels, predictions, weights)
+
+    def add_arrays(self, accumulator: _RSquaredAccumulator, labels: np.ndarray,
+                   predictions: np.ndarray, example_weights: np.ndarray
+                   ) -> _RSquaredAccumulator:
+        """Adds whole arrays of rows (the Evaluator's array path, evaluation/array_metrics.py)."""
+        labels = np.asarray(labels, dtype=np.float64).reshape(-1)
+        errors = labels - np.asarray(predictions, dtype=np.float64).reshape(-1)
+        weights = np.broadcast_to(np.asarray(example_weights, dtype=np.float64).reshape(-1),
+                                  labels.shape)
+        weight = float(weights.sum())
+        if weight == 0.0:
+            return accumulator
+        mean = float((weights * labels).sum() / weight)
+        accumulator.merge(_RSquaredAccumulator(
+            weight, mean, float((weights * (labels - mean) ** 2).sum()),
+            float((weights * errors**2).sum())))
         return accumulator
 
     def merge_accumulators(
@@ -216,6 +234,24 @@ def _one_combiner(combiner: type[beam.CombineFn], default_name: str
     return computations
 
 
+def _class_ids_and_probabilities(labels: np.ndarray, predictions: np.ndarray
+                                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's class id and its probability vector, clipped as Keras does. A single
+    prediction per row is P(class 1) of a binary label (class 1 when the label is over
+    0.5); a vector is renormalized, and its label is a class id or a one-hot vector."""
+    rows = len(labels)
+    labels = np.asarray(labels).reshape(rows, -1)
+    probabilities = np.asarray(predictions, dtype=np.float64).reshape(rows, -1)
+    if probabilities.shape[1] == 1:
+        class_ids = (labels[:, 0].astype(np.float64) > 0.5).astype(np.int64)
+        probabilities = np.concatenate([1.0 - probabilities, probabilities], axis=1)
+    else:
+        class_ids = (np.argmax(labels, axis=1) if labels.shape[1] > 1
+                     else labels[:, 0].astype(np.int64))
+        probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
+    return class_ids, np.clip(probabilities, _KERAS_EPSILON, 1.0 - _KERAS_EPSILON)
+
+
 class _SparseCrossEntropyCombiner(beam.CombineFn):
     """Accumulates (sum of w * -log p[label], sum of w)."""
 
@@ -230,20 +266,28 @@ class _SparseCrossEntropyCombiner(beam.CombineFn):
 
     def add_input(self, accumulator: tuple[float, float],
                   element: metric_types.StandardMetricInputs) -> tuple[float, float]:
-        total, weights = accumulator
         # flatten=False keeps the whole probability vector of each example together.
         for label, prediction, example_weight in metric_util.to_label_prediction_example_weight(
                 element, eval_config=self._eval_config, model_name=self._key.model_name,
                 output_name=self._key.output_name, example_weighted=self._example_weighted,
                 flatten=False, require_single_example_weight=True):
-            class_id = int(np.argmax(label)) if label.size > 1 else int(label.item())
-            probabilities = np.asarray(prediction, dtype=np.float64).reshape(-1)
-            probabilities = np.clip(probabilities / probabilities.sum(),
-                                    _KERAS_EPSILON, 1.0 - _KERAS_EPSILON)
-            weight = float(metric_util.safe_to_scalar(example_weight))
-            total -= weight * float(np.log(probabilities[class_id]))
-            weights += weight
-        return total, weights
+            accumulator = self.add_arrays(
+                accumulator, np.asarray(label).reshape(1, -1),
+                np.asarray(prediction).reshape(1, -1),
+                np.array([float(metric_util.safe_to_scalar(example_weight))]))
+        return accumulator
+
+    def add_arrays(self, accumulator: tuple[float, float], labels: np.ndarray,
+                   predictions: np.ndarray, example_weights: np.ndarray
+                   ) -> tuple[float, float]:
+        """Adds whole arrays of rows: `labels` class ids (rows,) or one-hot (rows,
+        classes), `predictions` (rows, classes)."""
+        total, weights = accumulator
+        class_ids, probabilities = _class_ids_and_probabilities(labels, predictions)
+        example_weights = np.asarray(example_weights, dtype=np.float64).reshape(-1)
+        picked = probabilities[np.arange(len(class_ids)), class_ids]
+        return (total - float((example_weights * np.log(picked)).sum()),
+                weights + float(example_weights.sum()))
 
     def merge_accumulators(
             self, accumulators: Iterable[tuple[float, float]]) -> tuple[float, float]:
@@ -276,21 +320,29 @@ class _LogLossSkillCombiner(_SparseCrossEntropyCombiner):
     def add_input(self, accumulator: tuple[float, dict[int, float]],
                   element: metric_types.StandardMetricInputs
                   ) -> tuple[float, dict[int, float]]:
-        total, classes = accumulator
         for label, prediction, example_weight in metric_util.to_label_prediction_example_weight(
                 element, eval_config=self._eval_config, model_name=self._key.model_name,
                 output_name=self._key.output_name, example_weighted=self._example_weighted,
                 flatten=False, require_single_example_weight=True):
-            probabilities = np.asarray(prediction, dtype=np.float64).reshape(-1)
-            if probabilities.size == 1:  # binary: P(class 1)
-                probabilities = np.array([1.0 - probabilities[0], probabilities[0]])
-                class_id = int(np.asarray(label).reshape(-1)[0] > 0.5)
-            else:
-                class_id = int(np.argmax(label)) if label.size > 1 else int(label.item())
-                probabilities = probabilities / probabilities.sum()
-            probabilities = np.clip(probabilities, _KERAS_EPSILON, 1.0 - _KERAS_EPSILON)
-            weight = float(metric_util.safe_to_scalar(example_weight))
-            total -= weight * float(np.log(probabilities[class_id]))
+            accumulator = self.add_arrays(
+                accumulator, np.asarray(label).reshape(1, -1),
+                np.asarray(prediction).reshape(1, -1),
+                np.array([float(metric_util.safe_to_scalar(example_weight))]))
+        return accumulator
+
+    def add_arrays(self, accumulator: tuple[float, dict[int, float]], labels: np.ndarray,
+                   predictions: np.ndarray, example_weights: np.ndarray
+                   ) -> tuple[float, dict[int, float]]:
+        """Adds whole arrays of rows: a binary prediction is P(class 1) per row, a
+        multi-class one (rows, classes)."""
+        total, classes = accumulator[0], dict(accumulator[1])
+        class_ids, probabilities = _class_ids_and_probabilities(labels, predictions)
+        example_weights = np.asarray(example_weights, dtype=np.float64).reshape(-1)
+        picked = probabilities[np.arange(len(class_ids)), class_ids]
+        total -= float((example_weights * np.log(picked)).sum())
+        present, inverse = np.unique(class_ids, return_inverse=True)
+        for class_id, weight in zip(present.tolist(),
+                                    np.bincount(inverse, example_weights).tolist(), strict=True):
             classes[class_id] = classes.get(class_id, 0.0) + weight
         return total, classes
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from tfx.components import (
-    Evaluator,
     ExampleValidator,
     SchemaGen,
     StatisticsGen,
@@ -44,6 +43,7 @@ from pipeline.components.atomic_pusher import AtomicPusher
 from pipeline.components.batch_scorer import BatchScorer
 from pipeline.components.bigquery_example_gen import BigQueryExecutor
 from pipeline.components.curated_schema import ImportCuratedSchema
+from pipeline.components.evaluator import Evaluator
 from pipeline.components.example_gen import (
     record_file_example_gen,
     scoring_split_config,
@@ -85,7 +85,7 @@ TUNER_FN = "models.tuning.tuner_fn"
 # carries `code_of` its entry; the images must carry every module these import.
 CODE_ENTRIES: tuple[Any, ...] = (
     PREPROCESSING_FN, RUN_FN, TUNER_FN, record_file_example_gen, ImportCuratedSchema,
-    DataAnomalyGate, ModelReportGen, ServingSandbox, AtomicPusher, BatchScorer)
+    DataAnomalyGate, Evaluator, ModelReportGen, ServingSandbox, AtomicPusher, BatchScorer)
 
 
 def entry_module(entry: Any) -> str:
@@ -357,6 +357,7 @@ def _model_branch(config: PipelineConfig, data: DataSteps, target: Target,
         baseline_model=baseline_resolver.outputs["model"] if baseline_resolver else None,
         eval_config=eval_config_from(EvaluatorSettings.from_config(config)),
         example_splits=[EVAL_SPLIT],
+        code=code_of(Evaluator),
     ).with_id(f"{Node.EVALUATOR}{suffix}")
 
     # The blessed candidate served from a fresh process before anything ships it.
