@@ -122,9 +122,13 @@ TASKS = {
 
 def _evaluate(executor: type, task: str, examples: standard_artifacts.Examples,
               models: dict[str, standard_artifacts.Model], output: Path,
-              slices: tuple[str, ...] = ("group", "hour", "tags")) -> tuple[str, bool]:
+              slices: tuple[str, ...] = ("group", "hour", "tags"),
+              extra_metric: str = "") -> tuple[str, bool]:
     settings = EvaluatorSettings(task=task, slice_features=slices, decision_threshold=0.5,
                                  **TASKS[task])
+    config = eval_config_from(settings)
+    if extra_metric:
+        config.metrics_specs[0].metrics.add(class_name=extra_metric)
     evaluation, blessing = standard_artifacts.ModelEvaluation(), \
         standard_artifacts.ModelBlessing()
     evaluation.uri, blessing.uri = str(output / "evaluation"), str(output / "blessing")
@@ -133,7 +137,7 @@ def _evaluate(executor: type, task: str, examples: standard_artifacts.Examples,
     if "baseline" in models:
         inputs["baseline_model"] = [models["baseline"]]
     executor().Do(inputs, {"evaluation": [evaluation], "blessing": [blessing]}, {
-        "eval_config": proto_utils.proto_to_json(eval_config_from(settings)),
+        "eval_config": proto_utils.proto_to_json(config),
         "example_splits": json_utils.dumps(["eval"])})
     return evaluation.uri, bool(blessing.get_int_custom_property("blessed"))
 
@@ -232,3 +236,17 @@ def test_what_the_array_path_does_not_cover_goes_to_tfma() -> None:
     config.options.compute_confidence_intervals.value = True
     with pytest.raises(NotArrayEvaluable, match="confidence intervals"):
         check_evaluable(tfma.utils.update_eval_config_with_defaults(config, rubber_stamp=True))
+
+
+def test_the_evaluator_falls_back_to_tfma_and_says_why(
+        tmp_path: Path, examples: standard_artifacts.Examples,
+        capsys: pytest.CaptureFixture) -> None:
+    """Our executor with a metric it has no builder for runs TFX's own executor: the
+    metric is in the output, and the log says why."""
+    models = {"candidate": _model(tmp_path / "candidate", "regression", 2.0)}
+    ours, blessed = _evaluate(Executor, "regression", examples, models, tmp_path / "ours",
+                              slices=(), extra_metric="MeanSquaredLogarithmicError")
+    assert "no array builder for" in capsys.readouterr().out
+    [overall] = _by_slice(tfma.load_metrics(ours)).values()
+    assert any('name: "mean_squared_logarithmic_error"' in key for key in overall)
+    assert any('name: "r2"' in key for key in overall) and blessed
