@@ -8,13 +8,14 @@ Here TensorFlow reads the examples and runs each model's signature on whole batc
 TFMA's predict extractor does), the slices are row indices, and each combiner's
 accumulator is built from a slice's arrays at once (evaluation/array_metrics.py). From the
 accumulators on, everything is TFMA's own: its computations from the EvalConfig, its
-`extract_output`s, derived metrics, diffs against the baseline, the validator, and the
-writers of the metrics, plots, validations and eval_config files, so `tfma.load_*`, the
-Pusher's blessing and the reports read the output unchanged.
+`extract_output`s, derived metrics, diffs against the baseline, the validator and its
+merge, and the converters and formats of the metrics, plots, validations and
+eval_config files, so `tfma.load_*`, the Pusher's blessing and the reports read the
+output unchanged.
 
 `evaluate` raises `NotArrayEvaluable` for an EvalConfig this path does not cover (a metric
 combiner without an array builder, confidence intervals, cross slices, slices by value,
-example weights); the Evaluator then runs TFMA's own Beam evaluation instead.
+example weights, crossed columns); the Evaluator then runs TFMA's own Beam evaluation instead.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
@@ -70,6 +70,36 @@ class EvaluatedModel:
     path: str
 
 
+class SliceColumn:
+    """One slice column's values over the rows read so far, as (row, code) pairs and the
+    distinct values the codes stand for: a few bytes a value, however many rows."""
+
+    def __init__(self) -> None:
+        self.vocabulary: dict[Any, int] = {}
+        self._rows: list[np.ndarray] = []
+        self._codes: list[np.ndarray] = []
+
+    def add(self, rows: np.ndarray, values: np.ndarray) -> None:
+        distinct, inverse = np.unique(values, return_inverse=True)
+        codes = np.array([self.vocabulary.setdefault(value, len(self.vocabulary))
+                          for value in distinct.tolist()], dtype=np.int64)
+        self._rows.append(rows.astype(np.int64))
+        self._codes.append(codes[inverse.reshape(-1)] if len(codes) else
+                           np.zeros(0, np.int64))
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, codes), each row's distinct values once."""
+        if not self._rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pairs = np.unique(np.stack([np.concatenate(self._codes),
+                                    np.concatenate(self._rows)]), axis=1)
+        return pairs[1], pairs[0]
+
+    def values(self) -> list[Any]:
+        """The value of each code, decoded to text as TFMA's slicer does."""
+        return [_text(value) for value in self.vocabulary]
+
+
 def check_evaluable(eval_config: tfma.EvalConfig) -> metric_types.MetricComputations:
     """The computations of `eval_config` (updated with TFMA's defaults), separated as
     TFMA's evaluator separates them; NotArrayEvaluable when this path can't run them."""
@@ -87,6 +117,8 @@ def check_evaluable(eval_config: tfma.EvalConfig) -> metric_types.MetricComputat
     for spec in eval_config.slicing_specs:
         if spec.feature_values or spec.slice_keys_sql:
             raise NotArrayEvaluable("a slice is chosen by value or by SQL")
+        if len(set(spec.feature_keys)) > 1:
+            raise NotArrayEvaluable("a slice crosses several columns")
     for spec in eval_config.metrics_specs:
         if spec.HasField("aggregate") or spec.binarize.ByteSize() or spec.output_names:
             raise NotArrayEvaluable("a metrics spec binarizes, aggregates or names outputs")
@@ -107,24 +139,23 @@ def check_evaluable(eval_config: tfma.EvalConfig) -> metric_types.MetricComputat
 
 
 def evaluate(eval_config: tfma.EvalConfig, models: Sequence[EvaluatedModel],
-             example_files: Sequence[str], output_uri: str,
-             pipeline: beam.Pipeline | None = None) -> dict[SliceKey, dict]:
+             example_files: Sequence[str], output_uri: str) -> dict[SliceKey, dict]:
     """Evaluates `models` on the tf.Examples in `example_files` as TFMA's
     ExtractEvaluateAndWriteResults would with `eval_config` (already updated with TFMA's
-    defaults), and writes TFMA's output files under `output_uri` with `pipeline` (a Beam
-    pipeline, used only to run TFMA's writers). Returns the metrics per slice."""
+    defaults), and writes TFMA's output files under `output_uri`. Returns the metrics per
+    slice."""
     computations = check_evaluable(eval_config)
     columns = _slice_columns(eval_config)
-    arrays, slice_values, rows = _read_and_predict(eval_config, models, example_files, columns)
+    arrays, slice_columns, rows = _read_and_predict(eval_config, models, example_files, columns)
     baseline = next((model.spec.name for model in models if model.spec.is_baseline), None)
     sliced_metrics, sliced_plots = [], []
-    for slice_key, indices in _slices(eval_config, slice_values, rows):
+    for slice_key, indices in _slices(eval_config, slice_columns, rows):
         results = _slice_results({name: value.take(indices) for name, value in arrays.items()},
                                  computations, baseline)
         sliced_metrics.append(_filter_by_key_type((slice_key, results),
                                                   metric_types.MetricKey))
         sliced_plots.append(_filter_by_key_type((slice_key, results), metric_types.PlotKey))
-    _write(eval_config, models, output_uri, sliced_metrics, sliced_plots, pipeline)
+    _write(eval_config, models, output_uri, sliced_metrics, sliced_plots)
     return dict(sliced_metrics)
 
 
@@ -158,8 +189,7 @@ def _raw_types(first: bytes, names: Iterable[str]) -> dict[str, tf.DType]:
 
 def _read_and_predict(eval_config: tfma.EvalConfig, models: Sequence[EvaluatedModel],
                       files: Sequence[str], columns: list[str]
-                      ) -> tuple[dict[str, ModelArrays], dict[str, tuple[np.ndarray, list]],
-                                 int]:
+                      ) -> tuple[dict[str, ModelArrays], dict[str, SliceColumn], int]:
     """Each model's labels, predictions and weights over every example, and each slice
     column's (row, value) pairs. The reading, parsing and model runs are tf.data's."""
     loaded = [tf.saved_model.load(model.path) for model in models]  # kept for the signatures
@@ -205,7 +235,7 @@ def _read_and_predict(eval_config: tfma.EvalConfig, models: Sequence[EvaluatedMo
                .map(run, num_parallel_calls=2, deterministic=True).prefetch(2))
     labels: list[list[np.ndarray]] = [[] for _ in models]
     predictions: list[list[np.ndarray]] = [[] for _ in models]
-    values: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in columns}
+    slice_columns = {name: SliceColumn() for name in columns}
     rows = 0
     for raw, outputs in dataset.as_numpy_iterator():
         count = len(outputs[0][1])
@@ -221,7 +251,7 @@ def _read_and_predict(eval_config: tfma.EvalConfig, models: Sequence[EvaluatedMo
         for name in columns:
             if name in raw:
                 flat, row_ids = raw[name]
-                values[name].append((row_ids + rows, flat))
+                slice_columns[name].add(row_ids + rows, flat)
         rows += count
     arrays = {}
     for index, model in enumerate(models):
@@ -229,12 +259,7 @@ def _read_and_predict(eval_config: tfma.EvalConfig, models: Sequence[EvaluatedMo
         arrays[model.spec.name] = ModelArrays(
             label[:, 0] if label.shape[1] == 1 else label, np.concatenate(predictions[index]),
             np.ones(rows))
-    slice_values = {}
-    for name, parts in values.items():
-        if parts:
-            slice_values[name] = (np.concatenate([row for row, _ in parts]),
-                                  [value for _, flat in parts for value in flat.tolist()])
-    return arrays, slice_values, rows
+    return arrays, slice_columns, rows
 
 
 def _call(saved: Any, signature: str) -> Any:
@@ -251,10 +276,10 @@ def _call(saved: Any, signature: str) -> Any:
     return lambda examples: function(**{name: examples})
 
 
-def _slices(eval_config: tfma.EvalConfig, slice_values: dict[str, tuple[np.ndarray, list]],
+def _slices(eval_config: tfma.EvalConfig, slice_columns: dict[str, SliceColumn],
             rows: int) -> list[tuple[SliceKey, np.ndarray]]:
-    """Each slice's key, as TFMA's slicer builds it (values decoded to text, several
-    columns in name order), and its rows. A row holding several values of a column is in
+    """Each slice's key, as TFMA's slicer builds it (values decoded to text), and its
+    rows. A row holding several values of a column is in
     the slice of each; a row holding none is in none of the column's slices."""
     slices: dict[SliceKey, np.ndarray] = {}
     for spec in eval_config.slicing_specs:
@@ -262,11 +287,7 @@ def _slices(eval_config: tfma.EvalConfig, slice_values: dict[str, tuple[np.ndarr
         if not columns:
             slices.setdefault((), np.arange(rows))
             continue
-        if len(columns) > 1:
-            keyed = _crossed_rows(columns, slice_values)
-        else:
-            keyed = _column_rows(columns[0], slice_values)
-        for key, indices in keyed:
+        for key, indices in _column_rows(columns[0], slice_columns[columns[0]]):
             slices.setdefault(key, indices)
     return list(slices.items())
 
@@ -275,41 +296,19 @@ def _text(value: Any) -> Any:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def _column_rows(column: str, slice_values: dict[str, tuple[np.ndarray, list]]
-                 ) -> list[tuple[SliceKey, np.ndarray]]:
-    if column not in slice_values:
-        return []
-    row_ids, values = slice_values[column]
-    present, codes = np.unique(np.array(values, dtype=object), return_inverse=True)
-    pairs = np.unique(np.stack([codes.reshape(-1), row_ids]), axis=1)  # a value once per row
-    order = np.argsort(pairs[0], kind="stable")
-    codes_sorted, rows_sorted = pairs[0][order], pairs[1][order]
-    bounds = np.flatnonzero(np.diff(codes_sorted)) + 1
-    result = []
-    for group in np.split(np.arange(len(codes_sorted)), bounds):
-        if len(group):
-            value = present[codes_sorted[group[0]]]
-            result.append((((column, _text(value)),), rows_sorted[group]))
-    return result
+def _groups(codes: np.ndarray, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(code, its rows in order) for each code present."""
+    order = np.argsort(codes, kind="stable")
+    codes, rows = codes[order], rows[order]
+    bounds = np.flatnonzero(np.diff(codes)) + 1
+    return [(int(codes[group[0]]), rows[group])
+            for group in np.split(np.arange(len(codes)), bounds) if len(group)]
 
 
-def _crossed_rows(columns: list[str], slice_values: dict[str, tuple[np.ndarray, list]]
-                  ) -> list[tuple[SliceKey, np.ndarray]]:
-    """Crossed columns, for rows holding one value of each (several: NotArrayEvaluable)."""
-    by_row: dict[int, list[Any]] = {}
-    for position, column in enumerate(columns):
-        if column not in slice_values:
-            return []
-        row_ids, values = slice_values[column]
-        if len(np.unique(row_ids)) != len(row_ids):
-            raise NotArrayEvaluable(f"crossed slice column {column!r} holds several values")
-        for row, value in zip(row_ids.tolist(), values, strict=True):
-            by_row.setdefault(row, [None] * len(columns))[position] = _text(value)
-    groups: dict[SliceKey, list[int]] = {}
-    for row, row_values in sorted(by_row.items()):
-        if None not in row_values:
-            groups.setdefault(tuple(zip(columns, row_values, strict=True)), []).append(row)
-    return [(key, np.array(indices)) for key, indices in groups.items()]
+def _column_rows(column: str, values: SliceColumn) -> list[tuple[SliceKey, np.ndarray]]:
+    rows, codes = values.pairs()
+    texts = values.values()
+    return [(((column, texts[code]),), np.sort(indices)) for code, indices in _groups(codes, rows)]
 
 
 def _slice_results(arrays: dict[str, ModelArrays], computations: Any,
@@ -337,27 +336,37 @@ def _slice_results(arrays: dict[str, ModelArrays], computations: Any,
 
 
 def _write(eval_config: tfma.EvalConfig, models: Sequence[EvaluatedModel], output_uri: str,
-           sliced_metrics: list, sliced_plots: list, pipeline: beam.Pipeline | None) -> None:
-    """TFMA's own writers: metrics, plots, attributions (none), validations and
-    eval_config.json, in a Beam pipeline over the per-slice results."""
-    validations = [metrics_validator.validate_metrics(item, eval_config)
-                   for item in sliced_metrics]
-    output_paths = {key: os.path.join(output_uri, key) for key in (
-        tfma_constants.METRICS_KEY, tfma_constants.PLOTS_KEY,
-        tfma_constants.ATTRIBUTIONS_KEY, tfma_constants.VALIDATIONS_KEY)}
-    writers = [
-        eval_config_writer.EvalConfigWriter(
-            output_uri, eval_config=eval_config,
-            model_locations={model.spec.name: model.path for model in models}),
-        metrics_plots_and_validations_writer.MetricsPlotsAndValidationsWriter(
-            output_paths=output_paths, eval_config=eval_config, add_metrics_callbacks=[],
-            output_file_format="tfrecord", rubber_stamp=False),
-    ]
-    with (pipeline or beam.Pipeline()) as root:
-        evaluation = {
-            tfma_constants.METRICS_KEY: root | "Metrics" >> beam.Create(sliced_metrics),
-            tfma_constants.PLOTS_KEY: root | "Plots" >> beam.Create(sliced_plots),
-            tfma_constants.ATTRIBUTIONS_KEY: root | "Attributions" >> beam.Create([]),
-            tfma_constants.VALIDATIONS_KEY: root | "Validations" >> beam.Create(validations),
-        }
-        _ = evaluation | "WriteResults" >> tfma.WriteResults(writers=writers)
+           sliced_metrics: list, sliced_plots: list) -> None:
+    """The files TFMA's writers leave (metrics, plots, attributions (none), validations,
+    eval_config.json), made with TFMA's own converters and validation merge. Written here
+    rather than through TFMA's Beam writers: a Beam pipeline for a few dozen records cost
+    about 5 s, more than the metrics of a million rows."""
+    if eval_config.options.disabled_outputs.values:
+        raise NotArrayEvaluable("the EvalConfig disables outputs")
+    merged = metrics_plots_and_validations_writer.CombineValidations(
+        eval_config, rubber_stamp=False)
+    validation = merged.create_accumulator()
+    for item in sliced_metrics:
+        validation = merged.add_input(validation,
+                                      metrics_validator.validate_metrics(item, eval_config))
+    records = {
+        f"{tfma_constants.METRICS_KEY}-00000-of-00001.tfrecord": [
+            metrics_plots_and_validations_writer.convert_slice_metrics_to_proto(item, [])
+            for item in sliced_metrics],
+        f"{tfma_constants.PLOTS_KEY}-00000-of-00001.tfrecord": [
+            metrics_plots_and_validations_writer.convert_slice_plots_to_proto(item, [])
+            for item in sliced_plots],
+        f"{tfma_constants.ATTRIBUTIONS_KEY}-00000-of-00001.tfrecord": [],
+        f"{tfma_constants.VALIDATIONS_KEY}.tfrecord": [merged.extract_output(validation)],
+    }
+    tf.io.gfile.makedirs(output_uri)
+    for name, protos in records.items():
+        with tf.io.TFRecordWriter(os.path.join(output_uri, name)) as out:
+            for proto in protos:
+                out.write(proto.SerializeToString())
+    with tf.io.gfile.GFile(os.path.join(
+            output_uri, f"{eval_config_writer.EVAL_CONFIG_FILE}."
+                        f"{eval_config_writer.EVAL_CONFIG_FILE_FORMAT}"), "w") as out:
+        out.write(eval_config_writer._serialize_eval_run(  # noqa: SLF001 - TFMA's own format
+            eval_config, "<user provided PCollection>", "<unknown>",
+            {model.spec.name: model.path for model in models}))

@@ -10,6 +10,7 @@ seconds without a pipeline; the end-to-end tests run the Evaluator inside real p
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -202,8 +203,10 @@ def test_the_array_path_writes_what_tfma_writes(task: str, tmp_path: Path,
     _close(ours_validation, theirs_validation, "validation")
     assert our_blessing == their_blessing
     # The files TFX's Evaluator leaves, so tfma.load_eval_result reads ours as well.
-    assert sorted(path.name.split("-")[0] for path in Path(ours).iterdir()) == \
-        sorted(path.name.split("-")[0] for path in Path(theirs).iterdir())
+    assert sorted(path.name for path in Path(ours).iterdir()) == \
+        sorted(path.name for path in Path(theirs).iterdir())
+    assert json.loads((Path(ours) / "eval_config.json").read_text()) == \
+        json.loads((Path(theirs) / "eval_config.json").read_text())
     assert tfma.load_eval_result(ours).slicing_metrics
 
 

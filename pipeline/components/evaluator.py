@@ -43,7 +43,7 @@ class Executor(tfx_executor.Executor):
             eval_config, models, files = self._array_inputs(input_dict, exec_properties)
             output_uri = artifact_utils.get_single_uri(
                 output_dict[standard_component_specs.EVALUATION_KEY])
-            evaluate(eval_config, models, files, output_uri, self._make_beam_pipeline())
+            evaluate(eval_config, models, files, output_uri)
         except NotArrayEvaluable as reason:
             print(f"Evaluator: {reason}; evaluating with TFMA's Beam pipeline instead",
                   flush=True)
@@ -60,6 +60,12 @@ class Executor(tfx_executor.Executor):
                       ) -> tuple[tfma.EvalConfig, list[EvaluatedModel], list[str]]:
         """The EvalConfig with TFMA's defaults (as TFX's executor sets them), the models
         and the eval split's files; NotArrayEvaluable when TFX's executor must run."""
+        runner = next((argument.split("=", 1)[1] for argument in self._beam_pipeline_args
+                       if argument.startswith("--runner=")), "DirectRunner")
+        if runner not in ("DirectRunner", "direct"):
+            # The arrays live in this step's process; a table sent to a distributed runner
+            # is one the user has judged too big for one machine.
+            raise NotArrayEvaluable(f"the Beam runner is {runner}")
         if not exec_properties.get(standard_component_specs.EVAL_CONFIG_KEY):
             raise NotArrayEvaluable("no eval_config (a feature_slicing_spec)")
         if exec_properties.get(standard_component_specs.MODULE_FILE_KEY) or \
