@@ -13,6 +13,9 @@ source, so that editing it re-runs a cached evaluation.
 
 from __future__ import annotations
 
+# isort: off
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
+# isort: on
 import os
 from typing import Any
 
