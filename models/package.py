@@ -159,6 +159,13 @@ def training_summary(model_uri: str) -> str | None:
         return None
     with tf.io.gfile.GFile(path) as handle:
         training = json.load(handle)
+    started = training.get("warm_start")
+    # models/warm_start.py: where its weights came from, when warm_start was on.
+    start = f"; {started['summary']}" if started and started.get("summary") else ""
+    return _training_sentence(training) + start
+
+
+def _training_sentence(training: dict[str, Any]) -> str:
     sizing = training.get("sizing")
     if not sizing:
         return f"{training['epochs']} epochs"

@@ -31,6 +31,7 @@ from models.feeder import build_feeder, count_examples, training_shapes
 from models.package import count_and_fingerprint, history_of, write_model_package
 from models.registry import build_model
 from models.sizing import Sizing, size_training
+from models.warm_start import warm_start
 from pipeline.settings import (
     TRAIN_SPLIT,
     VALIDATION_SPLIT,
@@ -192,6 +193,9 @@ def run_fn(fn_args: FnArgs) -> None:
         settings.batch_size * replicas, training=False))
     with strategy.scope():
         model = build_model(settings.architecture, shapes, settings)
+        started_from = warm_start(model, fn_args.base_model, settings, shapes,
+                                  transform_output)
+    logger.info("Initial weights: %s", started_from.describe())
 
     with chief_only_directories(strategy, fn_args.serving_model_dir,
                                 fn_args.model_run_dir) as (serving_dir, log_dir):
@@ -243,6 +247,7 @@ def run_fn(fn_args: FnArgs) -> None:
                     "replicas": replicas,
                     "mixed_precision": mixed_precision,
                     "parameters": model.count_params(),
+                    "warm_start": started_from.to_dict(),
                 },
             },
         )

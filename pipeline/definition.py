@@ -343,6 +343,10 @@ def _model_branch(config: PipelineConfig, data: DataSteps, target: Target,
     trainer_component = target.trainer_class(
         run_fn=RUN_FN,
         **training_inputs,
+        # warm_start: the latest blessed model's weights (models/warm_start.py); as an
+        # input, ML Metadata records which model the run started from.
+        base_model=(baseline_resolver.outputs["model"]
+                    if config.warm_start and baseline_resolver else None),
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         custom_config={
             "training_settings": TrainingSettings.from_config(config).to_dict(),

@@ -58,6 +58,15 @@ def _rows(seed: int) -> list[tf.train.Example]:
     return examples
 
 
+# Each task's serving output of a one-feature model with a slope.
+OUTPUTS = {
+    "binary": lambda slope, x: {"probability": tf.sigmoid(slope * x)},
+    "regression": lambda slope, x: {"value": slope * x + 10.0},
+    "multiclass": lambda slope, x: {"probabilities": tf.nn.softmax(
+        tf.concat([-slope * x, tf.zeros_like(x), slope * x], axis=1))},
+}
+
+
 class _Model(tf.Module):
     """serving_default: examples -> {task's prediction key}; label_id: the class id."""
 
@@ -72,13 +81,7 @@ class _Model(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
-        x = tf.io.parse_example(examples, self._spec)["x"]
-        if self.task == "binary":
-            return {"probability": tf.sigmoid(self.slope * x)}
-        if self.task == "regression":
-            return {"value": self.slope * x + 10.0}
-        logits = tf.concat([-self.slope * x, tf.zeros_like(x), self.slope * x], axis=1)
-        return {"probabilities": tf.nn.softmax(logits)}
+        return OUTPUTS[self.task](self.slope, tf.io.parse_example(examples, self._spec)["x"])
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def label_id(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:

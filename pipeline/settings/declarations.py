@@ -248,6 +248,11 @@ class PipelineConfig:
     # epochs=auto: the most training examples seen in all (epochs times train rows).
     training_example_budget: int = setting(4_000_000, read_by=(TRAINER,), minimum=1)
     shuffle_buffer: int = setting(10_000, read_by=(TRAINER,), minimum=1)
+    # true: start from the weights of the latest blessed model of this pipeline when it is
+    # the same network (architecture, task, layers; embedding rows matched by token when
+    # a vocabulary changed), else from scratch, the run summary saying why (models/
+    # warm_start.py). ML Metadata records the model a run started from.
+    warm_start: bool = setting(False, read_by=(TRAINER,))
     # auto: float16 compute with float32 weights when a GPU that runs float16 fast
     # (compute capability 7.0 or newer) is visible; off: float32 everywhere.
     mixed_precision: str = setting("auto", read_by=(TRAINER,), choices=("auto", "off"))
