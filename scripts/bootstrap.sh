@@ -82,3 +82,17 @@ if ! command -v dot >/dev/null 2>&1; then
       "lineage.py graph --format=svg|png." >&2
   fi
 fi
+
+# MariaDB: the tests of a team's shared metadata store (metadata_connection=mysql://...)
+# start a server of their own on loopback (tests/mariadb.py; Debian's package, needs root).
+if ! command -v mariadbd >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing MariaDB" >&2
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null; } \
+      || echo "bootstrap: could not install MariaDB; the shared-store tests need it." >&2
+  else
+    echo "bootstrap: MariaDB is missing; install it (apt-get install mariadb-server) for" \
+      "the shared metadata store's tests." >&2
+  fi
+fi

@@ -4,6 +4,7 @@ between them, checked against ML Metadata queried directly."""
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import hashlib
 import importlib.metadata
 import json
@@ -60,8 +61,10 @@ def test_runs_lists_both_runs(two_runs: Path, capsys: pytest.CaptureFixture[str]
     assert all(0.85 < row["auc"] <= 1 for row in rows)
     code, text, _ = cli(two_runs, "runs", capsys=capsys)
     assert code == 0
-    assert text.splitlines()[1].split()[:6] == ["run", "started", "variant", "architecture",
-                                                "status", "auc"]
+    assert text.splitlines()[1].split()[:8] == ["run", "started", "user", "commit", "variant",
+                                                "architecture", "status", "auc"]
+    # Each run says who ran it and from which commit (a shared store holds a team's runs).
+    assert {(row["user"], len(row["commit"])) for row in rows} == {(getpass.getuser(), 12)}
     assert max(len(line) for line in text.splitlines()[1:]) <= 120
 
 

@@ -150,6 +150,9 @@ def run_rows(store: metadata_store.MetadataStore, runs: list[Run]) -> list[dict[
             "started": run.started,
             "variant": config.get("variant", "?"),
             "architecture": config.get("architecture", "?"),
+            # Who ran it, from which commit: a shared store holds a whole team's runs.
+            "user": run.record.user if run.record else "?",
+            "commit": run.record.git_commit[:12] if run.record else "?",
             "status": run_status(store, run),
             # The task's ranking metric (auc, accuracy, r2), under its own name.
             "metric": ranking,

@@ -32,10 +32,11 @@ class MetadataStoreError(Exception):
     """A store cannot be opened: an unknown connection form, or nothing answers there."""
 
 
-def open_store(target: str | Path, read_only: bool = True) -> metadata_store.MetadataStore:
-    """The store at `target`: a local SQLite file (a path; read-only unless asked, so
-    readers never write), grpc://HOST:PORT, or mysql://USER@HOST:PORT/DATABASE with the
-    password in the MLMD_MYSQL_PASSWORD environment variable (never in configuration)."""
+def connection_config(target: str | Path, read_only: bool = True) -> Any:
+    """The ML Metadata connection of `target`: a local SQLite file (a path; read-only
+    unless asked, so readers never write), grpc://HOST:PORT (a client config), or
+    mysql://USER@HOST:PORT/DATABASE with the password in the MLMD_MYSQL_PASSWORD
+    environment variable (never in configuration)."""
     target = str(target)
     scheme, separator, rest = target.partition("://")
     if not separator:
@@ -44,23 +45,34 @@ def open_store(target: str | Path, read_only: bool = True) -> metadata_store.Met
         connection.sqlite.connection_mode = (
             metadata_store_pb2.SqliteMetadataSourceConfig.READONLY if read_only
             else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
-        return metadata_store.MetadataStore(connection)
+        return connection
     if scheme == "grpc":
         host, _, port = rest.rpartition(":")
-        settings: Any = metadata_store_pb2.MetadataStoreClientConfig(host=host, port=int(port))
-    elif scheme == "mysql":
+        return metadata_store_pb2.MetadataStoreClientConfig(host=host, port=int(port))
+    if scheme == "mysql":
         user, _, address = rest.partition("@")
         host_port, _, database = address.partition("/")
         host, _, port = host_port.rpartition(":")
-        settings = metadata_store_pb2.ConnectionConfig()
-        settings.mysql.host = host
-        settings.mysql.port = int(port)
-        settings.mysql.database = database
-        settings.mysql.user = user
-        settings.mysql.password = os.environ.get(MYSQL_PASSWORD_VARIABLE, "")
-    else:
-        raise MetadataStoreError(f"metadata_connection={target!r}: use grpc://HOST:PORT, "
-                                 "mysql://USER@HOST:PORT/DATABASE or vertex.")
+        if not (user and host and port.isdigit() and database):
+            raise MetadataStoreError(f"metadata_connection={target!r}: use "
+                                     "mysql://USER@HOST:PORT/DATABASE")
+        connection = metadata_store_pb2.ConnectionConfig()
+        connection.mysql.host = host
+        connection.mysql.port = int(port)
+        connection.mysql.database = database
+        connection.mysql.user = user
+        connection.mysql.password = os.environ.get(MYSQL_PASSWORD_VARIABLE, "")
+        return connection
+    raise MetadataStoreError(f"metadata_connection={target!r}: use grpc://HOST:PORT, "
+                             "mysql://USER@HOST:PORT/DATABASE or vertex.")
+
+
+def open_store(target: str | Path, read_only: bool = True) -> metadata_store.MetadataStore:
+    """The store at `target` (see `connection_config`)."""
+    settings = connection_config(target, read_only)
+    if isinstance(settings, metadata_store_pb2.ConnectionConfig) and \
+            settings.HasField("sqlite"):
+        return metadata_store.MetadataStore(settings)
     try:
         store = metadata_store.MetadataStore(settings)
         store.get_context_types()  # a gRPC client connects lazily: fail here, not mid-report

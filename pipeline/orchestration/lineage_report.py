@@ -59,10 +59,10 @@ def runs_command(config: PipelineConfig, options: argparse.Namespace) -> Result:
     rows = lineage.run_rows(store, runs)
     # One pipeline learns one task, so its ranking metric names the column.
     metric = next((row["metric"] for row in rows if row["metric"]), "metric")
-    header = ("run", "started", "variant", "architecture", "status", metric, "examples",
-              "blessed", "pushed")
-    table = [[str(row["run"]), row["started"], row["variant"], row["architecture"],
-              row["status"], _number(row.get(row["metric"] or "", None)),
+    header = ("run", "started", "user", "commit", "variant", "architecture", "status", metric,
+              "examples", "blessed", "pushed")
+    table = [[str(row["run"]), row["started"], row["user"], row["commit"], row["variant"],
+              row["architecture"], row["status"], _number(row.get(row["metric"] or "", None)),
               _number(row["examples"], 0),
               {None: "-", True: "yes", False: "no"}[row["blessed"]],
               str(row["pushed"] or "-")] for row in rows]

@@ -19,18 +19,23 @@ import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from tfx.orchestration import metadata
+from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from pipeline.definition import create_pipeline
 from pipeline.kinds import TRAINING, PipelineKind, TrainAll
 from pipeline.metadata.run_record import RunRecord, attach_run_record, now, start_run_record
-from pipeline.metadata.store import latest_run_context, open_store
+from pipeline.metadata.store import (
+    MetadataStoreError,
+    connection_config,
+    latest_run_context,
+    open_store,
+)
 from pipeline.orchestration.layout import LocalLayout
 from pipeline.orchestration.progress import reporting_progress
 from pipeline.settings import PipelineConfig
 from pipeline.settings.loading import dataset_config
-from pipeline.settings.values import DataAnomaliesError, InputDataError
+from pipeline.settings.values import ConfigError, DataAnomaliesError, InputDataError
 from pipeline.targets import Target, local_target
 
 
@@ -128,13 +133,26 @@ def run_local_train_all(config: PipelineConfig, model_variants: Mapping[str, Pip
     return run_local_pipeline(config, TrainAll(dict(model_variants)))
 
 
+def run_connection(layout: LocalLayout) -> metadata_store_pb2.ConnectionConfig:
+    """The store a run writes: this root's SQLite file, or a team's shared MySQL store
+    (`metadata_connection=mysql://USER@HOST:PORT/DB`, password in MLMD_MYSQL_PASSWORD)."""
+    try:
+        connection = connection_config(layout.metadata_target, read_only=False)
+    except MetadataStoreError as error:
+        raise ConfigError(str(error)) from None
+    if not isinstance(connection, metadata_store_pb2.ConnectionConfig):
+        raise ConfigError(f"metadata_connection={layout.metadata_connection!r}: a run writes "
+                          "to a SQLite file (the default) or mysql://USER@HOST:PORT/DB; "
+                          "grpc:// stores are for reading (lineage.py)")
+    return connection
+
+
 def target_of(config: PipelineConfig, layout: LocalLayout) -> Target:
     """This machine, as `config` and `layout` place a run."""
     return local_target(
         pipeline_root=str(layout.pipeline_root),
         serving_directory=str(layout.serving_directory),
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(
-            str(layout.metadata_path)),
+        metadata_connection_config=run_connection(layout),
         beam_pipeline_args=tuple(beam_pipeline_args(config)),
         # A moving BigQuery window ends today, so each day's run reads (and caches) its own
         # rows.
@@ -191,9 +209,9 @@ def _record_run(layout: LocalLayout, pipeline_name: str, record: RunRecord,
     the run directory). A run that failed before any component started has no context."""
     (run_directory / "run_record.json").write_text(
         json.dumps(dataclasses.asdict(record), indent=2, sort_keys=True) + "\n")
-    if not layout.metadata_path.exists():
+    if not layout.has_metadata:
         return
-    store = open_store(layout.metadata_path, read_only=False)
+    store = open_store(layout.metadata_target, read_only=False)
     run = latest_run_context(store, pipeline_name)
     if run is not None and run.create_time_since_epoch >= (started - 1) * 1000:
         attach_run_record(store, run.id, record)

@@ -28,9 +28,9 @@ from tasks import task_named
 
 def collect_run_summary(config: PipelineConfig, layout: LocalLayout) -> dict[str, Any]:
     """Components and their states, metrics per slice, blessing and push of the last run."""
-    if not layout.metadata_path.exists():
+    if not layout.has_metadata:
         return {"components": []}
-    store = open_store(layout.metadata_path)
+    store = open_store(layout.metadata_target)
     run = latest_run_context(store, config.pipeline_name)
     if run is None:
         return {"components": []}

@@ -33,10 +33,10 @@ class ScoringResult:
 def scoring_model(config: PipelineConfig) -> tuple[Any, Any]:
     """(Model, PushedModel or None) that `scoring_model` names, from the local store."""
     layout = LocalLayout.for_config(config)
-    if not layout.metadata_path.exists():
+    if not layout.has_metadata:
         raise ConfigError(f"No ML Metadata store at {layout.metadata_path}: train and push "
                           "a model first (local_runner.py with the same output_root).")
-    store = open_store(layout.metadata_path)
+    store = open_store(layout.metadata_target)
     try:
         return lineage.find_model(store, [], config.scoring_model)
     except lineage.LineageError as error:
@@ -53,7 +53,7 @@ def run_batch_predictions(config: PipelineConfig) -> ScoringResult:
                            str(custom_property(pushed, "pushed_version")))
     if not result.run.succeeded:
         return result
-    store = open_store(LocalLayout.for_config(config).metadata_path)
+    store = open_store(LocalLayout.for_config(config).metadata_target)
     run = latest_run_context(store, Scoring.pipeline_name(config))
     for step in run_executions(store, run.id):
         if step.component == Node.BATCH_SCORER:

@@ -116,7 +116,7 @@ def collect_comparison(config: PipelineConfig, layout: LocalLayout,
     from evaluation.results import metrics_by_slice
     from models.package import EXTRA_ASSETS_DIRECTORY, SERVING_DIRECTORY
 
-    store = open_store(layout.metadata_path)
+    store = open_store(layout.metadata_target)
     run = latest_run_context(store, TrainAll.pipeline_name(config))
     if run is None:
         return []
@@ -166,7 +166,7 @@ def collect_comparison(config: PipelineConfig, layout: LocalLayout,
 
 def record_comparison(layout: LocalLayout, rows: list[dict[str, Any]]) -> None:
     """Stores each row on its Model artifact in ML Metadata (comparison.* properties)."""
-    store = open_store(layout.metadata_path, read_only=False)
+    store = open_store(layout.metadata_target, read_only=False)
     ids = [row["model_id"] for row in rows if "model_id" in row]
     by_id = {artifact.id: artifact for artifact in store.get_artifacts_by_id(ids)}
     for row in rows:
