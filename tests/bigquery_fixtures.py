@@ -26,6 +26,7 @@ from google.cloud import bigquery
 from pipeline.loopback import free_ports
 from pipeline.settings import REPOSITORY_ROOT
 from tests.configs import taxi_config
+from tests.servers import stop
 
 PROJECT = "test-project"
 TRIPS_TABLE = f"{PROJECT}.taxi.taxi_trips"
@@ -102,12 +103,7 @@ def emulator_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         _wait_until_ready(endpoint, server, log_path)
         yield endpoint
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=10)
 
 
 @pytest.fixture(scope="module")

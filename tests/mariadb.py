@@ -8,11 +8,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from pipeline.loopback import free_ports
+from tests.servers import stop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,12 +31,6 @@ class MariaDb:
         return f"mysql://{self.user}@127.0.0.1:{self.port}/{self.database}"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def mariadb_server(directory: Path) -> Iterator[MariaDb]:
     """A running server whose files live under `directory`."""
@@ -46,7 +42,7 @@ def mariadb_server(directory: Path) -> Iterator[MariaDb]:
     subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
                     "--auth-root-authentication-method=socket", "--skip-test-db"],
                    check=True, capture_output=True)
-    port = _free_port()
+    [port] = free_ports(1)
     log = (directory / "mariadb.log").open("w")
     process = subprocess.Popen(
         [server, "--no-defaults", f"--datadir={data}", f"--socket={socket_path}",
@@ -68,9 +64,5 @@ def mariadb_server(directory: Path) -> Iterator[MariaDb]:
                         f"TO '{server_info.user}'@'127.0.0.1';"], check=True)
         yield server_info
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, timeout=30)
         log.close()
