@@ -27,7 +27,7 @@ from evaluation.slices import eval_config_from
 from pipeline.components.evaluator import Executor
 from pipeline.settings import EvaluatorSettings
 
-ROWS = 3000
+ROWS = 800
 SPECIES = ("Adelie", "Chinstrap", "Gentoo")
 
 
