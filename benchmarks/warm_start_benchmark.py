@@ -57,8 +57,10 @@ def describe(name: str, result: dict) -> str:
     losses = training["history"]["val_loss"]
     best = min(losses)
     return (f"{name:<22} Trainer {training['seconds']:7.1f} s, {training['epochs']:3d} epochs, "
-            f"best val_loss {best:.4f} at epoch {1 + losses.index(best)}, eval AUC "
-            f"{result['auc']:.4f}; {training['warm_start']['summary'] or 'warm_start off'}")
+            f"first epoch's loss {training['history']['loss'][0]:.4f} and val_loss "
+            f"{losses[0]:.4f}, best val_loss {best:.4f} at epoch {1 + losses.index(best)}, "
+            f"eval AUC {result['auc']:.4f}; "
+            f"{training['warm_start']['summary'] or 'warm_start off'}")
 
 
 def main(argv: list[str] | None = None) -> int:
