@@ -170,20 +170,25 @@ def _compression(files: Sequence[str]) -> str:
     return "GZIP" if kinds == {True} else ""
 
 
-def _raw_types(first: bytes, names: Iterable[str]) -> dict[str, tf.DType]:
-    """The TensorFlow type of each of `names` that the first example holds."""
+def _raw_types(records: tf.data.Dataset, names: Iterable[str]) -> dict[str, tf.DType]:
+    """The TensorFlow type of each of `names` the examples hold, read from the first
+    batches that hold a value of it (a column can be missing from the first rows)."""
     import pyarrow as pa
     from tfx_bsl.coders import example_coder
 
-    schema = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch([first]).schema
-    types = {}
-    for name in names:
-        index = schema.get_field_index(name)
-        if index < 0:
-            continue
-        kind = schema.field(index).type.value_type
-        types[name] = (tf.int64 if pa.types.is_integer(kind) else
-                       tf.float32 if pa.types.is_floating(kind) else tf.string)
+    decoder = example_coder.ExamplesToRecordBatchDecoder()
+    wanted, types = set(names), {}
+    for batch in records.batch(EVALUATION_BATCH).as_numpy_iterator():
+        schema = decoder.DecodeBatch(list(batch)).schema
+        for name in sorted(wanted - types.keys()):
+            index = schema.get_field_index(name)
+            if index < 0 or pa.types.is_null(schema.field(index).type.value_type):
+                continue
+            kind = schema.field(index).type.value_type
+            types[name] = (tf.int64 if pa.types.is_integer(kind) else
+                           tf.float32 if pa.types.is_floating(kind) else tf.string)
+        if types.keys() == wanted:
+            break
     return types
 
 
@@ -199,7 +204,7 @@ def _read_and_predict(eval_config: tfma.EvalConfig, models: Sequence[EvaluatedMo
         raise ValueError(f"the eval split has no examples: {', '.join(files)}")
     raw_labels = {model.spec.label_key for model in models
                   if not model.spec.preprocessing_function_names}
-    types = _raw_types(first.numpy(), [*columns, *raw_labels])
+    types = _raw_types(records, [*columns, *raw_labels])
     for label in raw_labels:
         if label not in types:
             raise ValueError(f"the eval examples have no label column {label!r} "
