@@ -139,11 +139,10 @@ def check_evaluable(eval_config: tfma.EvalConfig) -> metric_types.MetricComputat
 
 
 def evaluate(eval_config: tfma.EvalConfig, models: Sequence[EvaluatedModel],
-             example_files: Sequence[str], output_uri: str) -> dict[SliceKey, dict]:
+             example_files: Sequence[str], output_uri: str) -> None:
     """Evaluates `models` on the tf.Examples in `example_files` as TFMA's
     ExtractEvaluateAndWriteResults would with `eval_config` (already updated with TFMA's
-    defaults), and writes TFMA's output files under `output_uri`. Returns the metrics per
-    slice."""
+    defaults), and writes TFMA's output files under `output_uri`."""
     computations = check_evaluable(eval_config)
     columns = _slice_columns(eval_config)
     arrays, slice_columns, rows = _read_and_predict(eval_config, models, example_files, columns)
@@ -156,7 +155,6 @@ def evaluate(eval_config: tfma.EvalConfig, models: Sequence[EvaluatedModel],
                                                   metric_types.MetricKey))
         sliced_plots.append(_filter_by_key_type((slice_key, results), metric_types.PlotKey))
     _write(eval_config, models, output_uri, sliced_metrics, sliced_plots)
-    return dict(sliced_metrics)
 
 
 def _slice_columns(eval_config: tfma.EvalConfig) -> list[str]:
