@@ -167,8 +167,13 @@ def _close(ours: object, theirs: object, where: str) -> None:
         for index, (a, b) in enumerate(zip(order(ours), order(theirs), strict=True)):
             _close(a, b, f"{where}[{index}]")
     elif isinstance(theirs, float | int) and not isinstance(theirs, bool):
-        assert float(ours) == pytest.approx(float(theirs), rel=1e-6, abs=1e-9, nan_ok=True), \
-            where
+        # The models' float32 outputs differ in their last bits between the two paths'
+        # batch sizes. A value is held to 1e-6 of itself; a diff against the baseline is
+        # the difference of two such values near 1 (CI saw a calibration diff of -0.001
+        # off by 1e-9), so it is held to the same absolute error as its operands.
+        tolerance = 1e-6 if "is_diff: true" in where else 1e-9
+        assert float(ours) == pytest.approx(float(theirs), rel=1e-6, abs=tolerance,
+                                            nan_ok=True), where
     else:
         assert ours == theirs, where
 
