@@ -157,6 +157,17 @@ def evaluate(eval_config: tfma.EvalConfig, models: Sequence[EvaluatedModel],
     _write(eval_config, models, output_uri, sliced_metrics, sliced_plots)
 
 
+def predictions_by_slice(eval_config: tfma.EvalConfig, models: Sequence[EvaluatedModel],
+                         example_files: Sequence[str]
+                         ) -> tuple[dict[str, ModelArrays], list[tuple[SliceKey, np.ndarray]]]:
+    """Each model's labels and predictions over the examples (by its spec's name), and
+    each slice of `eval_config` with its rows: what a comparison of models on the same rows
+    reads (evaluation/monitoring.py's bootstrap)."""
+    columns = _slice_columns(eval_config)
+    arrays, slice_columns, rows = _read_and_predict(eval_config, models, example_files, columns)
+    return arrays, _slices(eval_config, slice_columns, rows)
+
+
 def _slice_columns(eval_config: tfma.EvalConfig) -> list[str]:
     return sorted({column for spec in eval_config.slicing_specs for column in spec.feature_keys})
 

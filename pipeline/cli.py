@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
-from pipeline.kinds import TRAINING, PipelineKind, Scoring
+from pipeline.kinds import TRAINING, ContinuousEvaluation, PipelineKind, Scoring
 from pipeline.orchestration.layout import LocalLayout
 from pipeline.settings import FIELDS, REPOSITORY_ROOT, TYPE_HINTS, PipelineConfig
 from pipeline.settings.loading import load_config
@@ -59,6 +59,31 @@ def predict_task(argv: Sequence[str]) -> int:
         return 2
     print_scoring_result(result)
     return 0 if result.run.succeeded else 1
+
+
+def evaluate_deployed_task(argv: Sequence[str]) -> int:
+    """Judges the serving model (`--evaluation_model`, "latest" by default) on fresh labelled rows
+    (`--evaluation_data_path`; with data_source=bigquery the table's last
+    `--evaluation_window_days`, or `--evaluation_query`) against its blessing-time metrics
+    and its training data, compares each of `--ab_models` with it, and with
+    `--retrain_on_degradation=true` starts a training run when it degraded. Exits 0 when
+    healthy, 3 when degraded (retrained or not), 1 when a run fails, 2 on a configuration
+    error."""
+    from pipeline.orchestration.monitoring import (
+        print_evaluation_result,
+        run_continuous_evaluation,
+    )
+
+    try:
+        config = load_config(argv)
+        result = run_continuous_evaluation(config)
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    print_evaluation_result(config, result)
+    if not result.run.succeeded or (result.retraining and not result.retraining.succeeded):
+        return 1
+    return 3 if result.degraded else 0
 
 
 def train_all_task(argv: Sequence[str]) -> int:
@@ -179,6 +204,8 @@ def vertex_task(command: str, argv: Sequence[str], kind: PipelineKind = TRAINING
             return 0
         if command == "dry-run":
             return _dry_run(config, spec, kind, **options)
+        if isinstance(kind, ContinuousEvaluation) and config.retrain_on_degradation:
+            print(f"Training pipeline for retraining: {vertex.upload_training_template(config)}")
         job = vertex.pipeline_job(config, template, kind=kind)
         if command == "submit":
             vertex.submit(config, job)
@@ -272,6 +299,8 @@ TASKS: dict[str, Task] = {
                 run_task),
     "predict": Task("batch predictions with the pushed model on a table (batch_predict.py)",
                     predict_task),
+    "evaluate-deployed": Task("judge the serving model on fresh labelled rows; retrain "
+                              "when it degraded", evaluate_deployed_task),
     "train-all": Task("train every model variant on one Transform output and compare them",
                       train_all_task),
     "lineage": Task("runs | show | diff | graph | reproduce | predictions: lineage from "
@@ -295,6 +324,18 @@ TASKS: dict[str, Task] = {
     "vertex-dry-run-scoring": Task(
         "compile the batch-prediction pipeline, then execute it here, task by task",
         lambda argv: vertex_task("dry-run", argv, Scoring())),
+    "vertex-compile-evaluation": Task(
+        "compile the continuous-evaluation pipeline for Vertex AI (retrains on degradation)",
+        lambda argv: vertex_task("compile", argv, ContinuousEvaluation())),
+    "vertex-submit-evaluation": Task(
+        "compile, then start one continuous-evaluation run on Vertex AI",
+        lambda argv: vertex_task("submit", argv, ContinuousEvaluation())),
+    "vertex-schedule-evaluation": Task(
+        "compile, then schedule continuous evaluation on Vertex AI",
+        lambda argv: vertex_task("schedule", argv, ContinuousEvaluation())),
+    "vertex-dry-run-evaluation": Task(
+        "compile the continuous-evaluation pipeline, then execute it here, task by task",
+        lambda argv: vertex_task("dry-run", argv, ContinuousEvaluation())),
     "vertex-images": Task("print the CPU and GPU image URIs the compiled pipeline names",
                           lambda argv: vertex_task("images", argv)),
     "build-images": _script("docker build and push the CPU and GPU images (scripts/build-images)",

@@ -45,13 +45,25 @@ from pipeline.components.bigquery_example_gen import BigQueryExecutor
 from pipeline.components.curated_schema import ImportCuratedSchema
 from pipeline.components.evaluator import Evaluator
 from pipeline.components.example_gen import (
+    one_split_config,
     record_file_example_gen,
     scoring_split_config,
     split_config,
 )
+from pipeline.components.model_health import ABComparison, ModelHealthCheck
 from pipeline.components.model_report import ModelReportGen
+from pipeline.components.retraining import RetrainingTrigger
 from pipeline.fingerprint import code_fingerprint
-from pipeline.kinds import TRAINING, DataOnly, Node, PipelineKind, Scoring, TrainAll, Training
+from pipeline.kinds import (
+    TRAINING,
+    ContinuousEvaluation,
+    DataOnly,
+    Node,
+    PipelineKind,
+    Scoring,
+    TrainAll,
+    Training,
+)
 from pipeline.serving.sandbox import ServingSandbox
 from pipeline.settings import (
     EVAL_SPLIT,
@@ -61,6 +73,7 @@ from pipeline.settings import (
     EvaluatorSettings,
     IngestionSettings,
     ModelReportSettings,
+    MonitoringSettings,
     PipelineConfig,
     SandboxSettings,
     ScoringIngestionSettings,
@@ -71,7 +84,7 @@ from pipeline.settings import (
     TunerSettings,
     resolve_data_path,
 )
-from pipeline.settings.bigquery import bigquery_query, scoring_query
+from pipeline.settings.bigquery import bigquery_query, evaluation_query, scoring_query
 from pipeline.targets import Target
 
 # The user functions TFX loads by module path in the component's process.
@@ -85,7 +98,8 @@ TUNER_FN = "models.tuning.tuner_fn"
 # carries `code_of` its entry; the images must carry every module these import.
 CODE_ENTRIES: tuple[Any, ...] = (
     PREPROCESSING_FN, RUN_FN, TUNER_FN, record_file_example_gen, ImportCuratedSchema,
-    DataAnomalyGate, Evaluator, ModelReportGen, ServingSandbox, AtomicPusher, BatchScorer)
+    DataAnomalyGate, Evaluator, ModelReportGen, ServingSandbox, AtomicPusher, BatchScorer,
+    ModelHealthCheck, ABComparison, RetrainingTrigger)
 
 
 def entry_module(entry: Any) -> str:
@@ -274,6 +288,116 @@ def _scoring_steps(config: PipelineConfig, target: Target, kind: Scoring) -> lis
         code=code_of(BatchScorer),
     ).with_id(Node.BATCH_SCORER)
     return [example_gen, model_node, scorer]
+
+
+@steps_of(ContinuousEvaluation)
+def _evaluation_steps(config: PipelineConfig, target: Target, kind: ContinuousEvaluation
+                      ) -> list[BaseNode]:
+    """Continuous evaluation (`python -m pipeline evaluate-deployed`): the fresh labelled
+    rows (`evaluation_data_path`, or with data_source=bigquery the table's last
+    `evaluation_window_days`, or `evaluation_query`) read into one eval split with the
+    training data's label handling; their statistics; the Evaluator's metrics per slice
+    for the judged model, with the EvalConfig of training; ModelHealthCheck against the
+    evaluation that blessed it and the statistics of its training data (what they are,
+    locally and on Vertex AI: `_judged_model_references`); an ABComparison with each
+    challenger (`ab_models`, found locally); and on Vertex AI, with
+    `retrain_on_degradation`, the RetrainingTrigger that submits the training pipeline
+    when the verdict says degraded (locally the runner retrains itself)."""
+    settings = IngestionSettings.from_config(config)
+    if config.data_source == "bigquery":
+        example_gen = BigQueryExampleGen(
+            query=evaluation_query(config), output_config=one_split_config(EVAL_SPLIT),
+            custom_executor_spec=executor_spec.BeamExecutorSpec(BigQueryExecutor))
+    else:
+        example_gen = record_file_example_gen(
+            settings, resolve_data_path(config.evaluation_data_path),
+            one_split_config(EVAL_SPLIT), code_of(record_file_example_gen))
+    example_gen = example_gen.with_id(Node.EVALUATION_EXAMPLE_GEN)
+    statistics_gen = StatisticsGen(
+        examples=example_gen.outputs["examples"]).with_id(Node.FRESH_STATISTICS)
+    references = _judged_model_references(kind, target)
+    model = references["model"]
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=model,
+        eval_config=eval_config_from(EvaluatorSettings.from_config(config)),
+        example_splits=[EVAL_SPLIT],
+        code=code_of(Evaluator),
+    ).with_id(Node.FRESH_EVALUATOR)
+    monitoring = _settings_text(MonitoringSettings, config)
+    health = ModelHealthCheck(
+        model=model,
+        evaluation=evaluator.outputs["evaluation"],
+        reference_evaluation=references.get("evaluation"),
+        model_blessing=references.get("blessing"),
+        statistics=statistics_gen.outputs["statistics"],
+        training_statistics=references["statistics"],
+        schema=references["schema"],
+        settings=monitoring,
+        code=code_of(ModelHealthCheck),
+    ).with_id(Node.HEALTH_CHECK)
+    nodes = [example_gen, statistics_gen, *references["nodes"], evaluator, health]
+    if config.retrain_on_degradation and target.retraining_job is not None:
+        nodes.append(RetrainingTrigger(
+            health=health.outputs["health"], job=json.dumps(dict(target.retraining_job),
+                                                              sort_keys=True),
+            code=code_of(RetrainingTrigger)).with_id(Node.RETRAINING_TRIGGER))
+    for name, uri in kind.challengers.items():
+        challenger = Importer(source_uri=uri, artifact_type=standard_artifacts.Model,
+                              reimport=False).with_id(f"{Node.CHALLENGER}_{name}")
+        comparison = ABComparison(
+            examples=example_gen.outputs["examples"],
+            model=model,
+            challenger=challenger.outputs["result"],
+            challenger_name=name,
+            settings=monitoring,
+            code=code_of(ABComparison),
+        ).with_id(f"{Node.AB_COMPARISON}_{name}")
+        nodes += [challenger, comparison]
+    return nodes
+
+
+def _judged_model_references(kind: ContinuousEvaluation, target: Target) -> dict[str, Any]:
+    """The judged model and what it is compared against, as channels ("model",
+    "statistics", "schema", and "evaluation" or "blessing"), with the nodes that bring
+    them in ("nodes").
+
+    Locally (`kind.reference` found in ML Metadata): Importers of the model's own
+    artifacts: the model, the evaluation that blessed it, its run's accepted training
+    statistics and its schema. Compiled for Vertex AI, where nothing can be looked up
+    before the run: the latest blessed model and its blessing (whose `evaluation_uri`
+    names the evaluation that blessed it, pipeline/components/evaluator.py), and the
+    latest accepted statistics and schema, which are the blessed model's own unless a
+    later training run's data passed its checks and its model was not blessed."""
+    reference = kind.reference
+    if reference is None:
+        model = Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=Channel(type=standard_artifacts.Model),
+            model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+        ).with_id(Node.BASELINE_MODEL)
+        statistics = Resolver(strategy_class=target.latest_strategy,
+                              statistics=Channel(type=AcceptedStatistics)
+                              ).with_id(Node.LAST_ACCEPTED_STATISTICS)
+        schema = Resolver(strategy_class=target.latest_strategy,
+                          schema=Channel(type=standard_artifacts.Schema)
+                          ).with_id(Node.LATEST_SCHEMA)
+        return {"model": model.outputs["model"], "blessing": model.outputs["model_blessing"],
+                "statistics": statistics.outputs["statistics"],
+                "schema": schema.outputs["schema"], "nodes": [model, statistics, schema]}
+
+    def imported(uri: str, artifact_type: type, node_id: str) -> BaseNode:
+        return Importer(source_uri=uri, artifact_type=artifact_type,
+                        reimport=False).with_id(node_id)
+
+    nodes = [imported(reference.model_uri, standard_artifacts.Model, Node.PUSHED_MODEL),
+             imported(reference.evaluation_uri, standard_artifacts.ModelEvaluation,
+                      Node.REFERENCE_EVALUATION),
+             imported(reference.statistics_uri, AcceptedStatistics, Node.TRAINING_STATISTICS),
+             imported(reference.schema_uri, standard_artifacts.Schema, Node.TRAINING_SCHEMA)]
+    return {"model": nodes[0].outputs["result"], "evaluation": nodes[1].outputs["result"],
+            "statistics": nodes[2].outputs["result"], "schema": nodes[3].outputs["result"],
+            "nodes": nodes}
 
 
 @steps_of(DataOnly)

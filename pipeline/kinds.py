@@ -1,6 +1,7 @@
 """The kinds of pipeline this project builds, each owning its name and what it reads:
 training (the production pipeline), train-all (model variants compared on one data
-preparation), scoring (batch predictions) and the data steps alone.
+preparation), scoring (batch predictions), continuous evaluation (the serving model on
+fresh labelled rows) and the data steps alone.
 
 Plain Python, so the runners and the command line can name a kind before TFX loads;
 each kind's steps are registered for it in pipeline/definition.py (`steps_of`), and
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from pipeline.settings import PipelineConfig, resolve_data_path
-from pipeline.settings.bigquery import bigquery_query, scoring_query
+from pipeline.settings.bigquery import bigquery_query, evaluation_query, scoring_query
 
 
 class Node:
@@ -37,6 +38,17 @@ class Node:
     SCORING_EXAMPLE_GEN = "ScoringExampleGen"
     PUSHED_MODEL = "PushedModelImporter"
     BATCH_SCORER = "BatchScorer"
+    EVALUATION_EXAMPLE_GEN = "FreshExampleGen"
+    FRESH_STATISTICS = "FreshStatisticsGen"
+    FRESH_EVALUATOR = "FreshEvaluator"  # the Evaluator on fresh rows: not a blessing
+    REFERENCE_EVALUATION = "BlessingTimeEvaluationImporter"
+    TRAINING_STATISTICS = "TrainingStatisticsImporter"
+    TRAINING_SCHEMA = "TrainingSchemaImporter"
+    HEALTH_CHECK = "ModelHealthCheck"
+    LATEST_SCHEMA = "LatestSchemaResolver"
+    RETRAINING_TRIGGER = "RetrainingTrigger"
+    AB_COMPARISON = "ABComparison"  # one per challenger: `ABComparison_<version>`
+    CHALLENGER = "ChallengerImporter"  # `ChallengerImporter_<version>`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +81,16 @@ class PipelineKind:
         """The BigQuery query it reads (data_source=bigquery)."""
         return bigquery_query(config, window_end)
 
+    # The node that reads its rows.
+    example_gen_node: ClassVar[str] = Node.EXAMPLE_GEN
+
+    @classmethod
+    def window_moves(cls, config: PipelineConfig) -> bool:
+        """Whether its BigQuery rows are a window that moves with the day the query runs
+        (its text then stays the same while the rows change, so a cache must not serve
+        it)."""
+        return config.data_source == "bigquery" and bool(config.bigquery_window_days)
+
 
 @dataclasses.dataclass(frozen=True)
 class Training(PipelineKind):
@@ -98,6 +120,11 @@ class Scoring(PipelineKind):
     suffix: ClassVar[str] = "-scoring"
     schedule_name: ClassVar[str] = "scoring"
     scores_rows: ClassVar[bool] = True
+    example_gen_node: ClassVar[str] = Node.SCORING_EXAMPLE_GEN
+
+    @classmethod
+    def window_moves(cls, config: PipelineConfig) -> bool:
+        return False  # the whole table, every time
 
     @classmethod
     def data_path(cls, config: PipelineConfig) -> str:
@@ -111,6 +138,51 @@ class Scoring(PipelineKind):
     def query(cls, config: PipelineConfig, window_end: datetime.date | None) -> str:
         """Every row of the table to score; it has no window."""
         return scoring_query(config)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelReference:
+    """What a model was judged on and trained from, as artifact URIs in ML Metadata: the
+    Evaluator's output that blessed it, the accepted statistics of its training data, and
+    its schema."""
+
+    model_uri: str
+    evaluation_uri: str
+    statistics_uri: str
+    schema_uri: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ContinuousEvaluation(PipelineKind):
+    """The serving model judged on fresh labelled rows (`evaluation_data_path`, or with
+    data_source=bigquery the last `evaluation_window_days` of the table): the Evaluator's
+    metrics per slice compared with those it had when it was blessed, the rows' statistics
+    with its training data's, and each A/B challenger compared with it on the same rows. In
+    the training pipeline's store, so the verdict is linked to the model. `reference`: the
+    judged model's URIs (found in ML Metadata locally); `challengers`: version -> Model URI."""
+
+    reference: ModelReference | None = None
+    challengers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    suffix: ClassVar[str] = "-evaluation"
+    schedule_name: ClassVar[str] = "evaluation"
+    example_gen_node: ClassVar[str] = Node.EVALUATION_EXAMPLE_GEN
+
+    @classmethod
+    def window_moves(cls, config: PipelineConfig) -> bool:
+        return config.data_source == "bigquery" and not config.evaluation_query
+
+    @classmethod
+    def data_path(cls, config: PipelineConfig) -> str:
+        return resolve_data_path(config.evaluation_data_path)
+
+    @classmethod
+    def bigquery_table(cls, config: PipelineConfig) -> str:
+        return ""
+
+    @classmethod
+    def query(cls, config: PipelineConfig, window_end: datetime.date | None) -> str:
+        """The last `evaluation_window_days` of labelled rows, or `evaluation_query`."""
+        return evaluation_query(config)
 
 
 @dataclasses.dataclass(frozen=True)

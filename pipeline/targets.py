@@ -62,6 +62,10 @@ class Target:
     tuner_config: Mapping[str, Any] | None = None
     # The Vertex AI Pusher's custom_config: deploy to an endpoint; None: push files.
     serving_config: Mapping[str, Any] | None = None
+    # The training pipeline's PipelineJob arguments, for continuous evaluation to submit
+    # when the model degraded (pipeline/components/retraining.py); None: the runner
+    # retrains itself (this machine).
+    retraining_job: Mapping[str, Any] | None = None
 
     @property
     def parallel_trials(self) -> bool:
@@ -101,10 +105,12 @@ def local_target(pipeline_root: str, serving_directory: str = "",
 def vertex_target(pipeline_root: str, serving_directory: str,
                   beam_pipeline_args: tuple[str, ...],
                   training: Mapping[str, Any], tuning: Mapping[str, Any] | None,
-                  serving: Mapping[str, Any] | None) -> Target:
+                  serving: Mapping[str, Any] | None,
+                  retraining_job: Mapping[str, Any] | None = None) -> Target:
     """Vertex AI Pipelines: `training` and `tuning` are the Vertex AI Trainer's and
     Tuner's custom_config (pipeline/orchestration/vertex.py builds them), `serving` the
-    Vertex AI Pusher's (None: files under `serving_directory`)."""
+    Vertex AI Pusher's (None: files under `serving_directory`), `retraining_job` the
+    training pipeline's PipelineJob arguments."""
     # Imported here: aiplatform takes ~9 s to import; only cloud pipelines need it.
     from tfx.extensions.google_cloud_ai_platform.trainer import component as vertex_trainer
     from tfx.extensions.google_cloud_ai_platform.tuner import component as vertex_tuner
@@ -113,4 +119,5 @@ def vertex_target(pipeline_root: str, serving_directory: str,
                   None, latest_strategy=LatestArtifactStrategy,
                   trainer_class=vertex_trainer.Trainer,
                   tuner_class=vertex_tuner.Tuner if tuning is not None else Tuner,
-                  trainer_config=dict(training), tuner_config=tuning, serving_config=serving)
+                  trainer_config=dict(training), tuner_config=tuning, serving_config=serving,
+                  retraining_job=retraining_job)

@@ -15,7 +15,8 @@ modules:
   class_names)` (the signature's outputs).
 - `judge.py`: how the task is judged (TFMA, numpy, the report's pictures), read by the
   Evaluator's config and the report: `evaluator_metrics(settings)`, and `report_labels`,
-  `answers`, `ranking_score`, `example_losses`, `answer_fields`, `worst_slices_first`,
+  `answers`, `ranking_score` (and `ranking_scores`, weighted, for a bootstrap),
+  `example_losses`, `answer_fields`, `worst_slices_first`,
   `SLICE_ORDER_NOTE`, `report_views` and `report_sections`.
 
 `tasks/__init__.py` finds the tasks by their folders; `tasks/model_parts.py`,

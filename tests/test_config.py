@@ -86,6 +86,12 @@ def test_list_and_mapping_values_parse_from_strings() -> None:
     assert config.hidden_units == (32, 16)
     assert config.slice_features == ("payment_type",)
     assert config.bigquery_derived_columns == {"trip_start_hour": "EXTRACT(HOUR FROM ts)"}
+    # Pushed versions are digits, and stay text; one of them is a list of one.
+    numbered = load_config(["--ab_models=1796198253", "--scoring_model=1796198314",
+                            "--hidden_units=64"], environ={})
+    assert numbered.ab_models == ("1796198253",) and numbered.scoring_model == "1796198314"
+    assert numbered.hidden_units == (64,)
+    assert load_config(["--ab_models=17,18"], environ={}).ab_models == ("17", "18")
 
 
 @pytest.mark.parametrize(

@@ -196,19 +196,36 @@ def test_building_the_pipeline_loads_none_of_the_model_code() -> None:
 
 
 def test_every_kind_has_its_steps_registered(tmp_path: Path) -> None:
-    from pipeline.kinds import DataOnly, Scoring, TrainAll, Training, kinds
+    from pipeline.kinds import (
+        ContinuousEvaluation,
+        DataOnly,
+        ModelReference,
+        Scoring,
+        TrainAll,
+        Training,
+        kinds,
+    )
 
-    config = taxi_config()
+    config = taxi_config(evaluation_data_path="testdata/taxi_trips.jsonl")
+    evaluation = ContinuousEvaluation(ModelReference("/model", "/evaluation", "/statistics",
+                                                     "/schema"), {"7": "/other-model"})
     built = {type(kind).__name__: create_pipeline(
         config, local_target(str(tmp_path), str(tmp_path)), kind)
-        for kind in (Training(), TrainAll({"a": config}), Scoring("/model"), DataOnly())}
+        for kind in (Training(), TrainAll({"a": config}), Scoring("/model"), DataOnly(),
+                     evaluation)}
     assert set(built) == {kind.__name__ for kind in kinds()}
     names = {kind: pipeline.pipeline_info.pipeline_name for kind, pipeline in built.items()}
     assert names == {"Training": "big-tipper", "TrainAll": "big-tipper-train-all",
-                     "Scoring": "big-tipper-scoring", "DataOnly": "big-tipper-data"}
+                     "Scoring": "big-tipper-scoring", "DataOnly": "big-tipper-data",
+                     "ContinuousEvaluation": "big-tipper-evaluation"}
     assert "Pusher" not in {node.id for node in built["TrainAll"].components}
     assert {node.id for node in built["Scoring"].components} == {
         "ScoringExampleGen", "PushedModelImporter", "BatchScorer"}
+    assert {node.id for node in built["ContinuousEvaluation"].components} == {
+        "FreshExampleGen", "FreshStatisticsGen", "PushedModelImporter",
+        "BlessingTimeEvaluationImporter", "TrainingStatisticsImporter",
+        "TrainingSchemaImporter", "FreshEvaluator", "ModelHealthCheck",
+        "ChallengerImporter_7", "ABComparison_7"}
 
 
 def test_every_artifact_type_imports_by_its_vertex_title() -> None:

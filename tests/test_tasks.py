@@ -60,7 +60,7 @@ def test_tables_pick_the_task_columns_from_the_evaluation() -> None:
 PARTS = {
     "model": ("output_layer", "loss", "metrics"),
     "graph": ("label_op", "class_names", "serving_outputs"),
-    "judge": ("evaluator_metrics", "report_labels", "answers", "ranking_score",
+    "judge": ("evaluator_metrics", "report_labels", "answers", "ranking_score", "ranking_scores",
               "example_losses", "answer_fields", "worst_slices_first", "report_views",
               "report_sections", "SLICE_ORDER_NOTE"),
 }

@@ -34,6 +34,10 @@ from tfx.utils import io_utils, json_utils, path_utils, proto_utils
 from evaluation.array_evaluation import EvaluatedModel, NotArrayEvaluable, evaluate
 
 CODE_KEY = "code"
+# On the blessing: the evaluation it was decided on. A pipeline that resolves a blessed
+# model (continuous evaluation on Vertex AI, where nothing is looked up before the run)
+# finds the model's blessing-time metrics through it.
+EVALUATION_URI_PROPERTY = "evaluation_uri"
 
 
 class Executor(tfx_executor.Executor):
@@ -42,21 +46,23 @@ class Executor(tfx_executor.Executor):
     def Do(self, input_dict: dict[str, list[types.Artifact]],  # noqa: N802 - TFX's name
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]
            ) -> None:
+        output_uri = artifact_utils.get_single_uri(
+            output_dict[standard_component_specs.EVALUATION_KEY])
         try:
             eval_config, models, files = self._array_inputs(input_dict, exec_properties)
-            output_uri = artifact_utils.get_single_uri(
-                output_dict[standard_component_specs.EVALUATION_KEY])
             evaluate(eval_config, models, files, output_uri)
         except NotArrayEvaluable as reason:
             print(f"Evaluator: {reason}; evaluating with TFMA's Beam pipeline instead",
                   flush=True)
             super().Do(input_dict, output_dict, exec_properties)
-            return
-        print(f"Evaluator: {len(files)} file(s) of eval examples evaluated on arrays, "
-              f"results in {output_uri}", flush=True)
-        if tfma.metrics.metric_thresholds_from_metrics_specs(
-                eval_config.metrics_specs, eval_config=eval_config):
-            self._bless(input_dict, output_dict, exec_properties, output_uri)
+        else:
+            print(f"Evaluator: {len(files)} file(s) of eval examples evaluated on arrays, "
+                  f"results in {output_uri}", flush=True)
+            if tfma.metrics.metric_thresholds_from_metrics_specs(
+                    eval_config.metrics_specs, eval_config=eval_config):
+                self._bless(input_dict, output_dict, exec_properties, output_uri)
+        for blessing in output_dict.get(standard_component_specs.BLESSING_KEY, []):
+            blessing.set_string_custom_property(EVALUATION_URI_PROPERTY, output_uri)
 
     def _array_inputs(self, input_dict: dict[str, list[types.Artifact]],
                       exec_properties: dict[str, Any]

@@ -520,7 +520,12 @@ def record_file_example_gen(settings: IngestionSettings | ScoringIngestionSettin
 SCORING_SPLIT = "score"
 
 
+def one_split_config(name: str) -> example_gen_pb2.Output:
+    """Every row in the one split `name`."""
+    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+        splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=1)]))
+
+
 def scoring_split_config() -> example_gen_pb2.Output:
     """Every row of a table to score in one split."""
-    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
-        splits=[example_gen_pb2.SplitConfig.Split(name=SCORING_SPLIT, hash_buckets=1)]))
+    return one_split_config(SCORING_SPLIT)

@@ -290,7 +290,7 @@ def model_report(store: metadata_store.MetadataStore, runs: list[Run], reference
         })
     trainer = next((step for step in chain if step["component"] == Node.TRAINER), None)
     training_run = next((run for run in runs if trainer and run.number == trainer["run"]), None)
-    evaluation, blessing, sandbox = _evaluation_of(store, model.id)
+    evaluation, blessing, sandbox = evaluation_of(store, model.id)
     # ExampleValidator gates Transform by order, not through an artifact, so its anomalies
     # are found in the run that trained the model rather than upstream of it.
     checks = run_outputs(store, training_run) if training_run else {}
@@ -325,12 +325,13 @@ def _artifact_summary(artifact: metadata_store_pb2.Artifact) -> dict[str, Any]:
     return {"id": artifact.id, "type": artifact.type, "uri": artifact.uri}
 
 
-def _evaluation_of(store: metadata_store.MetadataStore, model_id: int
+def evaluation_of(store: metadata_store.MetadataStore, model_id: int
                    ) -> tuple[metadata_store_pb2.Artifact | None,
                               metadata_store_pb2.Artifact | None,
                               metadata_store_pb2.Artifact | None]:
     """The latest evaluation, blessing and serving-sandbox verdict (InfraBlessing) of
-    `model_id` as the candidate."""
+    `model_id` as the candidate of a training run (continuous evaluation's judgements on
+    fresh rows are not its blessing)."""
     evaluation = blessing = sandbox = None
     for event in sorted(store.get_events_by_artifact_ids([model_id]),
                         key=lambda e: e.execution_id):
@@ -338,6 +339,8 @@ def _evaluation_of(store: metadata_store.MetadataStore, model_id: int
             continue
         if _event_key(event) != "model":
             continue  # the model was the baseline here, not the candidate
+        if component_of(store, event.execution_id) == Node.FRESH_EVALUATOR:
+            continue
         for artifact in outputs_of(store, event.execution_id):
             if artifact.type == "ModelEvaluation":
                 evaluation = artifact
@@ -421,12 +424,12 @@ def lineage_dot(report: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------- predictions
-def _producer(store: metadata_store.MetadataStore, artifact_id: int) -> int | None:
+def producer_of(store: metadata_store.MetadataStore, artifact_id: int) -> int | None:
     return next((event.execution_id for event in store.get_events_by_artifact_ids([artifact_id])
                  if event.type == metadata_store_pb2.Event.OUTPUT), None)
 
 
-def _inputs_of(store: metadata_store.MetadataStore, execution_id: int
+def inputs_of(store: metadata_store.MetadataStore, execution_id: int
                ) -> list[metadata_store_pb2.Artifact]:
     ids = [event.artifact_id for event in store.get_events_by_execution_ids([execution_id])
            if event.type == metadata_store_pb2.Event.INPUT]
@@ -461,8 +464,8 @@ def predictions_report(store: metadata_store.MetadataStore, training_runs: list[
     scored, its SHA-256, code and libraries), the examples and the model that scored them,
     and that model's own lineage (`model_report`)."""
     predictions = find_predictions(store, reference)
-    writer = _producer(store, predictions.id)
-    inputs = _inputs_of(store, writer)
+    writer = producer_of(store, predictions.id)
+    inputs = inputs_of(store, writer)
     [model] = [a for a in inputs if a.type == "Model"]
     [examples] = [a for a in inputs if a.type == "Examples"]
     run_context = next((context for context in store.get_contexts_by_execution(writer)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.kinds import TRAINING, Node, PipelineKind, Scoring
+from pipeline.kinds import TRAINING, ContinuousEvaluation, Node, PipelineKind, Scoring
 from pipeline.settings import REPOSITORY_ROOT, PipelineConfig
 from pipeline.settings.values import ConfigError
 
@@ -157,6 +157,12 @@ class CloudLayout:
     def serving_directory(self) -> str:
         return f"{self.root}/serving/{self.pipeline_name}"
 
+    @property
+    def training_template(self) -> str:
+        """The compiled training pipeline that continuous evaluation submits when the
+        model degraded (uploaded by `submit-evaluation` and `schedule-evaluation`)."""
+        return f"{self.root}/templates/{self.pipeline_name}.json"
+
 
 def image_tag() -> str:
     """A tag that changes whenever anything baked into the images changes: every file of
@@ -283,6 +289,14 @@ def vertex_serving_config(config: PipelineConfig) -> dict[str, Any] | None:
     }
 
 
+def vertex_retraining_job(config: PipelineConfig) -> dict[str, Any]:
+    """The PipelineJob arguments of one training run from the uploaded training template:
+    what continuous evaluation's RetrainingTrigger submits."""
+    layout = CloudLayout.for_config(config)
+    return {**pipeline_job_arguments(config, layout.training_template, TRAINING),
+            "service_account": config.service_account}
+
+
 # ---------------------------------------------------------------------- compile
 def template_path(config: PipelineConfig, kind: PipelineKind = TRAINING) -> Path:
     """Where `compile_pipeline` writes the JSON of `kind`'s pipeline."""
@@ -298,7 +312,8 @@ def target_of(config: PipelineConfig) -> Any:
                          tuple(beam_pipeline_args(config, layout)),
                          training=vertex_training_config(config),
                          tuning=vertex_tuning_config(config),
-                         serving=vertex_serving_config(config))
+                         serving=vertex_serving_config(config),
+                         retraining_job=vertex_retraining_job(config))
 
 
 def compile_pipeline(config: PipelineConfig, output_path: Path,
@@ -309,6 +324,11 @@ def compile_pipeline(config: PipelineConfig, output_path: Path,
     validate_cloud(config)
     if kind.scores_rows:
         _check_scoring(config)
+    if isinstance(kind, ContinuousEvaluation):
+        _check_evaluation(config)
+        if config.retrain_on_degradation:
+            # What the RetrainingTrigger submits, compiled beside it for the upload.
+            compile_pipeline(config, template_path(config, TRAINING), TRAINING)
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
     from pipeline.definition import create_pipeline
@@ -327,11 +347,11 @@ def compile_pipeline(config: PipelineConfig, output_path: Path,
     spec = json.loads(output_path.read_text())
     _resolve_our_own_types(spec)
     output_path.write_text(json.dumps(spec, indent=2, sort_keys=True))
-    if config.data_source == "bigquery" and config.bigquery_window_days and not kind.scores_rows:
+    if kind.window_moves(config):
         # The moving window's query text is the same every day, so a cached ExampleGen would
         # serve last week's rows; it must run each time (its new output then re-runs the rest).
-        spec["pipelineSpec"]["root"]["dag"]["tasks"][Node.EXAMPLE_GEN].pop("cachingOptions",
-                                                                           None)
+        spec["pipelineSpec"]["root"]["dag"]["tasks"][kind.example_gen_node].pop(
+            "cachingOptions", None)
         output_path.write_text(json.dumps(spec, indent=2, sort_keys=True))
     return spec
 
@@ -359,6 +379,29 @@ def _resolve_our_own_types(spec: dict[str, Any]) -> None:
                                                       f'schema_title="{title}"')
 
 
+def _check_evaluation(config: PipelineConfig) -> None:
+    if config.ab_models:
+        raise ConfigError("ab_models: the A/B comparison runs locally (evaluate-deployed), "
+                          "where the pushed versions are found in ML Metadata; on Vertex AI "
+                          "the pipeline judges the latest blessed model.")
+    if config.data_source == "file" and not config.evaluation_data_path.startswith("gs://"):
+        raise ConfigError(f"evaluation_data_path={config.evaluation_data_path!r}: a Vertex AI "
+                          "pipeline reads files under gs:// only.")
+
+
+def upload_training_template(config: PipelineConfig, credentials: Any = None) -> str:
+    """Uploads the compiled training pipeline to where the RetrainingTrigger reads it;
+    its gs:// URI."""
+    from google.cloud import storage
+
+    uri = CloudLayout.for_config(config).training_template
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    client = storage.Client(project=config.gcp_project, credentials=credentials)
+    client.bucket(bucket).blob(name).upload_from_filename(
+        str(template_path(config, TRAINING)), content_type="application/json")
+    return uri
+
+
 def _check_scoring(config: PipelineConfig) -> None:
     if config.data_source == "bigquery" and not config.scoring_bigquery_table:
         raise ConfigError("scoring_bigquery_table is empty: name the table of rows to score "
@@ -381,7 +424,8 @@ def describe(config: PipelineConfig, spec: Mapping[str, Any]) -> str:
     executors = pipeline_spec["deploymentSpec"]["executors"]
     components = pipeline_spec["components"]
     tasks = pipeline_spec["root"]["dag"]["tasks"]
-    kind = Scoring() if Node.BATCH_SCORER in tasks else TRAINING
+    kind = (Scoring() if Node.BATCH_SCORER in tasks else
+            ContinuousEvaluation() if Node.HEALTH_CHECK in tasks else TRAINING)
     lines = [
         f"Pipeline {spec['pipelineSpec']['pipelineInfo']['name']!r} (variant "
         f"{config.variant}) on Vertex AI Pipelines",
@@ -463,6 +507,12 @@ def in_dependency_order(tasks: Mapping[str, Any]) -> list[str]:
 def _data_description(config: PipelineConfig, kind: PipelineKind) -> str:
     if config.data_source == "file":
         return f"files {kind.data_path(config)}"
+    if isinstance(kind, ContinuousEvaluation):
+        return ("BigQuery, evaluation_query" if config.evaluation_query else
+                f"BigQuery {config.bigquery_table}, the {config.evaluation_window_days} days "
+                f"before each run by "
+                f"{config.evaluation_timestamp_column or config.bigquery_timestamp_column}, "
+                "with labels")
     if kind.scores_rows:
         return f"BigQuery {kind.bigquery_table(config)}, every row, to score"
     window = (f"the {config.bigquery_window_days} days before each run"
@@ -483,24 +533,30 @@ def _training_description(config: PipelineConfig, images: Mapping[str, str]) -> 
 
 
 # ---------------------------------------------------------------------- submit, schedule
+def pipeline_job_arguments(config: PipelineConfig, template: str | Path,
+                           kind: PipelineKind = TRAINING) -> dict[str, Any]:
+    """The `aiplatform.PipelineJob` arguments of one run of `kind` from `template`."""
+    layout = CloudLayout.for_config(config)
+    return {
+        "display_name": kind.pipeline_name(config),
+        "template_path": str(template),
+        "pipeline_root": layout.pipeline_root,
+        "enable_caching": config.vertex_enable_caching,
+        "labels": {"pipeline": config.pipeline_name,
+                   "variant": config.variant.replace("_", "-"), **config.vertex_labels},
+        "project": config.gcp_project,
+        "location": config.gcp_region,
+    }
+
+
 def pipeline_job(config: PipelineConfig, template_path: Path, credentials: Any = None,
                  kind: PipelineKind = TRAINING) -> Any:
     """The `aiplatform.PipelineJob` for a compiled template of `kind` (built offline, not
     yet sent)."""
     from google.cloud import aiplatform
 
-    layout = CloudLayout.for_config(config)
-    return aiplatform.PipelineJob(
-        display_name=kind.pipeline_name(config),
-        template_path=str(template_path),
-        pipeline_root=layout.pipeline_root,
-        enable_caching=config.vertex_enable_caching,
-        labels={"pipeline": config.pipeline_name,
-                "variant": config.variant.replace("_", "-"), **config.vertex_labels},
-        project=config.gcp_project,
-        location=config.gcp_region,
-        credentials=credentials,
-    )
+    return aiplatform.PipelineJob(**pipeline_job_arguments(config, template_path, kind),
+                                  credentials=credentials)
 
 
 def submit(config: PipelineConfig, job: Any) -> None:

@@ -36,7 +36,9 @@ What cannot run here is substituted openly, and each substitution is printed:
   and a worker pool on loopback ports); the chief's executor output is the task's;
 - the endpoint deploy: a push into `serving/` beside the run's artifacts (on gs://
   when they are);
-- the predictions table: written to the BigQuery emulator.
+- the predictions table: written to the BigQuery emulator;
+- continuous evaluation's retraining: the training pipeline job it would submit is
+  written to its request file, not submitted.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def substitutions() -> dict[str, tuple[str, str]]:
 
     from pipeline.components.atomic_pusher import AtomicPushExecutor
     from pipeline.components.bigquery_example_gen import BigQueryExecutor
+    from pipeline.components.retraining import Executor as RetrainingExecutor
+    from pipeline.components.retraining import RecordedRetrainingExecutor
     from pipeline.components.vertex_pusher import SandboxedVertexPushExecutor
 
     emulated, trainer, tuner, push = (class_path(EmulatedBigQueryExecutor),
@@ -92,7 +96,9 @@ def substitutions() -> dict[str, tuple[str, str]]:
             class_path(vertex_trainer.GenericExecutor): (trainer, "training"),
             class_path(vertex_tuner.Executor): (tuner, "training"),
             class_path(SandboxedVertexPushExecutor): (push, "endpoint"),
-            class_path(vertex_pusher.Executor): (push, "endpoint")}
+            class_path(vertex_pusher.Executor): (push, "endpoint"),
+            class_path(RetrainingExecutor): (class_path(RecordedRetrainingExecutor),
+                                             "retraining")}
 
 # Beam arguments that only mean something to Dataflow.
 DATAFLOW_ARGUMENTS = ("--runner=", "--project=", "--temp_location=", "--region=",
@@ -217,6 +223,9 @@ def _substitute(name: str, arguments: list[str], parameters: dict[str, Any], roo
         parameters["push_destination"] = {"stringValue": json.dumps(
             {"filesystem": {"base_directory": str(serving)}})}
         notes.append(f"{name}: Vertex AI endpoint deploy -> a push into {serving}")
+    elif stands_for == "retraining":
+        notes.append(f"{name}: the training pipeline job -> written to its request file, "
+                     "not submitted")
     arguments = [replaced if argument == executor else argument for argument in arguments]
     if any(argument == "--runner=DataflowRunner" for argument in arguments):
         arguments = [argument for argument in arguments

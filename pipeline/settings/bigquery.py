@@ -14,6 +14,7 @@ TIMESTAMP_TRUNC(.., WEEK) (weeks start on Monday) and FARM_FINGERPRINT of BYTES 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 
@@ -126,3 +127,18 @@ def scoring_query(config: PipelineConfig) -> str:
     selected = [*_feature_columns(config, copied), f"'{table}' AS {SOURCE_FEATURE}"]
     select_list = ",\n  ".join(selected)
     return f"SELECT\n  {select_list}\nFROM `{table}`"
+
+
+def evaluation_query(config: PipelineConfig) -> str:
+    """The fresh labelled rows of continuous evaluation: `evaluation_query` as written, or
+    the training query (table, features, label rule) over the last
+    `evaluation_window_days` whole days of `evaluation_timestamp_column` (the training
+    data's timestamp column when empty), every row, the window taken when the query runs
+    (so a schedule compiled once reads the newest days)."""
+    if config.evaluation_query:
+        return config.evaluation_query
+    return bigquery_query(dataclasses.replace(
+        config, bigquery_window_days=config.evaluation_window_days,
+        bigquery_timestamp_column=(config.evaluation_timestamp_column
+                                   or config.bigquery_timestamp_column),
+        bigquery_sample_percent=100.0), window_end=None)

@@ -59,6 +59,7 @@ class Step(str, enum.Enum):
     REPORT = "report"  # ModelReportGen
     SANDBOX = "sandbox"  # ServingSandbox: the candidate served before it may be pushed
     SCORING = "scoring"  # batch_predict.py: the table to score and where predictions go
+    MONITORING = "monitoring"  # evaluate-deployed: the serving model on fresh labelled rows
     CLOUD = "cloud"  # vertex_runner.py: images, machines, Dataflow, the endpoint
 
 
@@ -94,7 +95,7 @@ RUN, EXAMPLE_GEN, DATA_CHECKS, TRANSFORM = (Step.RUN, Step.EXAMPLE_GEN, Step.DAT
                                             Step.TRANSFORM)
 TUNER, TRAINER, EVALUATOR, REPORT, CLOUD = (Step.TUNER, Step.TRAINER, Step.EVALUATOR,
                                             Step.REPORT, Step.CLOUD)
-SANDBOX, SCORING = Step.SANDBOX, Step.SCORING
+SANDBOX, SCORING, MONITORING = Step.SANDBOX, Step.SCORING, Step.MONITORING
 # Feature lists: read where rows are typed, transformed, fed to the network and reported.
 FEATURE_READERS = (EXAMPLE_GEN, TRANSFORM, TRAINER, REPORT)
 # The task and the label: read wherever labels are typed, learned, judged or shown.
@@ -172,8 +173,8 @@ class PipelineConfig:
     # Distribution checks that stop a run before Transform, per feature: the L-infinity
     # distance (categorical) or Jensen-Shannon divergence (numeric) allowed between this
     # run's train split and the previous run's (drift), and between train and eval (skew).
-    drift_thresholds: dict[str, float] = setting(read_by=(DATA_CHECKS,), above=0, maximum=1,
-                                                 factory=dict)
+    drift_thresholds: dict[str, float] = setting(read_by=(DATA_CHECKS, MONITORING), above=0,
+                                                 maximum=1, factory=dict)
     skew_thresholds: dict[str, float] = setting(read_by=(DATA_CHECKS,), above=0, maximum=1,
                                                 factory=dict)
 
@@ -329,6 +330,38 @@ class PipelineConfig:
     # Vertex AI: the BigQuery table (project.dataset.table) predictions are appended to.
     predictions_bigquery_table: str = setting("", read_by=(SCORING, CLOUD))
 
+    # --- continuous evaluation (`python -m pipeline evaluate-deployed`): the serving model
+    # judged on fresh labelled rows against what it measured when it was blessed ---
+    # The fresh rows, with the label: a .jsonl/.csv file or a glob (data_source=file). With
+    # data_source=bigquery: the training query's table, features and label rule over the
+    # last `evaluation_window_days` days of `evaluation_timestamp_column` (empty: the
+    # training data's timestamp column; name the column of when a label arrived), every
+    # row; or `evaluation_query`, a query of your own returning the feature columns and
+    # label_name.
+    evaluation_data_path: str = setting("", read_by=(MONITORING,))
+    evaluation_window_days: int = setting(7, read_by=(MONITORING,), minimum=1)
+    evaluation_timestamp_column: str = setting("", read_by=(MONITORING,))
+    evaluation_query: str = setting("", read_by=(MONITORING,))
+    # Which pushed model is judged: "latest", a pushed version, or a Model artifact id.
+    evaluation_model: str = setting("latest", read_by=(MONITORING,))
+    # Metric -> how much worse than at blessing time it may get on the fresh rows (lower,
+    # for a metric where higher is better), overall and on every slice of at least
+    # `degradation_min_slice_examples` rows. Empty: the task's change_thresholds.
+    degradation_thresholds: dict[str, float] = setting(read_by=(MONITORING,), minimum=0.0,
+                                                       factory=dict)
+    degradation_min_slice_examples: int = setting(200, read_by=(MONITORING,), minimum=1)
+    # How far a feature of the fresh rows may move from the model's training data (TFDV's
+    # distances: Jensen-Shannon on quantile histograms for numbers, L-infinity for
+    # categories), unless drift_thresholds names the feature.
+    monitoring_drift_threshold: float = setting(0.3, read_by=(MONITORING,), above=0, maximum=1)
+    # Start a training run when the model has degraded or its data drifted.
+    retrain_on_degradation: bool = setting(False, read_by=(MONITORING,))
+    # Other pushed versions serving beside the judged one (an A/B split): each is compared
+    # with it on the same fresh rows, per slice, by the task's ranking metric with a
+    # bootstrap interval over the rows (`bootstrap_samples` resamples, 95%).
+    ab_models: tuple[str, ...] = setting((), read_by=(MONITORING,))
+    bootstrap_samples: int = setting(1000, read_by=(MONITORING,), minimum=10)
+
     # --- Google Cloud: read by vertex_runner.py only ---
     gcp_project: str = setting("", read_by=(CLOUD,))  # project that runs and pays
     # Vertex AI Pipelines, Training, Dataflow and endpoints.
@@ -454,7 +487,7 @@ class PipelineConfig:
         """Blessing metrics must be ones the task computes; a threshold for another
         task's metric is refused with this task's choices."""
         task = task_named(self.task)
-        for key in ("blessing_thresholds", "change_thresholds"):
+        for key in ("blessing_thresholds", "change_thresholds", "degradation_thresholds"):
             for metric in getattr(self, key):
                 if metric not in task.gating_metrics:
                     choices = ", ".join(f"{name} ({task.direction(name)})"
@@ -516,6 +549,13 @@ def blessing_thresholds(settings: Any) -> dict[str, float]:
 def change_thresholds(settings: Any) -> dict[str, float]:
     """The configured change thresholds of `settings`, or its task's defaults."""
     return dict(settings.change_thresholds or task_named(settings.task).change_thresholds)
+
+
+def degradation_thresholds(settings: Any) -> dict[str, float]:
+    """How much worse than at blessing time each metric may get on fresh rows: the
+    configured degradation thresholds, or the change a candidate may show against the last
+    blessed model (`change_thresholds`, its task's defaults when empty)."""
+    return dict(settings.degradation_thresholds or change_thresholds(settings))
 
 
 def training_phases(settings: Any) -> tuple[TrainingPhase, ...]:

@@ -105,9 +105,16 @@ def _parse_string(text: str, hint: Any, problem: str) -> Any:
             return False
         raise ConfigError(problem + " (use true or false).")
     try:
-        return json.loads(stripped)
+        value = json.loads(stripped)
     except json.JSONDecodeError:
         pass
+    else:
+        # A pushed version or a column named by digits stays text; one item of a list is a
+        # list of one (--ab_models=1796198253).
+        if hint is str:
+            return value if isinstance(value, str) else text
+        if origin is not tuple or isinstance(value, list):
+            return value
     if origin is tuple:
         item_type = typing.get_args(hint)[0]
         items = [item.strip() for item in stripped.split(",") if item.strip()]

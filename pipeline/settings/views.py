@@ -109,6 +109,14 @@ class StepSettings:
         return dataclasses.replace(self, **{  # type: ignore[type-var]
             key: coerce_setting(key, value, source) for key, value in values.items()})
 
+    def narrowed(self, view: type[SettingsView]) -> SettingsView:
+        """The settings of `view` (another view, reading fewer steps) taken from this one;
+        ConfigError when this view lacks one of them."""
+        values = self.to_dict()
+        return view.from_dict({field.name: values.get(field.name, None)
+                               for field in dataclasses.fields(view)  # type: ignore[arg-type]
+                               if field.name in values}, type(self).__name__)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (tuples become lists)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))  # type: ignore[call-overload]
@@ -139,3 +147,5 @@ EvaluatorSettings = settings_view("EvaluatorSettings", Step.EVALUATOR)
 ModelReportSettings = settings_view("ModelReportSettings", Step.REPORT)
 SandboxSettings = settings_view("SandboxSettings", Step.SANDBOX)
 ScoringSettings = settings_view("ScoringSettings", Step.SCORING)
+# Continuous evaluation: its own settings, and the Evaluator's (task, slices, metrics).
+MonitoringSettings = settings_view("MonitoringSettings", Step.MONITORING, Step.EVALUATOR)

@@ -57,19 +57,31 @@ def auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
     """ROC AUC as the Mann-Whitney rank statistic (tied scores share their mean rank), or
     NaN when only one class is present. Our own few lines: scikit-learn stays out of what
     runs in a component."""
-    positive = np.asarray(labels) > 0.5
-    positives, negatives = int(positive.sum()), int((~positive).sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    scores = np.asarray(probabilities, dtype=np.float64)
-    values, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    mean_ranks = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based, ties averaged
-    ranks = mean_ranks[inverse]
-    return float((ranks[positive].sum() - positives * (positives + 1) / 2)
-                 / (positives * negatives))
+    return float(ranking_scores(labels, probabilities, np.ones((1, len(labels))))[0])
 
 
 ranking_score = auc
+
+
+def ranking_scores(labels: np.ndarray, probabilities: np.ndarray, weights: np.ndarray
+                   ) -> np.ndarray:
+    """The AUC with each example counted its weight's times, for each row of `weights`
+    (resamples, rows): a bootstrap's scores from one sort. Per distinct score, the
+    positives' weight times the negatives' weight below it (half of that tied with it),
+    over positives times negatives; NaN for a row of weights holding one class."""
+    positive = np.asarray(labels).reshape(-1) > 0.5
+    scores = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    _, inverse = np.unique(scores, return_inverse=True)
+    groups = int(inverse.max()) + 1 if len(scores) else 0
+    results = np.empty(len(weights))
+    for index, row in enumerate(np.asarray(weights, dtype=np.float64)):
+        positives = np.bincount(inverse, row * positive, minlength=groups)
+        negatives = np.bincount(inverse, row * ~positive, minlength=groups)
+        below = np.cumsum(negatives) - negatives
+        pairs = positives.sum() * negatives.sum()
+        results[index] = (float(np.dot(positives, below + negatives / 2.0)) / pairs
+                          if pairs > 0 else float("nan"))
+    return results
 
 
 def example_losses(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:

@@ -48,6 +48,16 @@ def ranking_score(labels: np.ndarray, predictions: np.ndarray) -> float:
     return float(np.mean(np.argmax(predictions, axis=1) == labels)) if len(labels) else 0.0
 
 
+def ranking_scores(labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray
+                   ) -> np.ndarray:
+    """The accuracy with each example counted its weight's times, for each row of
+    `weights` (resamples, rows)."""
+    correct = (np.argmax(predictions, axis=1) == np.asarray(labels)).astype(np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    totals = weights.sum(axis=1)
+    return np.divide(weights @ correct, totals, out=np.zeros(len(weights)), where=totals > 0)
+
+
 def example_losses(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     """The log loss of each example's true class."""
     true_class = predictions[np.arange(len(labels)), labels.astype(int)]

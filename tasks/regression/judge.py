@@ -45,6 +45,22 @@ def ranking_score(labels: np.ndarray, predictions: np.ndarray) -> float:
     return 1.0 - residual / spread if spread > 0 else float("nan")
 
 
+def ranking_scores(labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray
+                   ) -> np.ndarray:
+    """R² with each example counted its weight's times, for each row of `weights`
+    (resamples, rows); NaN where the weighted labels do not vary."""
+    labels = np.asarray(labels, dtype=np.float64).reshape(-1)
+    predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
+    weights = np.asarray(weights, dtype=np.float64)
+    totals = weights.sum(axis=1)
+    means = (weights @ labels) / np.maximum(totals, 1e-12)
+    spread = weights @ (labels ** 2) - totals * means ** 2
+    residual = weights @ ((labels - predictions) ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(spread > 1e-12 * np.maximum(totals, 1), 1.0 - residual / spread,
+                        np.nan)
+
+
 def example_losses(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     """Each example's absolute error."""
     return np.abs(predictions - labels)
