@@ -8,6 +8,8 @@
         # every artifact on gs:// (a local storage emulator); --storage=local, --cache
     python vertex_runner.py compile-scoring|submit-scoring|schedule-scoring|dry-run-scoring ...
         # the same for batch predictions (batch_predict.py): BigQuery in and out
+    python vertex_runner.py compile-evaluation|submit-evaluation|schedule-evaluation|...
+        # continuous evaluation (dry-run-evaluation too): retrains when the model degraded
 
 The vertex-* tasks of `python -m pipeline` (pipeline/cli.py), kept as the file the layout
 and the README name. Exits 2 on a configuration error, before anything is compiled or

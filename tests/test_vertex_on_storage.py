@@ -26,10 +26,12 @@ from google.cloud import bigquery, storage
 
 from pipeline.orchestration.storage_emulator import StorageEmulator
 from pipeline.settings import REPOSITORY_ROOT
+from pipeline.settings.bigquery import bigquery_query
+from pipeline.settings.loading import load_config
 from tests.bigquery_fixtures import PROJECT, TRIPS_TABLE, whole_testdata_window
 
-# The four dry runs take about 17 minutes on 2 cores: scheduled first (tests/conftest.py).
-pytestmark = pytest.mark.e2e(minutes=17)
+# The five dry runs take about 20 minutes on 2 cores: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.e2e(minutes=20)
 
 BUCKET = "tipper-bucket"
 PIPELINE = "big-tipper"
@@ -79,6 +81,7 @@ def runs(emulator_endpoint: str, trips_table: str, trips: list[dict[str, Any]],
     unchanged: the same again;
     moved: the BigQuery window a day later (one trip fewer of 1,955: the same data within
     noise) with one replica, for the cache and for one replica's model quality;
+    evaluation: continuous evaluation of the latest blessed model on flipped labels;
     scoring: the scoring pipeline on the whole table, predictions to a BigQuery table."""
     output_root = tmp_path_factory.mktemp("vertex-on-storage")
     window = whole_testdata_window(trips)
@@ -94,6 +97,14 @@ def runs(emulator_endpoint: str, trips_table: str, trips: list[dict[str, Any]],
     transcripts["moved"] = _dry_run(
         "dry-run", [*moved, f"--bigquery_start_date={start + datetime.timedelta(days=1)}",
                     "--cache"], emulator_endpoint)
+    # Continuous evaluation of the blessed model on the table with every label flipped
+    # (its AUC becomes 1 - AUC): the verdict is degraded, and the retraining job is
+    # written, not submitted.
+    flipped = bigquery_query(load_config([*flags, "--label_rule=tips <= 0.2 * fare"],
+                                         environ={}))
+    transcripts["evaluation"] = _dry_run(
+        "dry-run-evaluation", [*flags, f"--evaluation_query={flipped}",
+                               "--retrain_on_degradation=true"], emulator_endpoint)
     transcripts["scoring"] = _dry_run(
         "dry-run-scoring", [*flags, f"--scoring_bigquery_table={TRIPS_TABLE}",
                             "--key_columns=unique_key",
@@ -207,3 +218,27 @@ def test_the_scoring_pipeline_writes_one_prediction_per_row(
     keys = [row["unique_key"] for row in client.query(
         f"SELECT unique_key FROM `{PREDICTIONS_TABLE}`").result(timeout=60)]
     assert sorted(keys) == sorted(trip["unique_key"] for trip in trips)
+
+
+def test_continuous_evaluation_finds_the_degradation_and_writes_the_retraining_job(
+        runs: dict) -> None:
+    evaluation = runs["transcripts"]["evaluation"]
+    states = task_states(evaluation)
+    for task in ("LatestBlessedModelResolver-model-resolver",
+                 "LatestBlessedModelResolver-model-blessing-resolver",
+                 "LastAcceptedStatisticsResolver", "LatestSchemaResolver"):
+        assert states.get(task) == "resolved", (task, states)
+    for task in ("FreshExampleGen", "FreshStatisticsGen", "FreshEvaluator",
+                 "ModelHealthCheck", "RetrainingTrigger"):
+        assert states.get(task) == "succeeded", (task, states)
+    # Judged against the metrics the model was blessed with, found through its blessing.
+    assert "  ModelHealthCheck: DEGRADED (gs://" in evaluation
+    finding = re.search(r"    degraded: auc on Overall: (\S+) on the fresh rows against (\S+) "
+                        r"at blessing", evaluation)
+    assert finding, evaluation[-3000:]
+    fresh, at_blessing = float(finding.group(1)), float(finding.group(2))
+    assert fresh < 0.2 and at_blessing > 0.8
+    assert (f"  RetrainingTrigger: training pipeline job dry-run: not submitted ({PIPELINE} "
+            f"from gs://{BUCKET}/tfx/templates/{PIPELINE}.json)") in evaluation
+    assert "RetrainingTrigger: the training pipeline job -> written to its request file" \
+        in evaluation

@@ -491,6 +491,16 @@ def summary_lines(result: DryRunResult) -> list[str]:
                      f"{written['uri']}" + (f"; {found.get('bigquery_rows', 0):.0f} rows "
                                             f"appended to {found['bigquery_table']}"
                                             if found.get("bigquery_table") else ""))
+    health = result.outputs.get(Node.HEALTH_CHECK, {}).get("health", [{}])[0]
+    if health:
+        findings = json.loads(health["metadata"].get("findings") or "[]")
+        lines.append(f"  ModelHealthCheck: {'DEGRADED' if findings else 'healthy'} "
+                     f"({health['uri']})" + "".join(f"\n    {line}" for line in findings))
+    request = result.outputs.get(Node.RETRAINING_TRIGGER, {}).get("request", [{}])[0]
+    if request:
+        job = request["metadata"].get("job")
+        lines.append(f"  RetrainingTrigger: training pipeline job {job}" if job else
+                     "  RetrainingTrigger: no training run")
     return lines
 
 
