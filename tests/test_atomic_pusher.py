@@ -123,3 +123,51 @@ def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(
 
     result = finish(push(make_model(tmp_path / "second"), base, tmp_path / "pushed2"))
     assert sorted(os.listdir(base)) == sorted(["1700000000", result["pushed_version"]])
+
+
+def test_the_vertex_pusher_does_not_deploy_a_model_the_endpoint_already_serves(
+        tmp_path: Path) -> None:
+    """The endpoint keeps one deployed model per distinct model. The endpoint's listing is
+    Vertex AI's (aiplatform, not reachable here): the deployed model's artifact directory
+    stands in for it, as TFX's Vertex Pusher uploads its copy of the model."""
+    from tfx.types import standard_artifacts
+
+    from pipeline.components.vertex_pusher import SandboxedVertexPushExecutor
+
+    model = make_model(tmp_path)
+    deployed = tmp_path / "deployed-copy"
+    subprocess.run(["cp", "-r", str(model / "Format-Serving"), str(deployed)], check=True)
+    name = "projects/p/locations/us-central1/models/7"
+    consulted = []
+
+    class Listed(SandboxedVertexPushExecutor):
+        def deployed_models(self, custom_config: dict) -> list[tuple[str, str]]:
+            consulted.append(custom_config["ai_platform_serving_args"]["endpoint_name"])
+            return [("projects/p/locations/us-central1/models/6", str(tmp_path / "other")),
+                    (name, str(deployed))]
+
+    def run(blessed: bool) -> standard_artifacts.PushedModel:
+        artifact = standard_artifacts.Model()
+        artifact.uri = str(model)
+        blessing = standard_artifacts.ModelBlessing()
+        blessing.uri = str(tmp_path / f"blessing-{blessed}")
+        blessing.set_int_custom_property("blessed", int(blessed))
+        pushed = standard_artifacts.PushedModel()
+        pushed.uri = str(tmp_path / f"pushed-{blessed}")
+        Listed().Do({"model": [artifact], "model_blessing": [blessing]},
+                    {"pushed_model": [pushed]},
+                    {"custom_config": json.dumps({
+                        "ai_platform_serving_args": {"project_id": "p",
+                                                     "endpoint_name": "big-tipper"},
+                        "ai_platform_vertex_region": "us-central1",
+                        "ai_platform_enable_vertex": True})})
+        return pushed
+
+    (tmp_path / "other").mkdir()
+    pushed = run(blessed=True)
+    assert pushed.get_int_custom_property("pushed") == 0
+    assert pushed.get_string_custom_property("already_serving") == name
+    assert not Path(pushed.uri).exists()  # nothing copied for an upload
+    assert consulted == ["big-tipper"]
+    assert run(blessed=False).get_int_custom_property("pushed") == 0
+    assert consulted == ["big-tipper"]  # an unblessed model is never compared
