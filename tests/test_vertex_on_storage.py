@@ -80,7 +80,8 @@ def runs(emulator_endpoint: str, trips_table: str, trips: list[dict[str, Any]],
     first: the training pipeline with two replicas and the cache on, nothing cached yet;
     unchanged: the same again;
     moved: the BigQuery window a day later (one trip fewer of 1,955: the same data within
-    noise) with one replica, for the cache and for one replica's model quality;
+    noise) with one replica, warm-started from the first run's blessed model, for the
+    cache and for one replica's model quality;
     evaluation: continuous evaluation of the latest blessed model on flipped labels;
     scoring: the scoring pipeline on the whole table, predictions to a BigQuery table."""
     output_root = tmp_path_factory.mktemp("vertex-on-storage")
@@ -96,7 +97,7 @@ def runs(emulator_endpoint: str, trips_table: str, trips: list[dict[str, Any]],
     moved = [flag for flag in flags if not flag.startswith("--bigquery_start_date=")]
     transcripts["moved"] = _dry_run(
         "dry-run", [*moved, f"--bigquery_start_date={start + datetime.timedelta(days=1)}",
-                    "--cache"], emulator_endpoint)
+                    "--cache", "--warm_start=true"], emulator_endpoint)
     # Continuous evaluation of the blessed model on the table with every label flipped
     # (its AUC becomes 1 - AUC): the verdict is degraded, and the retraining job is
     # written, not submitted.
@@ -117,7 +118,10 @@ def runs(emulator_endpoint: str, trips_table: str, trips: list[dict[str, Any]],
         objects = {blob.name: blob.size for blob in gcs.list_blobs(BUCKET)}
         markers = {name: gcs.bucket(BUCKET).blob(name).download_as_bytes()
                    for name in objects if name.endswith("/BLESSED")}
+        trained = {name: json.loads(gcs.bucket(BUCKET).blob(name).download_as_bytes())
+                   for name in objects if name.endswith("/assets.extra/training.json")}
     return {"transcripts": transcripts, "objects": objects, "markers": markers,
+            "trained": trained,
             "record": json.loads((directory / "record.json").read_text()),
             "directory": directory, "window": window}
 
@@ -242,3 +246,17 @@ def test_continuous_evaluation_finds_the_degradation_and_writes_the_retraining_j
             f"from gs://{BUCKET}/tfx/templates/{PIPELINE}.json)") in evaluation
     assert "RetrainingTrigger: the training pipeline job -> written to its request file" \
         in evaluation
+
+
+def test_a_warm_start_on_vertex_reads_the_blessed_models_weights_from_gs(runs: dict) -> None:
+    """The moved run's Trainer (`warm_start=true`) starts from the model the resolver
+    found blessed, read from gs://; the first run's had no blessed model to start from."""
+    moved = _first_run_id(runs["transcripts"]["moved"])
+    first = _first_run_id(runs["transcripts"]["first"])
+    by_run = {run: [facts["warm_start"] for name, facts in runs["trained"].items()
+                    if f"/{run}/Trainer/" in name] for run in (first, moved)}
+    [warm] = by_run[moved]
+    assert warm["base_model"].startswith(f"gs://{BUCKET}/") and f"/{first}/" in \
+        warm["base_model"], warm
+    assert warm["weights"] > 10 and warm["reason"] == "", warm
+    assert all(facts["base_model"] is None for facts in by_run[first]), by_run[first]
