@@ -294,6 +294,18 @@ def _script(summary: str, *command: str, own_help: bool = True) -> Task:
     return Task(summary, run, own_help=own_help)
 
 
+def _vertex_tasks(suffix: str, kind: PipelineKind, what: str, note: str) -> dict[str, Task]:
+    """The compile, submit, schedule and dry-run tasks of another kind of pipeline on
+    Vertex AI (`vertex-compile<suffix>`, ...)."""
+    summaries = {"compile": f"compile {what} for Vertex AI ({note})",
+                 "submit": f"compile, then start one run of {what} on Vertex AI",
+                 "schedule": f"compile, then schedule {what} on Vertex AI",
+                 "dry-run": f"compile {what}, then execute it here, task by task"}
+    return {f"vertex-{command}{suffix}": Task(
+        summary, lambda argv, command=command: vertex_task(command, argv, kind))
+        for command, summary in summaries.items()}
+
+
 TASKS: dict[str, Task] = {
     "run": Task("run the pipeline locally on testdata/ or as configured (local_runner.py)",
                 run_task),
@@ -312,30 +324,11 @@ TASKS: dict[str, Task] = {
                           lambda argv: vertex_task("submit", argv)),
     "vertex-schedule": Task("compile, then create the retraining schedule on Vertex AI",
                             lambda argv: vertex_task("schedule", argv)),
-    "vertex-compile-scoring": Task(
-        "compile the batch-prediction pipeline for Vertex AI (BigQuery in and out)",
-        lambda argv: vertex_task("compile", argv, Scoring())),
-    "vertex-submit-scoring": Task("compile, then start one batch-prediction run on Vertex AI",
-                                  lambda argv: vertex_task("submit", argv, Scoring())),
-    "vertex-schedule-scoring": Task("compile, then schedule batch predictions on Vertex AI",
-                                    lambda argv: vertex_task("schedule", argv, Scoring())),
     "vertex-dry-run": Task("compile, then execute the compiled JSON here, task by task",
                            lambda argv: vertex_task("dry-run", argv)),
-    "vertex-dry-run-scoring": Task(
-        "compile the batch-prediction pipeline, then execute it here, task by task",
-        lambda argv: vertex_task("dry-run", argv, Scoring())),
-    "vertex-compile-evaluation": Task(
-        "compile the continuous-evaluation pipeline for Vertex AI (retrains on degradation)",
-        lambda argv: vertex_task("compile", argv, ContinuousEvaluation())),
-    "vertex-submit-evaluation": Task(
-        "compile, then start one continuous-evaluation run on Vertex AI",
-        lambda argv: vertex_task("submit", argv, ContinuousEvaluation())),
-    "vertex-schedule-evaluation": Task(
-        "compile, then schedule continuous evaluation on Vertex AI",
-        lambda argv: vertex_task("schedule", argv, ContinuousEvaluation())),
-    "vertex-dry-run-evaluation": Task(
-        "compile the continuous-evaluation pipeline, then execute it here, task by task",
-        lambda argv: vertex_task("dry-run", argv, ContinuousEvaluation())),
+    **_vertex_tasks("-scoring", Scoring(), "batch predictions", "BigQuery in and out"),
+    **_vertex_tasks("-evaluation", ContinuousEvaluation(), "continuous evaluation",
+                    "retrains when the model degraded"),
     "vertex-images": Task("print the CPU and GPU image URIs the compiled pipeline names",
                           lambda argv: vertex_task("images", argv)),
     "build-images": _script("docker build and push the CPU and GPU images (scripts/build-images)",
