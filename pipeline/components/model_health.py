@@ -91,6 +91,14 @@ def feature_drift(statistics_uri: str, training_statistics_uri: str, schema_uri:
     return sorted(rows, key=lambda row: -row["distance"])
 
 
+def read_json(uri: str, name: str) -> dict[str, Any]:
+    """A verdict's JSON file `name` under an artifact's `uri` (local or gs://)."""
+    import tensorflow as tf  # gfile: the artifacts are gs:// paths on Vertex AI
+
+    with tf.io.gfile.GFile(os.path.join(uri, name)) as handle:
+        return json.loads(handle.read())
+
+
 def _write_json(uri: str, name: str, value: Any) -> None:
     import tensorflow as tf  # gfile: the artifacts are gs:// paths on Vertex AI
 

@@ -31,7 +31,7 @@ from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from pipeline.components.model_health import HEALTH_FILE, ModelHealth
+from pipeline.components.model_health import HEALTH_FILE, ModelHealth, read_json
 
 REQUEST_FILE = "retraining.json"
 
@@ -49,13 +49,6 @@ class RetrainingTriggerSpec(ComponentSpec):
     OUTPUTS = {"request": ChannelParameter(type=RetrainingRequest)}
 
 
-def _read_json(uri: str, name: str) -> dict[str, Any]:
-    import tensorflow as tf  # gfile: the artifacts are gs:// paths on Vertex AI
-
-    with tf.io.gfile.GFile(os.path.join(uri, name)) as handle:
-        return json.loads(handle.read())
-
-
 class Executor(base_executor.BaseExecutor):
     """Submits the training pipeline when the verdict says degraded."""
 
@@ -64,7 +57,7 @@ class Executor(base_executor.BaseExecutor):
            ) -> None:
         health = artifact_utils.get_single_instance(input_dict["health"])
         request = artifact_utils.get_single_instance(output_dict["request"])
-        verdict = _read_json(health.uri, HEALTH_FILE)
+        verdict = read_json(health.uri, HEALTH_FILE)
         job = json.loads(exec_properties["job"])
         record = {"degraded": verdict["degraded"], "findings": verdict["findings"],
                   "verdict": health.uri, "job": None, "arguments": job}

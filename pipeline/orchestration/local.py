@@ -18,6 +18,7 @@ import time
 import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
@@ -131,6 +132,16 @@ def run_local_train_all(config: PipelineConfig, model_variants: Mapping[str, Pip
     """Runs the train-all pipeline: `config`'s data steps once, then every model variant
     (name -> config), in the same store."""
     return run_local_pipeline(config, TrainAll(dict(model_variants)))
+
+
+def trained_models_store(config: PipelineConfig, read_only: bool = True) -> Any:
+    """The ML Metadata store `config`'s runs wrote, for a step that needs a trained model
+    (scoring, continuous evaluation); ConfigError naming the store when there is none."""
+    layout = LocalLayout.for_config(config)
+    if not layout.has_metadata:
+        raise ConfigError(f"No ML Metadata store at {layout.metadata_path}: train and push "
+                          "a model first (local_runner.py with the same output_root).")
+    return open_store(layout.metadata_target, read_only=read_only)
 
 
 def run_connection(layout: LocalLayout) -> metadata_store_pb2.ConnectionConfig:

@@ -12,8 +12,6 @@ trained on, and the schema its Trainer read.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import re
 from typing import Any
 
@@ -24,12 +22,14 @@ from pipeline.metadata import lineage
 from pipeline.metadata.store import (
     custom_property,
     latest_run_context,
-    open_store,
     outputs_of,
     run_executions,
 )
-from pipeline.orchestration.layout import LocalLayout
-from pipeline.orchestration.local import LocalRunResult, run_local_pipeline
+from pipeline.orchestration.local import (
+    LocalRunResult,
+    run_local_pipeline,
+    trained_models_store,
+)
 from pipeline.settings import PipelineConfig
 from pipeline.settings.values import ConfigError
 
@@ -54,14 +54,6 @@ class EvaluationResult:
     @property
     def degraded(self) -> bool:
         return bool(self.health and self.health["degraded"])
-
-
-def _open(config: PipelineConfig, read_only: bool = True) -> Any:
-    layout = LocalLayout.for_config(config)
-    if not layout.has_metadata:
-        raise ConfigError(f"No ML Metadata store at {layout.metadata_path}: train and push "
-                          "a model first (local_runner.py with the same output_root).")
-    return open_store(layout.metadata_target, read_only=read_only)
 
 
 def blessing_evaluation(store: Any, model: metadata_store_pb2.Artifact,
@@ -117,7 +109,7 @@ def run_continuous_evaluation(config: PipelineConfig) -> EvaluationResult:
     if config.data_source == "file" and not config.evaluation_data_path:
         raise ConfigError("evaluation_data_path is empty: name the .jsonl/.csv file (or "
                           "glob) of fresh rows, with their labels.")
-    store = _open(config)
+    store = trained_models_store(config)
     try:
         model, pushed = lineage.find_model(store, [], config.evaluation_model)
         challengers = {}
@@ -143,25 +135,18 @@ def run_continuous_evaluation(config: PipelineConfig) -> EvaluationResult:
     return result
 
 
-def _read_json(uri: str, name: str) -> dict[str, Any]:
-    from tfx.dsl.io import fileio
-
-    with fileio.open(os.path.join(uri, name), "r") as handle:
-        return json.loads(handle.read())
-
-
 def _read_verdicts(config: PipelineConfig, result: EvaluationResult) -> None:
-    from pipeline.components.model_health import COMPARISON_FILE, HEALTH_FILE
+    from pipeline.components.model_health import COMPARISON_FILE, HEALTH_FILE, read_json
 
-    store = _open(config)
+    store = trained_models_store(config)
     run = latest_run_context(store, ContinuousEvaluation.pipeline_name(config))
     for step in run_executions(store, run.id):
         health = step.output(HEALTH_TYPE)
         if health is not None:
-            result.health_id, result.health = health.id, _read_json(health.uri, HEALTH_FILE)
+            result.health_id, result.health = health.id, read_json(health.uri, HEALTH_FILE)
         comparison = step.output(COMPARISON_TYPE)
         if comparison is not None:
-            result.comparisons[str(custom_property(comparison, "challenger"))] = _read_json(
+            result.comparisons[str(custom_property(comparison, "challenger"))] = read_json(
                 comparison.uri, COMPARISON_FILE)
 
 
@@ -170,7 +155,7 @@ def _link_retraining(config: PipelineConfig, result: EvaluationResult) -> None:
     the run's context, and the run's context names the verdict."""
     from pipeline.kinds import TRAINING
 
-    store = _open(config, read_only=False)
+    store = trained_models_store(config, read_only=False)
     run = latest_run_context(store, TRAINING.pipeline_name(config))
     [health] = store.get_artifacts_by_id([result.health_id])
     if run is None or run.create_time_since_epoch < health.create_time_since_epoch:

@@ -13,7 +13,11 @@ from pipeline.kinds import Node, Scoring
 from pipeline.metadata import lineage
 from pipeline.metadata.store import custom_property, latest_run_context, open_store, run_executions
 from pipeline.orchestration.layout import LocalLayout
-from pipeline.orchestration.local import LocalRunResult, run_local_pipeline
+from pipeline.orchestration.local import (
+    LocalRunResult,
+    run_local_pipeline,
+    trained_models_store,
+)
 from pipeline.settings import PipelineConfig
 from pipeline.settings.values import ConfigError
 
@@ -32,11 +36,7 @@ class ScoringResult:
 
 def scoring_model(config: PipelineConfig) -> tuple[Any, Any]:
     """(Model, PushedModel or None) that `scoring_model` names, from the local store."""
-    layout = LocalLayout.for_config(config)
-    if not layout.has_metadata:
-        raise ConfigError(f"No ML Metadata store at {layout.metadata_path}: train and push "
-                          "a model first (local_runner.py with the same output_root).")
-    store = open_store(layout.metadata_target)
+    store = trained_models_store(config)
     try:
         return lineage.find_model(store, [], config.scoring_model)
     except lineage.LineageError as error:
