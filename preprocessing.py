@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models.shapes import PADDING_TOKEN_ID, PIECEWISE_LINEAR, FeatureShapes, numeric_width
+from pipeline.analyzers import apply_vocabularies
 from pipeline.settings import TrainingSettings, TransformSettings
 from tasks.graph_parts import graph_part
 
@@ -87,27 +88,41 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
         else:
             for index, name in enumerate(settings.numeric_features):
                 outputs[name] = scaled[:, index]
-    bucket_count = settings.bucket_count
-    for name in settings.bucketized_features:
-        boundaries = tft.quantiles(_present_values(inputs[name]), num_buckets=bucket_count,
-                                   epsilon=0.01 / bucket_count)
-        dense = _dense(inputs[name], float("nan"))
-        buckets = tft.apply_buckets(tf.where(tf.math.is_nan(dense), 0.0, dense), boundaries)
-        outputs[name] = tf.where(tf.math.is_nan(dense), tf.cast(bucket_count, tf.int64), buckets)
+    if settings.bucketized_features:
+        # One quantile analyzer for all the bucketized columns (missing as NaN, which the
+        # quantiles leave out, as the mean and variance do), where one per feature cost
+        # Beam stages per feature on every run.
+        bucket_count = settings.bucket_count
+        dense = tf.stack([_dense(inputs[name], float("nan"))
+                          for name in settings.bucketized_features], axis=1)
+        boundaries = tf.reshape(
+            tft.quantiles(dense, num_buckets=bucket_count, epsilon=0.01 / bucket_count,
+                          reduce_instance_dims=False),
+            [len(settings.bucketized_features), bucket_count - 1])
+        missing = tf.math.is_nan(dense)
+        present = tf.where(missing, tf.zeros_like(dense), dense)
+        for index, name in enumerate(settings.bucketized_features):
+            buckets = tft.apply_buckets(present[:, index], boundaries[index:index + 1, :])
+            outputs[name] = tf.where(missing[:, index], tf.cast(bucket_count, tf.int64),
+                                     buckets)
+    # Missing gets a token of its own (tf.Transform leaves "" out of vocabularies, so it
+    # would share the out-of-vocabulary id with values never seen in training). Every
+    # vocabulary, categorical and text, comes from one analyzer (pipeline/analyzers.py):
+    # approximate (Misra-Gries), exact whenever a feature has fewer distinct values than
+    # its top_k, and one Beam combine for all of them where one per feature cost about a
+    # second of Beam stages per feature on every run.
+    words = {name: _words(inputs[name], settings) for name in settings.text_features}
+    ids = apply_vocabularies(
+        {**{name: _dense(inputs[name], MISSING_CATEGORY)
+            for name in settings.categorical_features}, **words},
+        top_k={**{name: settings.vocabulary_top_k for name in settings.categorical_features},
+               **{name: settings.text_vocabulary_top_k for name in settings.text_features}},
+        num_oov_buckets=settings.oov_buckets)
     for name in settings.categorical_features:
-        # Missing gets a token of its own (tf.Transform leaves "" out of vocabularies, so it
-        # would share the out-of-vocabulary id with values never seen in training).
-        # The approximate vocabulary is a combiner that tf.Transform packs with the other
-        # analyzers into one pass; it is exact whenever a feature has fewer distinct values
-        # than top_k, and the exact version costs several shuffles per feature.
-        outputs[name] = tft.experimental.compute_and_apply_approximate_vocabulary(
-            _dense(inputs[name], MISSING_CATEGORY),
-            top_k=settings.vocabulary_top_k,
-            num_oov_buckets=settings.oov_buckets,
-            vocab_filename=name,
-        )
+        outputs[name] = ids[name]
     for name in settings.text_features:
-        outputs[name] = _token_ids(inputs[name], name, settings)
+        outputs[name] = (ids[name] + 1).to_tensor(default_value=PADDING_TOKEN_ID,
+                                                  shape=[None, settings.text_max_length])
     outputs[settings.label_name] = graph_part(settings.task).label_op(
         inputs[settings.label_name], _dense)
     return outputs
@@ -137,17 +152,12 @@ def piecewise_linear(values: tf.Tensor, scaled: tf.Tensor, boundaries: tf.Tensor
                       tf.cast(missing, tf.float32)[:, :, tf.newaxis]], axis=2)
 
 
-def _token_ids(value: tf.Tensor | tf.SparseTensor, name: str, settings: TransformSettings
-               ) -> tf.Tensor:
-    """(batch, text_max_length) int64 token ids of a text feature, 0-padded."""
+def _words(value: tf.Tensor | tf.SparseTensor, settings: TransformSettings
+           ) -> tf.RaggedTensor:
+    """(batch, None) word tokens of a text feature, the first `text_max_length` of each."""
     text = tf.strings.lower(_dense(value, b""))
     words = tf.strings.split(tf.strings.strip(tf.strings.regex_replace(text, r"[^\w']+", " ")))
-    words = words[:, :settings.text_max_length]
-    ids = tft.experimental.compute_and_apply_approximate_vocabulary(
-        words, top_k=settings.text_vocabulary_top_k, num_oov_buckets=settings.oov_buckets,
-        vocab_filename=name)
-    return (ids + 1).to_tensor(default_value=PADDING_TOKEN_ID,
-                               shape=[None, settings.text_max_length])
+    return words[:, :settings.text_max_length]
 
 
 def feature_shapes(transform_output: tft.TFTransformOutput, settings: TrainingSettings

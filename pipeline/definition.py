@@ -173,6 +173,10 @@ def _data_steps(config: PipelineConfig, target: Target) -> DataSteps:
         # StatisticsGen already profiles the raw data; statistics of the transformed data
         # would double the Beam work of Transform for nothing the pipeline reads.
         disable_statistics=True,
+        # The analyzer cache serves a run that passes the last run's cache back in as an
+        # input, which no pipeline here does; writing it cost 115 Beam transforms a run
+        # (docs/benchmarks.md#transform-fixed-cost).
+        disable_analyzer_cache=True,
         # tf.Transform's TF1 graph mode: the same transform (vocabularies identical, values
         # equal to float32 rounding), built in about a quarter less time, because TF2 mode traces
         # preprocessing_fn as a tf.function again for each of its saved models; Transform
