@@ -79,7 +79,8 @@ def _counted_values(features: Sequence[tf.Tensor]) -> list[tf.Tensor]:
     tokens, columns = tf.boolean_mask(tokens, kept), tf.boolean_mask(columns, kept)
     keys = tf.strings.join([tf.strings.as_string(columns), tokens], separator=" ")
     _, index, counts = tf.unique_with_counts(keys, out_idx=tf.int64)
-    # Each distinct pair's first occurrence, so that values keep the order they came in.
+    # Each distinct pair's first occurrence, so that values keep the order they came in
+    # (and the pairs stay grouped by feature, in the features' order).
     first = tf.math.unsorted_segment_min(tf.range(tf.size(keys, out_type=tf.int64)), index,
                                          tf.size(counts, out_type=tf.int64))
     return [tf.gather(tokens, first), tf.gather(columns, first), counts]
@@ -100,10 +101,13 @@ class _SketchesCombineFn(beam.CombineFn):
     def add_input(self, accumulator: list[sketches.MisraGriesSketch],
                   batch: Sequence[np.ndarray]) -> list[sketches.MisraGriesSketch]:
         tokens, columns, counts = batch
+        # `_counted_values` keeps the features' order, so each feature's pairs are one run.
+        edges = np.searchsorted(columns, np.arange(len(accumulator) + 1))
         for column, sketch in enumerate(accumulator):
-            chosen = columns == column
-            if chosen.any():
-                sketch.AddValues(pa.array(tokens[chosen]), pa.array(counts[chosen], pa.float32()))
+            start, end = edges[column], edges[column + 1]
+            if end > start:
+                sketch.AddValues(pa.array(tokens[start:end]),
+                                 pa.array(counts[start:end], pa.float32()))
         return accumulator
 
     def merge_accumulators(self, accumulators: Sequence[list[sketches.MisraGriesSketch]]
