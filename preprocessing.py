@@ -36,11 +36,6 @@ def _dense(value: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
     return tf.reshape(value, [-1])
 
 
-def _present_values(value: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
-    """The values that are there (sparse features simply omit missing ones)."""
-    return value.values if isinstance(value, tf.SparseTensor) else tf.reshape(value, [-1])
-
-
 # Nothing here branches on tensor values, and AutoGraph would otherwise spend seconds
 # converting tf.Transform's own Python source each time Transform traces this function.
 @tf.autograph.experimental.do_not_convert
@@ -109,8 +104,8 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     # would share the out-of-vocabulary id with values never seen in training). Every
     # vocabulary, categorical and text, comes from one analyzer (pipeline/analyzers.py):
     # approximate (Misra-Gries), exact whenever a feature has fewer distinct values than
-    # its top_k, and one Beam combine for all of them where one per feature cost about a
-    # second of Beam stages per feature on every run.
+    # its top_k, and one Beam combine for all of them where one per feature cost Beam
+    # stages per feature on every run.
     words = {name: _words(inputs[name], settings) for name in settings.text_features}
     ids = apply_vocabularies(
         {**{name: _dense(inputs[name], MISSING_CATEGORY)

@@ -25,6 +25,7 @@ import tensorflow_transform as tft
 
 from models.package import EXTRA_ASSETS_DIRECTORY
 from models.shapes import FeatureShapes
+from pipeline.analyzers import vocabulary_filename
 
 # The vocabularies Transform wrote travel in the SavedModel's assets, one file per
 # feature (preprocessing.py names each after its feature).
@@ -65,7 +66,8 @@ def _read_json(model_dir: str, name: str) -> dict[str, Any]:
 
 
 def _old_vocabulary(model_dir: str, feature: str) -> list[bytes] | None:
-    path = os.path.join(model_dir, ASSETS_DIRECTORY, feature)
+    # The file as Transform named it (a feature's name sanitized), copied into the model.
+    path = os.path.join(model_dir, ASSETS_DIRECTORY, vocabulary_filename(feature))
     if not tf.io.gfile.exists(path):
         return None
     with tf.io.gfile.GFile(path, "rb") as handle:

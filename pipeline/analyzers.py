@@ -2,22 +2,21 @@
 
 tf.Transform's `compute_and_apply_approximate_vocabulary` packs each feature's Misra-Gries
 combiner into one pass, but gives every vocabulary its own Beam stages to order and write
-its file (`WriteToText` and the transforms around it). Those stages cost Transform about a
-second per categorical feature on every run, whatever the data's size (issue 23's profile of
-a 40-column table: 3,249 Beam transforms built, pickled and run, against 22 for the numeric
-columns' merged analyzers). Here one `tft.experimental.ptransform_analyzer` counts every
-feature with the same sketch tf.Transform uses (tfx_bsl's `MisraGriesSketch`, ties in
-reverse lexicographical order, each batch reduced to its distinct values and counts in the
-graph first) in one Beam combine, and one step writes all the files. The vocabularies are
-the same files under the same names (`vocab_filename` = the feature's name, sanitized as
-tf.Transform does), registered in the transform graph's asset map, so
-`TFTransformOutput.vocabulary_file_by_name` and serving read them unchanged.
+its file (`WriteToText` and the transforms around it), which Transform builds, pickles and
+runs on every run whatever the data's size: on a wide table most of its time
+(docs/benchmarks.md#transform-fixed-cost has the profile). Here one
+`tft.experimental.ptransform_analyzer` counts every feature with the same sketch
+tf.Transform uses (tfx_bsl's `MisraGriesSketch`, ties in reverse lexicographical order,
+each batch reduced to its distinct values and counts in the graph first) in one Beam
+combine, and one step writes all the files. The vocabularies are the same files under the
+same names (`vocab_filename` = the feature's name, sanitized as tf.Transform does),
+registered in the transform graph's asset map, so `TFTransformOutput.vocabulary_file_by_name`
+and serving read them unchanged.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -25,22 +24,23 @@ import pyarrow as pa
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from tensorflow_transform import analyzers as tft_analyzers
 from tfx_bsl import sketches
 
-# What tf.Transform writes for a vocabulary with no values, so that the lookup table
-# still initializes (`tft.analyzers.get_empy_vocabulary_dummy_value` for strings).
-EMPTY_VOCABULARY_TOKEN = b"49d0cd50-04bb-48c0-bc6f-5b575dce351a"
-# Values a text vocabulary file cannot hold, which tf.Transform leaves out: the empty string
-# and anything with a line break (its `get_vocab_newline_characters_regex`, in RE2).
-_UNWRITABLE = r"^$|\C*[\n\r]\C*"
+# What tf.Transform writes for a vocabulary with no values (so that the lookup table still
+# initializes), the values a text vocabulary file cannot hold (the empty string and any
+# with a line break), and how it names a vocabulary's file: its own definitions, so that
+# the files stay the same as its approximate vocabulary's across its upgrades.
+EMPTY_VOCABULARY_TOKEN: bytes = tft_analyzers.get_empy_vocabulary_dummy_value(tf.string)[1]
+_UNWRITABLE: str = tft_analyzers.get_vocab_newline_characters_regex(tf.string, "text")
 
 
 def vocabulary_filename(name: str) -> str:
-    """The file name tf.Transform gives `vocab_filename=name` (`sanitized_vocab_filename`)."""
-    return re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "_", name).strip())
+    """The file name tf.Transform gives `vocab_filename=name`."""
+    return tft_analyzers.sanitized_vocab_filename(name)
 
 
-def apply_vocabularies(values: Mapping[str, tf.Tensor], top_k: Mapping[str, int],
+def apply_vocabularies(values: Mapping[str, tf.Tensor | tf.RaggedTensor], top_k: Mapping[str, int],
                        num_oov_buckets: int) -> dict[str, tf.Tensor]:
     """Vocabulary ids of each feature's `values` (a tf.string Tensor or RaggedTensor):
     the `top_k[name]` most frequent values of the analyzed data get 0, 1, ... by decreasing
@@ -64,7 +64,7 @@ def apply_vocabularies(values: Mapping[str, tf.Tensor], top_k: Mapping[str, int]
     return ids
 
 
-def _counted_values(features: Sequence[tf.Tensor]) -> list[tf.Tensor]:
+def _counted_values(features: Sequence[tf.Tensor | tf.RaggedTensor]) -> list[tf.Tensor]:
     """A batch reduced in the graph to its distinct (feature, value) pairs: the values,
     the index of each one's feature, and how many times it occurs, as tf.Transform reduces
     each vocabulary's batch to unique values and counts, but in a dozen ops for all the
@@ -143,7 +143,7 @@ class _CountAndWriteVocabularies(tft_beam.experimental.PTransformAnalyzer):
         directory = self.base_temp_dir
         files = self._files
 
-        def write(vocabularies: list[list[bytes]]):  # noqa: ANN202 - Beam's tagged outputs
+        def write(vocabularies: list[list[bytes]]) -> Iterator[beam.pvalue.TaggedOutput]:
             tf.io.gfile.makedirs(directory)
             for index, (file, tokens) in enumerate(zip(files, vocabularies, strict=True)):
                 path = f"{directory.rstrip('/')}/{file}"

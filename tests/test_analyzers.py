@@ -109,3 +109,19 @@ def test_the_ids_equal_tf_transforms_on_seen_and_unseen_values(
     size = len(fitted.vocabulary_by_name("color"))
     assert outputs["ours_color"][:3].tolist() == [0, 3, 4]
     assert all(size <= value < size + OOV for value in outputs["ours_color"][3:])
+
+
+def test_top_k_settings_stop_where_tf_transforms_approximate_vocabulary_does() -> None:
+    """Both are sketches of at most top_k values; tf.Transform refuses more, and so must the
+    settings, before a run starts."""
+    from tensorflow_transform import analyzers as tft_analyzers
+
+    from pipeline.settings import PipelineConfig
+    from pipeline.settings.loading import load_config
+    from pipeline.settings.values import ConfigError
+
+    for name in ("vocabulary_top_k", "text_vocabulary_top_k"):
+        declared = PipelineConfig.__dataclass_fields__[name].metadata["maximum"]
+        assert declared == tft_analyzers.LARGE_VOCAB_TOP_K, name
+        with pytest.raises(ConfigError, match=name):
+            load_config([f"--{name}={declared + 1}"], environ={})

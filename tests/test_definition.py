@@ -95,6 +95,7 @@ EDITS = {
     "evaluation/results.py": {"ModelReportGen"},
     "evaluation/report.py": {"ModelReportGen"},
     "preprocessing.py": {"Transform", "Tuner", "Trainer"},
+    "pipeline/analyzers.py": {"Transform", "Tuner", "Trainer"},  # through preprocessing.py
     "pipeline/settings/label.py": {"ExampleGen"},
     "pipeline/components/anomaly_gate.py": {"DataAnomalyGate"},
     "pipeline/components/atomic_pusher.py": {"Pusher"},

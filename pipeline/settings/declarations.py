@@ -192,8 +192,10 @@ class PipelineConfig:
     text_features: tuple[str, ...] = setting((), read_by=(*FEATURE_READERS, DATA_CHECKS))
     # Tokens kept per text (the first ones); the Trainer sizes its inputs from it.
     text_max_length: int = setting(64, read_by=(TRANSFORM, TRAINER), minimum=1)
-    # Most frequent tokens kept per text feature's vocabulary.
-    text_vocabulary_top_k: int = setting(20_000, read_by=(TRANSFORM,), minimum=1)
+    # Most frequent tokens kept per text feature's vocabulary (approximate above the
+    # maximum: tf.Transform's LARGE_VOCAB_TOP_K, the approximate vocabulary's own limit).
+    text_vocabulary_top_k: int = setting(20_000, read_by=(TRANSFORM,), minimum=1,
+                                         maximum=200_000)
     # Quantile buckets per bucketized feature (the Trainer sizes its embeddings from it).
     bucket_count: int = setting(10, read_by=(TRANSFORM, TRAINER), minimum=1)
     # How Transform hands a numeric feature to the network. standard: one z-scored value.
@@ -204,8 +206,9 @@ class PipelineConfig:
     numeric_encoding: str = setting("piecewise_linear", read_by=(TRANSFORM, TRAINER),
                                     choices=("standard", "piecewise_linear"))
     numeric_bins: int = setting(16, read_by=(TRANSFORM, TRAINER), minimum=2, maximum=256)
-    # Most frequent values kept per categorical feature.
-    vocabulary_top_k: int = setting(1000, read_by=(TRANSFORM,), minimum=1)
+    # Most frequent values kept per categorical feature (at most tf.Transform's
+    # LARGE_VOCAB_TOP_K, as for text).
+    vocabulary_top_k: int = setting(1000, read_by=(TRANSFORM,), minimum=1, maximum=200_000)
     # Hash buckets (at least 1) for categories and tokens outside the vocabulary.
     oov_buckets: int = setting(1, read_by=(TRANSFORM, TRAINER), minimum=1)
     # The label's name in the examples: an existing column of the table, or the name given
