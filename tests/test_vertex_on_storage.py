@@ -142,7 +142,7 @@ def test_every_artifact_is_on_gs_and_the_first_run_blesses_and_pushes(runs: dict
     run_id = _first_run_id(first)
     recorded = [artifact["uri"] for artifact in runs["record"]["artifacts"]
                 if f"/{run_id}/" in artifact["uri"]]
-    # 14: every output of the 14 tasks but Transform's analyzer cache, which is off.
+    # 14 since Transform writes no analyzer cache (disable_analyzer_cache: 15 before).
     assert len(recorded) >= 14 and all(uri.startswith(f"gs://{BUCKET}/") for uri in recorded)
     root = f"tfx/pipeline_root/{PIPELINE}/dry-run/{run_id}"
     for task in ("ExampleGen", "Transform", "Trainer", "Evaluator", "ServingSandbox",
