@@ -13,7 +13,7 @@ from models.shapes import PIECEWISE_LINEAR, numeric_width
 from pipeline.settings import PipelineConfig
 from pipeline.settings.label import LabelRule
 from preprocessing import feature_shapes, piecewise_linear
-from tests.helpers import fit_transform, sample_rows, transform_rows
+from tests.helpers import fit_transform, raw_feature_spec, sample_rows, transform_rows
 
 
 def _z_scores(raw: np.ndarray) -> np.ndarray:
@@ -122,6 +122,54 @@ def test_bucketized_features_get_quantile_ids_and_a_missing_id(
     missing = transform_rows(transform_output_dir, default_config,
                              [dict(rows[0], pickup_latitude=None)])["pickup_latitude"]
     assert missing.numpy().tolist() == [default_config.bucket_count]
+
+
+def test_the_merged_quantiles_equal_one_analyzer_per_feature(
+        transform_output_dir: Path, default_config: PipelineConfig, tmp_path: Path) -> None:
+    """All bucketized features share one quantile analyzer, missing values as NaN: their
+    bucket ids equal those of one `tft.quantiles` per feature over its present values (what
+    Transform ran before), on the same 300 fitted rows, some with missing coordinates."""
+    import tempfile
+
+    import apache_beam as beam
+    import tensorflow_transform.beam as tft_beam
+    from tfx_bsl.public import tfxio
+
+    from tests.helpers import curated_schema, serialized_examples
+
+    count = default_config.bucket_count
+
+    def per_feature(inputs: dict) -> dict:
+        outputs = {}
+        for name in default_config.bucketized_features:
+            boundaries = tft.quantiles(inputs[name].values, num_buckets=count,
+                                       epsilon=0.01 / count)
+            dense = tf.reshape(tf.sparse.to_dense(tf.SparseTensor(
+                inputs[name].indices, inputs[name].values, [inputs[name].dense_shape[0], 1]),
+                default_value=float("nan")), [-1])
+            ids = tft.apply_buckets(tf.where(tf.math.is_nan(dense), 0.0, dense), boundaries)
+            outputs[name] = tf.where(tf.math.is_nan(dense), tf.cast(count, tf.int64), ids)
+        return outputs
+
+    rows = sample_rows(300)
+    assert any(row["dropoff_latitude"] is None for row in rows)
+    source = tfxio.TFExampleBeamRecord(physical_format="inmem",
+                                       schema=curated_schema(default_config),
+                                       telemetry_descriptors=["tests"])
+    with tempfile.TemporaryDirectory() as temp_dir, tft_beam.Context(temp_dir=temp_dir):
+        with beam.Pipeline() as pipeline:
+            raw = pipeline | beam.Create(serialized_examples(default_config, rows)) \
+                | source.BeamSource()
+            _ = ((raw, source.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(per_feature)
+                 | tft_beam.WriteTransformFn(str(tmp_path)))
+    reference = tft.TFTransformOutput(str(tmp_path))
+    parsed = tf.io.parse_example(serialized_examples(default_config, sample_rows(1955)),
+                                 raw_feature_spec(default_config))
+    expected = reference.transform_features_layer()(dict(parsed))
+    merged = transform_rows(transform_output_dir, default_config, sample_rows(1955))
+    for name in default_config.bucketized_features:
+        np.testing.assert_array_equal(merged[name].numpy(), expected[name].numpy(),
+                                      err_msg=name)
 
 
 def test_categorical_features_use_the_vocabulary_and_oov_buckets(
