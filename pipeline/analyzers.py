@@ -51,6 +51,13 @@ def apply_vocabularies(values: Mapping[str, tf.Tensor | tf.RaggedTensor], top_k:
     if not names:
         return {}
     files = [vocabulary_filename(name) for name in names]
+    for name, file in zip(names, files, strict=True):
+        if files.count(file) > 1:
+            others = [other for other, same in zip(names, files, strict=True)
+                      if same == file and other != name]
+            raise ValueError(f"Features {name!r} and {others[0]!r} would share one vocabulary "
+                             f"file ({file!r}: tf.Transform's file names keep only letters, "
+                             "digits, '_' and '-'); rename one of them.")
     paths = tft.experimental.ptransform_analyzer(
         _counted_values([values[name] for name in names]),
         _CountAndWriteVocabularies(files, [top_k[name] for name in names]),

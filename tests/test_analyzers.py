@@ -125,3 +125,9 @@ def test_top_k_settings_stop_where_tf_transforms_approximate_vocabulary_does() -
         assert declared == tft_analyzers.LARGE_VOCAB_TOP_K, name
         with pytest.raises(ConfigError, match=name):
             load_config([f"--{name}={declared + 1}"], environ={})
+
+
+def test_features_whose_vocabulary_files_would_collide_are_refused() -> None:
+    with tf.Graph().as_default(), pytest.raises(ValueError, match="'a b' and 'a-b'"):
+        apply_vocabularies({"a b": tf.constant([b"x"]), "a-b": tf.constant([b"y"])},
+                           {"a b": 5, "a-b": 5}, OOV)
