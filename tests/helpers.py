@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import apache_beam as beam
@@ -52,8 +53,10 @@ def serialized_examples(config: PipelineConfig, rows: list[dict]) -> list[bytes]
     return [converter.convert(row, f"row {i}").SerializeToString() for i, row in enumerate(rows)]
 
 
-def fit_transform(config: PipelineConfig, rows: list[dict], output_dir: Path) -> None:
-    """Analyzes `rows` with tf.Transform on Beam and writes the transform_fn to `output_dir`."""
+def fit_transform(config: PipelineConfig, rows: list[dict], output_dir: Path,
+                  fitted: Callable[[dict, dict], dict] = preprocessing_fn) -> None:
+    """Analyzes `rows` with tf.Transform on Beam and writes the transform_fn to `output_dir`:
+    the pipeline's `preprocessing_fn`, or `fitted` (called as it is)."""
     schema = curated_schema(config)
     source = tfxio.TFExampleBeamRecord(physical_format="inmem", schema=schema,
                                        telemetry_descriptors=["tests"])
@@ -64,7 +67,7 @@ def fit_transform(config: PipelineConfig, rows: list[dict], output_dir: Path) ->
             raw = beam_pipeline | beam.Create(serialized_examples(config, rows)) \
                 | source.BeamSource()
             transform_fn = (raw, source.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(
-                lambda inputs: preprocessing_fn(inputs, custom_config))
+                lambda inputs: fitted(inputs, custom_config))
             _ = transform_fn | tft_beam.WriteTransformFn(str(output_dir))
     # The raw schema, as TFX's Transform writes it, for TFTransformOutput.raw_feature_spec().
     metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema),

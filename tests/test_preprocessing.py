@@ -13,7 +13,13 @@ from models.shapes import PIECEWISE_LINEAR, numeric_width
 from pipeline.settings import PipelineConfig
 from pipeline.settings.label import LabelRule
 from preprocessing import feature_shapes, piecewise_linear
-from tests.helpers import fit_transform, raw_feature_spec, sample_rows, transform_rows
+from tests.helpers import (
+    fit_transform,
+    raw_feature_spec,
+    sample_rows,
+    serialized_examples,
+    transform_rows,
+)
 
 
 def _z_scores(raw: np.ndarray) -> np.ndarray:
@@ -129,17 +135,9 @@ def test_the_merged_quantiles_equal_one_analyzer_per_feature(
     """All bucketized features share one quantile analyzer, missing values as NaN: their
     bucket ids equal those of one `tft.quantiles` per feature over its present values (what
     Transform ran before), on the same 300 fitted rows, some with missing coordinates."""
-    import tempfile
-
-    import apache_beam as beam
-    import tensorflow_transform.beam as tft_beam
-    from tfx_bsl.public import tfxio
-
-    from tests.helpers import curated_schema, serialized_examples
-
     count = default_config.bucket_count
 
-    def per_feature(inputs: dict) -> dict:
+    def per_feature(inputs: dict, _: dict) -> dict:
         outputs = {}
         for name in default_config.bucketized_features:
             boundaries = tft.quantiles(inputs[name].values, num_buckets=count,
@@ -153,15 +151,7 @@ def test_the_merged_quantiles_equal_one_analyzer_per_feature(
 
     rows = sample_rows(300)
     assert any(row["dropoff_latitude"] is None for row in rows)
-    source = tfxio.TFExampleBeamRecord(physical_format="inmem",
-                                       schema=curated_schema(default_config),
-                                       telemetry_descriptors=["tests"])
-    with tempfile.TemporaryDirectory() as temp_dir, tft_beam.Context(temp_dir=temp_dir):
-        with beam.Pipeline() as pipeline:
-            raw = pipeline | beam.Create(serialized_examples(default_config, rows)) \
-                | source.BeamSource()
-            _ = ((raw, source.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(per_feature)
-                 | tft_beam.WriteTransformFn(str(tmp_path)))
+    fit_transform(default_config, rows, tmp_path, per_feature)
     reference = tft.TFTransformOutput(str(tmp_path))
     parsed = tf.io.parse_example(serialized_examples(default_config, sample_rows(1955)),
                                  raw_feature_spec(default_config))
