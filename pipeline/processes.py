@@ -5,8 +5,9 @@ Why: on a 2-core machine `import tensorflow` alone takes about 4 s, and TFX's co
 entry point (TensorFlow, TFX's components, Beam, TFMA) about 9 s, longer than most steps'
 own work on a small table (20 s and 40 s where the venv holds no compiled bytecode:
 scripts/bootstrap.sh compiles it). A Vertex dry run starts 13 such task processes, and
-every serving sandbox starts a model server. Here they are forked from `multiprocessing`'s fork server,
-which imported those modules once (`warm_up`), so each starts in about a second:
+every serving sandbox starts a model server. Here they are forked from
+`multiprocessing`'s fork server, which imported those modules once (`warm_up`), so each
+starts in about a second:
 - each is still a process of its own, as a fresh one would be: its own environment,
   working directory, output files and exit code, running the module's `__main__` with
   its own arguments;
