@@ -126,4 +126,8 @@ def compiled_for_task(model: keras.Model, shapes: FeatureShapes, settings: Train
                      else settings.learning_rate)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss=part.loss(), metrics=part.metrics())
+    # The optimizer's slots now, not inside the first traced train step: Keras builds them
+    # there unless a distribution strategy is set, and a tf.function that creates variables
+    # is traced twice: on testdata/ the Trainer's fit took 14.5 s before, 7.5 s after.
+    model.optimizer.build(model.trainable_variables)
     return model
