@@ -135,6 +135,35 @@ class ChiefLogs(keras.callbacks.Callback):
                                                                         strict=True)})
 
 
+# Embedding gradients up to this many values (4 MiB of float32) are all-reduced dense.
+DENSE_ALL_REDUCE_MAX_VALUES = 1 << 20
+
+
+class ReplicaAdam(keras.optimizers.Adam):
+    """Adam whose embedding gradients are made dense before replicas all-reduce them,
+    when the embedding is small enough (DENSE_ALL_REDUCE_MAX_VALUES).
+
+    An embedding's gradient is sparse (tf.IndexedSlices: the rows a batch touched), and
+    TensorFlow all-reduces one with all-gathers of its indices and values, several
+    collectives for each embedding variable, where the dense gradients of a step travel
+    together in one. Across two workers on loopback that made a step 10 times as long as
+    one replica's (about 0.15 s against 0.015 s, a wide-and-deep model's 24 embeddings,
+    profiled): six epochs on testdata/ took 25.3-34.6 s sparse and 14.5-16.3 s dense
+    (the median epoch 2.5-4.9 s against 1.2-1.7 s), two runs each.
+    Dense gradients are plain Adam's update for every row (a sparse one leaves the moments
+    of untouched rows as they were), on every replica alike; one replica is untouched."""
+
+    def apply_gradients(self, grads_and_vars):  # noqa: ANN001, ANN201 - Keras's signature
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return super().apply_gradients(grads_and_vars)
+        return super().apply_gradients([
+            (tf.convert_to_tensor(gradient)
+             if isinstance(gradient, tf.IndexedSlices)
+             and variable.shape.num_elements() <= DENSE_ALL_REDUCE_MAX_VALUES else gradient,
+             variable) for gradient, variable in grads_and_vars])
+
+
 def shard_by_example(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """`dataset`, split across workers batch by batch instead of file by file.
 

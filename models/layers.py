@@ -124,7 +124,11 @@ def compiled_for_task(model: keras.Model, shapes: FeatureShapes, settings: Train
     part = model_part(shapes.task)
     learning_rate = (BASE_LEARNING_RATE if settings.learning_rate == AUTO
                      else settings.learning_rate)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+    if keras.backend.backend() == "tensorflow":  # the Trainer's; benchmarks run JAX too
+        from models.distribution import ReplicaAdam as Adam
+    else:
+        Adam = keras.optimizers.Adam  # noqa: N806 - a class
+    model.compile(optimizer=Adam(learning_rate=learning_rate),
                   loss=part.loss(), metrics=part.metrics())
     # The optimizer's slots now, not inside the first traced train step: Keras builds them
     # there unless a distribution strategy is set, and a tf.function that creates variables

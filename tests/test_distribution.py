@@ -181,6 +181,18 @@ def test_workers_in_tf_config_get_a_multi_worker_strategy(form: str, tmp_path: P
          "chief": chief} for chief in (True, False)]
 
 
+def test_embedding_gradients_are_all_reduced_dense_only_across_replicas(tmp_path: Path
+                                                                       ) -> None:
+    """Across replicas an embedding's sparse gradient costs several collectives (all-gathers
+    of its indices and values) where the dense ones of a step share one: ReplicaAdam makes
+    it dense there (models/distribution.py), and leaves one replica's sparse."""
+    one, two = wait_for([start_replica(f"devices{count}", ["sparse-gradients", "--cpu-devices",
+                                                           str(count)], tmp_path)
+                         for count in (1, 2)])
+    assert json.loads(one) and all(json.loads(one))
+    assert json.loads(two) and not any(json.loads(two))
+
+
 def test_run_fn_trains_on_two_logical_devices(two_device_run: Path) -> None:
     record = training_record(two_device_run)
     assert record["replicas"] == 2

@@ -9,6 +9,10 @@ first initializes, and a multi-worker cluster is several processes.
         prints, as JSON, the epoch logs every callback sees after ChiefLogs, when this
         replica's own logs are {"loss": 10 + i, "val_loss": 20 + i} (i: 0 on the chief,
         1 elsewhere);
+    python -m tests.trainer_harness sparse-gradients [--cpu-devices N]
+        prints, as JSON, whether each gradient of a one-embedding model's train step
+        reaches Keras's Adam still sparse (tf.IndexedSlices) after models/distribution.py's
+        ReplicaAdam;
     python -m tests.trainer_harness train SPEC.json [--cpu-devices N]
         calls `run_fn` with TFX's FnArgs over the artifacts SPEC.json names
         (see `trainer_fn_args`).
@@ -49,10 +53,37 @@ def describe_strategy() -> dict:
     }
 
 
+def sparse_gradients() -> list[bool]:
+    """Per gradient of one train step, in the strategy `choose_strategy` picks here,
+    whether it is still a tf.IndexedSlices when ReplicaAdam hands it to Keras's Adam."""
+    import keras
+    import numpy as np
+
+    from models.distribution import ReplicaAdam
+
+    sparse: list[bool] = []
+    adam_apply = keras.optimizers.Adam.apply_gradients
+
+    def record(self: keras.optimizers.Adam, grads_and_vars: list) -> object:
+        grads_and_vars = list(grads_and_vars)
+        sparse.extend(isinstance(gradient, tf.IndexedSlices) for gradient, _ in grads_and_vars)
+        return adam_apply(self, grads_and_vars)
+
+    keras.optimizers.Adam.apply_gradients = record
+    with choose_strategy().scope():
+        ids = keras.Input((), dtype="int32")
+        model = keras.Model(ids, keras.layers.Embedding(10, 4)(ids))
+        model.compile(optimizer=ReplicaAdam(), loss="mse")
+    model.fit(np.arange(8) % 10, np.zeros((8, 4), "float32"), batch_size=4, epochs=1,
+              verbose=0)
+    return sparse
+
+
 def main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["strategy", "chief-logs", "train"])
+    parser.add_argument("command", choices=["strategy", "chief-logs", "sparse-gradients",
+                                            "train"])
     parser.add_argument("spec", nargs="?", help="train: the JSON file naming the artifacts")
     parser.add_argument("--cpu-devices", type=int, default=1)
     args = parser.parse_args(argv)
@@ -69,6 +100,9 @@ def main(argv: Sequence[str]) -> None:
         logs = {"loss": 10.0 + own, "val_loss": 20.0 + own}
         ChiefLogs(strategy).on_epoch_end(0, logs)
         print(json.dumps(logs))
+        return
+    if args.command == "sparse-gradients":
+        print(json.dumps(sparse_gradients()))
         return
     from models.trainer import run_fn  # imports TFX too, see trainer_fn_args
 
