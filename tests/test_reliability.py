@@ -1,5 +1,5 @@
 """Unattended runs: a run killed mid-Trainer completes when started again, from cache, and
-two runs started together on one output root never share it."""
+two runs started together on one output root never share it (the two are the restart)."""
 
 from __future__ import annotations
 
@@ -56,8 +56,12 @@ def lines_of(process: subprocess.Popen) -> queue.Queue:
     return lines
 
 
-def test_a_run_killed_during_training_completes_on_restart_from_cache(tmp_path: Path) -> None:
-    output_root = tmp_path / "output"
+@pytest.fixture(scope="module")
+def killed_then_restarted_twice(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A run killed inside run_fn, what it left, then two runs started together on the
+    same output root: one completes the killed run from cache, the other is refused. (One
+    pipeline run serves both tests below; each took a whole run of its own before.)"""
+    output_root = tmp_path_factory.mktemp("reliability") / "output"
     process = start_run(output_root)
     lines = lines_of(process)
     seen: list[str] = []
@@ -84,23 +88,42 @@ def test_a_run_killed_during_training_completes_on_restart_from_cache(tmp_path: 
     while (line := lines.get(timeout=60)) is not None:  # what was written before the kill
         seen.append(line)
     assert process.returncode == -signal.SIGKILL, "".join(seen[-20:])
+    # What the kill left, read before the next runs change it.
+    serving = output_root / "serving"
+    store = open_store(output_root / "metadata.sqlite")  # still readable after the kill
+    after_kill = {
+        "executions": len(store.get_executions()),
+        "trainer": [execution.last_known_state for execution in store.get_executions()
+                    if component_of(store, execution.id) == "Trainer"],
+        "live_types": {artifact.type for artifact in store.get_artifacts()
+                       if artifact.state == metadata_store_pb2.Artifact.LIVE}}
+    del store
+    serving_after_kill = sorted(os.listdir(serving)) if serving.exists() else []
+    runs = output_root / "runs"
+    runs_before = len(list(runs.iterdir())) if runs.exists() else 0
+    pair = [start_run(output_root), start_run(output_root)]
+    outputs = [process.communicate(timeout=RUN_TIMEOUT_S)[0] for process in pair]
+    return {"output_root": output_root, "seen": seen, "runs_before": runs_before,
+            "serving_after_kill": serving_after_kill,
+            "store_after_kill": after_kill,
+            "codes": [process.returncode for process in pair], "outputs": outputs}
+
+
+def test_a_run_killed_during_training_completes_on_restart_from_cache(
+        killed_then_restarted_twice: dict) -> None:
+    run = killed_then_restarted_twice
+    output_root, seen = run["output_root"], run["seen"]
     # The kill came while the Trainer ran: it never finished, nothing after it started.
     states = [(match.group(1), match.group(2)) for line in seen
               if (match := PROGRESS_LINE.match(line))]
     assert states[-1] == ("Trainer", "running"), states
-    assert not (output_root / "serving").exists() or not os.listdir(output_root / "serving")
+    assert run["serving_after_kill"] == [], run["serving_after_kill"]
+    store = run["store_after_kill"]
+    assert store["executions"] >= 7
+    assert store["trainer"] == [metadata_store_pb2.Execution.RUNNING], store  # not done
+    assert "Model" not in store["live_types"]
 
-    store = open_store(output_root / "metadata.sqlite")  # still readable after the kill
-    assert len(store.get_executions()) >= 7
-    trainer = [execution.last_known_state for execution in store.get_executions()
-               if component_of(store, execution.id) == "Trainer"]
-    assert trainer == [metadata_store_pb2.Execution.RUNNING], trainer  # started, not done
-    assert "Model" not in {artifact.type for artifact in store.get_artifacts()
-                           if artifact.state == metadata_store_pb2.Artifact.LIVE}
-
-    restarted = start_run(output_root)
-    output, _ = restarted.communicate(timeout=RUN_TIMEOUT_S)
-    assert restarted.returncode == 0, output[-3000:]
+    assert 0 in run["codes"], run["outputs"][0][-3000:] + run["outputs"][1][-3000:]
     states = {c["component"]: c["state"] for c in latest_summary(output_root)["components"]}
     assert {name: states[name] for name in ("ExampleGen", "StatisticsGen", "Transform")} == \
         {"ExampleGen": "cached", "StatisticsGen": "cached", "Transform": "cached"}
@@ -109,16 +132,16 @@ def test_a_run_killed_during_training_completes_on_restart_from_cache(tmp_path: 
     assert (output_root / "serving" / version / "saved_model.pb").exists()
 
 
-def test_two_runs_started_together_on_one_output_root(tmp_path: Path) -> None:
-    output_root = tmp_path / "output"
-    first, second = start_run(output_root), start_run(output_root)
-    outputs = [process.communicate(timeout=RUN_TIMEOUT_S)[0] for process in (first, second)]
-    codes = sorted(process.returncode for process in (first, second))
-    assert codes == [0, 1], outputs
-    refused = outputs[[first.returncode, second.returncode].index(1)]
+def test_two_runs_started_together_on_one_output_root(killed_then_restarted_twice: dict
+                                                      ) -> None:
+    run = killed_then_restarted_twice
+    output_root, codes, outputs = run["output_root"], run["codes"], run["outputs"]
+    assert sorted(codes) == [0, 1], outputs
+    refused = outputs[codes.index(1)]
     assert refused.strip().splitlines()[-1].startswith(
         f"Reason: Another run is using {output_root.resolve()} (pid ")
     [version] = os.listdir(output_root / "serving")
     assert (output_root / "serving" / version / "saved_model.pb").exists()
-    assert len(list((output_root / "runs").iterdir())) == 1  # the refused run wrote nothing
+    # The refused run wrote nothing: one run record more, the run that completed.
+    assert len(list((output_root / "runs").iterdir())) == run["runs_before"] + 1
     assert latest_summary(output_root)["pushed"] is True
