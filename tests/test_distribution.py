@@ -189,7 +189,7 @@ def test_embedding_gradients_are_all_reduced_dense_only_across_replicas(tmp_path
     one, two = wait_for([start_replica(f"devices{count}", ["sparse-gradients", "--cpu-devices",
                                                            str(count)], tmp_path)
                          for count in (1, 2)])
-    assert json.loads(one) and all(json.loads(one))
+    assert any(json.loads(one))  # the embedding's, beside the dense layer's dense ones
     assert json.loads(two) and not any(json.loads(two))
 
 

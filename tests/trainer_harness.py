@@ -11,8 +11,8 @@ first initializes, and a multi-worker cluster is several processes.
         1 elsewhere);
     python -m tests.trainer_harness sparse-gradients [--cpu-devices N]
         prints, as JSON, whether each gradient of a one-embedding model's train step
-        reaches Keras's Adam still sparse (tf.IndexedSlices) after models/distribution.py's
-        ReplicaAdam;
+        reaches Keras's Adam still sparse (tf.IndexedSlices), the model compiled as the
+        Trainer compiles every architecture;
     python -m tests.trainer_harness train SPEC.json [--cpu-devices N]
         calls `run_fn` with TFX's FnArgs over the artifacts SPEC.json names
         (see `trainer_fn_args`).
@@ -54,12 +54,17 @@ def describe_strategy() -> dict:
 
 
 def sparse_gradients() -> list[bool]:
-    """Per gradient of one train step, in the strategy `choose_strategy` picks here,
-    whether it is still a tf.IndexedSlices when ReplicaAdam hands it to Keras's Adam."""
+    """Per gradient of one train step of a one-embedding model compiled as every
+    architecture is (models/layers.py `compiled_for_task`), in the strategy
+    `choose_strategy` picks here: whether it is still a tf.IndexedSlices when it reaches
+    Keras's Adam."""
     import keras
     import numpy as np
 
-    from models.distribution import ReplicaAdam
+    from models.layers import compiled_for_task
+    from models.shapes import FeatureShapes
+    from pipeline.settings import TrainingSettings
+    from tests.configs import taxi_config
 
     sparse: list[bool] = []
     adam_apply = keras.optimizers.Adam.apply_gradients
@@ -70,11 +75,15 @@ def sparse_gradients() -> list[bool]:
         return adam_apply(self, grads_and_vars)
 
     keras.optimizers.Adam.apply_gradients = record
+    shapes = FeatureShapes(numeric=(), categorical_cardinalities={"c": 10}, numeric_width=1,
+                           task="binary")
     with choose_strategy().scope():
         ids = keras.Input((), dtype="int32")
-        model = keras.Model(ids, keras.layers.Embedding(10, 4)(ids))
-        model.compile(optimizer=ReplicaAdam(), loss="mse")
-    model.fit(np.arange(8) % 10, np.zeros((8, 4), "float32"), batch_size=4, epochs=1,
+        embedded = keras.layers.Flatten()(keras.layers.Embedding(10, 4)(ids[:, None]))
+        model = compiled_for_task(
+            keras.Model(ids, keras.layers.Dense(1, activation="sigmoid")(embedded)), shapes,
+            TrainingSettings.from_config(taxi_config()))
+    model.fit(np.arange(8) % 10, np.zeros((8, 1), "float32"), batch_size=4, epochs=1,
               verbose=0)
     return sparse
 
