@@ -11,8 +11,9 @@ from pipeline.settings import PipelineConfig
 from pipeline.settings.loading import validate
 from tests.configs import taxi_config
 
-# The BigQuery emulator and its testdata table, for the modules that ask for them.
-pytest_plugins = ["tests.bigquery_fixtures"]
+# The BigQuery emulator and its testdata table, and the pipeline runs that modules share,
+# for the modules that ask for them.
+pytest_plugins = ["tests.bigquery_fixtures", "tests.shared_runs"]
 
 
 @pytest.fixture(scope="session")
@@ -50,18 +51,38 @@ def trainer_inputs(transform_output_dir: Path, default_config: PipelineConfig,
     return {"transform_graph": str(transform_output_dir), "examples": str(examples_dir)}
 
 
+def _group(item: pytest.Item) -> tuple[str, bool]:
+    """The xdist group an item runs in and whether it writes to what the group shares: the
+    fixture named by its module's `shares(FIXTURE, writes=...)` marker, else its module."""
+    marker = item.get_closest_marker("shares")
+    if marker is None:
+        return item.module.__name__, False
+    return marker.args[0], bool(marker.kwargs["writes"])
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (`--dist loadgroup`)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The modules whose e2e marker says they take the most minutes (`e2e(minutes=N)`,
-    as measured on 2 cores) first, so that the parallel workers (`--dist loadfile`, which
-    hands out modules in this order) start the longest at once instead of last: the
-    Vertex dry runs alone take half an hour. A module's own tests keep their order."""
-    minutes: dict[str, float] = {}
+    """Each module runs on one worker, with the modules that share a session fixture's
+    pipeline runs (tests/shared_runs.py) on the same one: readers of its store first, then
+    the modules that add to it. The groups whose e2e markers say they take the most minutes
+    (`e2e(minutes=N)`, summed over a group's modules, as measured on 2 cores) go first, so
+    that the parallel workers (which take groups in this order) start the longest at once
+    instead of last. A module's own tests keep their order."""
+    module_minutes: dict[str, float] = {}
+    module_group: dict[str, str] = {}
     for item in items:
-        marker = item.get_closest_marker("e2e")
-        name = item.module.__name__
-        minutes[name] = max(minutes.get(name, 0.0),
-                            float(marker.kwargs.get("minutes", 0)) if marker else 0.0)
-    items.sort(key=lambda item: -minutes[item.module.__name__])
+        name, marker = item.module.__name__, item.get_closest_marker("e2e")
+        module_minutes[name] = max(module_minutes.get(name, 0.0),
+                                   float(marker.kwargs.get("minutes", 0)) if marker else 0.0)
+        module_group[name] = _group(item)[0]
+    minutes: dict[str, float] = dict.fromkeys(module_group.values(), 0.0)
+    for name, value in module_minutes.items():
+        minutes[module_group[name]] += value
+    order = {id(item): index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (-minutes[_group(item)[0]], _group(item)[0], _group(item)[1],
+                                 order[id(item)]))
+    for item in items:  # read by xdist's workers under `--dist loadgroup` (scripts/test)
+        item.add_marker(pytest.mark.xdist_group(_group(item)[0]))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

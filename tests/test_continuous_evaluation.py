@@ -20,13 +20,11 @@ from pipeline import cli
 from pipeline.kinds import ContinuousEvaluation, Node
 from pipeline.metadata import lineage
 from pipeline.metadata.store import custom_property, latest_run_context, open_store, run_executions
-from pipeline.orchestration.layout import LocalLayout
-from pipeline.orchestration.local import run_local_pipeline
-from pipeline.orchestration.run_summary import collect_run_summary
 from pipeline.settings.loading import load_config
 from testdata.derive_testdata import SOURCE, _kept, typed_cell
+from tests.shared_runs import TWO_PUSHED_RUNS
 
-pytestmark = pytest.mark.e2e(minutes=8)
+pytestmark = [pytest.mark.e2e(minutes=0.8), pytest.mark.shares(TWO_PUSHED_RUNS, writes=True)]
 
 FRESH_ROWS = 2000
 
@@ -56,21 +54,11 @@ def windows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Two pushed versions: the default run's, then another seed's (allowed any change
-    against the first, so that it is pushed too)."""
-    root = tmp_path_factory.mktemp("served")
-    runs, latest_flags = [], ["--seed=7", "--change_thresholds=auc:1.0"]
-    for flags in ([], latest_flags):
-        config = load_config([f"--output_root={root}", *flags], environ={})
-        result = run_local_pipeline(config)
-        assert result.succeeded, result.failure
-        runs.append(collect_run_summary(config, LocalLayout.for_config(config)))
-    layout = LocalLayout.for_config(config)
-    versions = sorted(path.name for path in layout.serving_directory.iterdir())
-    assert len(versions) == 2, versions
-    return {"root": root, "layout": layout, "runs": runs, "versions": versions,
-            "latest_flags": latest_flags}
+def served(two_pushed_runs: dict) -> dict:
+    """Two pushed versions: the default run's, then dropout 0.2's (the session's runs,
+    tests/shared_runs.py, which tests/test_lineage.py has read before this module adds
+    evaluation and retraining runs to their store)."""
+    return two_pushed_runs
 
 
 def _evaluate(served: dict, capsys: pytest.CaptureFixture, *flags: str) -> tuple[int, str]:

@@ -19,22 +19,17 @@ import lineage as lineage_cli
 from pipeline.metadata.run_record import attach_run_record, run_record_of
 from pipeline.metadata.store import open_store
 from pipeline.orchestration.layout import LocalLayout
-from pipeline.orchestration.local import run_local_pipeline
 from pipeline.settings import REPOSITORY_ROOT
-from pipeline.settings.loading import validate
-from tests.configs import taxi_config
+from tests.shared_runs import TWO_PUSHED_RUNS
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e(minutes=2.5), pytest.mark.shares(TWO_PUSHED_RUNS, writes=False)]
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run 1 with the defaults, run 2 with dropout changed (only the Trainer's input)."""
-    root = tmp_path_factory.mktemp("lineage")
-    first = validate(taxi_config(output_root=str(root)))
-    assert run_local_pipeline(first).succeeded
-    assert run_local_pipeline(dataclasses.replace(first, dropout=0.2)).succeeded
-    return root
+def two_runs(two_pushed_runs: dict) -> Path:
+    """Run 1 with the defaults, run 2 with dropout changed (only the Trainer's input): the
+    session's runs (tests/shared_runs.py), which this module only reads."""
+    return two_pushed_runs["root"]
 
 
 def cli(root: Path, *arguments: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

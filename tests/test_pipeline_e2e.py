@@ -25,7 +25,7 @@ from pipeline.settings.loading import load_config
 from tests.configs import CURATED_SCHEMA_NODES
 from tests.helpers import TESTDATA, read_report, sample_rows, serialized_examples
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.e2e(minutes=3.3)
 
 COMPONENTS = CURATED_SCHEMA_NODES
 RESOLVERS = {"LastAcceptedStatisticsResolver", "LatestBlessedModelResolver"}

@@ -19,7 +19,7 @@ import pytest
 from pipeline.metadata.store import MYSQL_PASSWORD_VARIABLE, custom_property, open_store
 from tests.mariadb import MariaDb, mariadb_server
 
-pytestmark = pytest.mark.e2e(minutes=6)
+pytestmark = pytest.mark.e2e(minutes=2)
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 

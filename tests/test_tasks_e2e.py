@@ -24,7 +24,7 @@ from pipeline.settings.loading import load_config
 from tests.configs import INFERRED_SCHEMA_NODES
 from tests.helpers import read_report, serialized_examples
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.e2e(minutes=1.7)
 
 # The datasets name no curated schema: SchemaGen infers one.
 COMPONENTS = INFERRED_SCHEMA_NODES

@@ -30,8 +30,8 @@ from pipeline.settings.bigquery import bigquery_query
 from pipeline.settings.loading import load_config
 from tests.bigquery_fixtures import PROJECT, TRIPS_TABLE, whole_testdata_window
 
-# The five dry runs take about 20 minutes on 2 cores: scheduled first (tests/conftest.py).
-pytestmark = pytest.mark.e2e(minutes=20)
+# The five dry runs take about 7 minutes on 2 cores: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.e2e(minutes=7)
 
 BUCKET = "tipper-bucket"
 PIPELINE = "big-tipper"
