@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.orchestration.layout import LocalLayout
-from pipeline.orchestration.local import run_local_pipeline
-from pipeline.orchestration.run_summary import collect_run_summary
 from pipeline.settings.loading import load_config
 
 TWO_PUSHED_RUNS = "two_pushed_runs"
@@ -28,6 +26,11 @@ def two_pushed_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     the Trainer's input changed, so Transform and ExampleGen come from the first run's
     cache). tests/test_lineage.py reads them as they are; tests/test_continuous_evaluation.py
     then evaluates what they pushed and starts a retraining run."""
+    # Imported here: conftest loads this plugin before pytest reads its arguments, and a
+    # refused argument must not wait for TFX (tests/test_cli.py runs scripts/test so).
+    from pipeline.orchestration.local import run_local_pipeline
+    from pipeline.orchestration.run_summary import collect_run_summary
+
     root = tmp_path_factory.mktemp("two-pushed-runs")
     runs, latest_flags = [], ["--dropout=0.2"]
     for flags in ([], latest_flags):

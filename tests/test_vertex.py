@@ -12,6 +12,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform
 
 import vertex_runner
+from pipeline import cli
 from pipeline.kinds import Scoring
 from pipeline.orchestration import vertex
 from pipeline.settings import PipelineConfig
@@ -70,6 +71,16 @@ def container_of(spec: dict, task_name: str) -> dict:
 def executor_class(spec: dict, task_name: str) -> str:
     arguments = container_of(spec, task_name)["args"]
     return arguments[arguments.index("--executor_class_path") + 1]
+
+
+def test_every_task_runs_the_entry_point_that_a_dry_run_warms_up(compiled: tuple) -> None:
+    """`vertex_runner.py dry-run` starts its fork server on `VERTEX_TASK_ENTRY_POINT`
+    before it compiles; every container task's command must be that module."""
+    _, spec, _ = compiled
+    executors = spec["pipelineSpec"]["deploymentSpec"]["executors"].values()
+    commands = {tuple(executor["container"]["command"]) for executor in executors
+                if "container" in executor}
+    assert commands == {("python", "-m", cli.VERTEX_TASK_ENTRY_POINT)}
 
 
 def test_compiled_graph_has_every_component_in_order(compiled: tuple) -> None:

@@ -32,7 +32,7 @@ from pipeline.metadata.store import (
     latest_run_context,
     open_store,
 )
-from pipeline.orchestration.layout import LocalLayout
+from pipeline.orchestration.layout import LocalLayout, trained_models_layout
 from pipeline.orchestration.progress import reporting_progress
 from pipeline.settings import PipelineConfig
 from pipeline.settings.loading import dataset_config
@@ -137,11 +137,7 @@ def run_local_train_all(config: PipelineConfig, model_variants: Mapping[str, Pip
 def trained_models_store(config: PipelineConfig, read_only: bool = True) -> Any:
     """The ML Metadata store `config`'s runs wrote, for a step that needs a trained model
     (scoring, continuous evaluation); ConfigError naming the store when there is none."""
-    layout = LocalLayout.for_config(config)
-    if not layout.has_metadata:
-        raise ConfigError(f"No ML Metadata store at {layout.metadata_path}: train and push "
-                          "a model first (local_runner.py with the same output_root).")
-    return open_store(layout.metadata_target, read_only=read_only)
+    return open_store(trained_models_layout(config).metadata_target, read_only=read_only)
 
 
 def run_connection(layout: LocalLayout) -> metadata_store_pb2.ConnectionConfig:
