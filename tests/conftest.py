@@ -68,21 +68,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     (`e2e(minutes=N)`, summed over a group's modules, as measured on 2 cores) go first, so
     that the parallel workers (which take groups in this order) start the longest at once
     instead of last. A module's own tests keep their order."""
+    groups = {id(item): _group(item) for item in items}
     module_minutes: dict[str, float] = {}
     module_group: dict[str, str] = {}
     for item in items:
         name, marker = item.module.__name__, item.get_closest_marker("e2e")
         module_minutes[name] = max(module_minutes.get(name, 0.0),
                                    float(marker.kwargs.get("minutes", 0)) if marker else 0.0)
-        module_group[name] = _group(item)[0]
+        module_group[name] = groups[id(item)][0]
     minutes: dict[str, float] = dict.fromkeys(module_group.values(), 0.0)
     for name, value in module_minutes.items():
         minutes[module_group[name]] += value
     order = {id(item): index for index, item in enumerate(items)}
-    items.sort(key=lambda item: (-minutes[_group(item)[0]], _group(item)[0], _group(item)[1],
+    items.sort(key=lambda item: (-minutes[groups[id(item)][0]], *groups[id(item)],
                                  order[id(item)]))
     for item in items:  # read by xdist's workers under `--dist loadgroup` (scripts/test)
-        item.add_marker(pytest.mark.xdist_group(_group(item)[0]))
+        item.add_marker(pytest.mark.xdist_group(groups[id(item)][0]))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
