@@ -22,6 +22,7 @@ from typing import Any
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 from pipeline.kinds import TRAINING, ContinuousEvaluation, PipelineKind, Scoring
+from pipeline.orchestration import preflight
 from pipeline.orchestration.layout import LocalLayout
 from pipeline.settings import FIELDS, REPOSITORY_ROOT, TYPE_HINTS, PipelineConfig
 from pipeline.settings.loading import load_config
@@ -49,10 +50,11 @@ def predict_task(argv: Sequence[str]) -> int:
     """Scores `--scoring_data_path` (or `--scoring_bigquery_table`) with the latest pushed
     model (`--scoring_model` names another) and writes one JSON line per row; exits 1 when
     the run fails, 2 on a configuration error."""
-    from pipeline.orchestration.scoring import print_scoring_result, run_batch_predictions
-
     try:
         config = load_config(argv)
+        preflight.check_scoring(config)  # before the scoring run's imports: refused at once
+        from pipeline.orchestration.scoring import print_scoring_result, run_batch_predictions
+
         result = run_batch_predictions(config)
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
@@ -69,13 +71,14 @@ def evaluate_deployed_task(argv: Sequence[str]) -> int:
     `--retrain_on_degradation=true` starts a training run when it degraded. Exits 0 when
     healthy, 3 when degraded (retrained or not), 1 when a run fails, 2 on a configuration
     error."""
-    from pipeline.orchestration.monitoring import (
-        print_evaluation_result,
-        run_continuous_evaluation,
-    )
-
     try:
         config = load_config(argv)
+        preflight.check_evaluation(config)  # before the evaluation's imports: refused at once
+        from pipeline.orchestration.monitoring import (
+            print_evaluation_result,
+            run_continuous_evaluation,
+        )
+
         result = run_continuous_evaluation(config)
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)

@@ -7,7 +7,6 @@ import dataclasses
 from pathlib import Path
 
 from pipeline.settings import PipelineConfig
-from pipeline.settings.values import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,14 +48,3 @@ class LocalLayout:
     @property
     def runs_directory(self) -> Path:
         return self.root / "runs"
-
-
-def trained_models_layout(config: PipelineConfig) -> LocalLayout:
-    """`config`'s layout, for a step that needs a trained model (scoring, continuous
-    evaluation); ConfigError naming the store when there is none. Light (no TFX), so that
-    a command refuses at once."""
-    layout = LocalLayout.for_config(config)
-    if not layout.has_metadata:
-        raise ConfigError(f"No ML Metadata store at {layout.metadata_path}: train and push "
-                          "a model first (local_runner.py with the same output_root).")
-    return layout

@@ -32,7 +32,8 @@ from pipeline.metadata.store import (
     latest_run_context,
     open_store,
 )
-from pipeline.orchestration.layout import LocalLayout, trained_models_layout
+from pipeline.orchestration.layout import LocalLayout
+from pipeline.orchestration.preflight import trained_models_layout
 from pipeline.orchestration.progress import reporting_progress
 from pipeline.settings import PipelineConfig
 from pipeline.settings.loading import dataset_config

@@ -30,6 +30,7 @@ from pipeline.orchestration.local import (
     run_local_pipeline,
     trained_models_store,
 )
+from pipeline.orchestration.preflight import check_evaluation
 from pipeline.settings import PipelineConfig
 from pipeline.settings.values import ConfigError
 
@@ -106,9 +107,7 @@ def run_continuous_evaluation(config: PipelineConfig) -> EvaluationResult:
     """Judges the model `evaluation_model` names on `evaluation_data_path` (or BigQuery's last
     `evaluation_window_days`), compares each of `ab_models` with it, and retrains when it
     degraded and `retrain_on_degradation` is set."""
-    if config.data_source == "file" and not config.evaluation_data_path:
-        raise ConfigError("evaluation_data_path is empty: name the .jsonl/.csv file (or "
-                          "glob) of fresh rows, with their labels.")
+    check_evaluation(config)
     store = trained_models_store(config)
     try:
         model, pushed = lineage.find_model(store, [], config.evaluation_model)

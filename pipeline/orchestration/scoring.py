@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline.kinds import Node, Scoring
-from pipeline.orchestration.layout import LocalLayout, trained_models_layout
+from pipeline.metadata import lineage
+from pipeline.metadata.store import custom_property, latest_run_context, open_store, run_executions
+from pipeline.orchestration.layout import LocalLayout
+from pipeline.orchestration.local import (
+    LocalRunResult,
+    run_local_pipeline,
+    trained_models_store,
+)
+from pipeline.orchestration.preflight import check_scoring
 from pipeline.settings import PipelineConfig
 from pipeline.settings.values import ConfigError
-
-if TYPE_CHECKING:
-    from pipeline.orchestration.local import LocalRunResult
 
 
 @dataclasses.dataclass
@@ -32,9 +37,6 @@ class ScoringResult:
 
 def scoring_model(config: PipelineConfig) -> tuple[Any, Any]:
     """(Model, PushedModel or None) that `scoring_model` names, from the local store."""
-    from pipeline.metadata import lineage
-    from pipeline.orchestration.local import trained_models_store
-
     store = trained_models_store(config)
     try:
         return lineage.find_model(store, [], config.scoring_model)
@@ -43,20 +45,7 @@ def scoring_model(config: PipelineConfig) -> tuple[Any, Any]:
 
 
 def run_batch_predictions(config: PipelineConfig) -> ScoringResult:
-    if not config.scoring_data_path and config.data_source == "file":
-        raise ConfigError("scoring_data_path is empty: name the .jsonl/.csv file (or glob) "
-                          "of rows to score.")
-    trained_models_layout(config)
-    # TFX, TensorFlow and ML Metadata (about 7 s to import) only once the request is one
-    # that can run: a refused one answers at once.
-    from pipeline.metadata.store import (
-        custom_property,
-        latest_run_context,
-        open_store,
-        run_executions,
-    )
-    from pipeline.orchestration.local import run_local_pipeline
-
+    check_scoring(config)
     model, pushed = scoring_model(config)
     result = ScoringResult(run_local_pipeline(config, Scoring(model.uri)), model.id, model.uri,
                            None if pushed is None else
