@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
-from pipeline.orchestration.local import failure_reason
+import pytest
+
+from pipeline.orchestration.layout import LocalLayout
+from pipeline.orchestration.local import (
+    OutputRootBusyError,
+    exclusive_output_root,
+    failure_reason,
+)
 from pipeline.orchestration.run_summary import metrics_table
 from pipeline.settings import REPOSITORY_ROOT
 from tests.helpers import TESTDATA
@@ -74,3 +84,32 @@ def test_metrics_table_puts_overall_first_then_largest_slices() -> None:
     assert [line.split()[0] for line in lines[2:4]] == ["company:B", "payment_type:Cash"]
     assert lines[2].split()[2] == "-"  # NaN AUC shows as a dash
     assert lines[-1].strip() == "(1 smaller slices not shown)"
+
+
+def test_a_run_refused_in_the_instant_the_lock_is_taken_still_names_the_holder(
+        tmp_path: Path) -> None:
+    """The holder takes the lock, then writes its line: a run that arrives between the two
+    (as in tests/test_reliability.py's two runs started together) waits for that line
+    instead of naming "another process"."""
+    layout = LocalLayout(tmp_path)
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with open(layout.root / ".run.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            taken.set()
+            time.sleep(0.3)  # the line comes late
+            handle.write("pid 4242 on here, started now\n")
+            handle.flush()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        taken.wait(10)
+        with pytest.raises(OutputRootBusyError, match=r"\(pid 4242 on here, started now\)"):
+            with exclusive_output_root(layout):
+                pass
+    finally:
+        release.set()
+        holder.join()

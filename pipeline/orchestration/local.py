@@ -89,6 +89,19 @@ class OutputRootBusyError(RuntimeError):
     """Another run holds the output root (its store, artifacts and serving directory)."""
 
 
+def _lock_holder(handle: Any, wait_s: float = 2.0) -> str:
+    """The holder's line in the lock file. The holder writes it just after it takes the
+    lock, so a run that starts in that instant finds the file empty: it reads again for
+    up to `wait_s` before it settles for "another process"."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        handle.seek(0)
+        holder = handle.read().strip()
+        if holder or time.monotonic() > deadline:
+            return holder or "another process"
+        time.sleep(0.02)
+
+
 @contextlib.contextmanager
 def exclusive_output_root(layout: LocalLayout) -> Iterator[None]:
     """Holds an exclusive lock on `layout.root` for one run, or raises OutputRootBusyError.
@@ -102,8 +115,7 @@ def exclusive_output_root(layout: LocalLayout) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = _lock_holder(handle)
             raise OutputRootBusyError(
                 f"Another run is using {layout.root} ({holder}); wait for it to finish or "
                 "pass another --output_root.") from None
