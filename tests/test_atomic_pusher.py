@@ -1,4 +1,7 @@
-"""The local Pusher: a push appears whole or not at all, even when the process is killed."""
+"""The local Pusher: a push appears whole or not at all, even when the process is killed.
+
+Each push runs the Pusher's executor as TFX's launcher does; in this process, but for the
+push that is killed mid-copy, which has a process of its own."""
 
 from __future__ import annotations
 
@@ -15,23 +18,36 @@ import pytest
 from pipeline.components.atomic_pusher import STAGING_PREFIX
 from pipeline.settings import REPOSITORY_ROOT
 
-# Runs one push in this process: argv = model dir, serving base, pushed-model dir, blessed.
+
+def run_push(model_dir: str, base: str, pushed_dir: str, blessed: bool) -> dict:
+    """One push by the Pusher's executor, in this process; what it recorded on the
+    PushedModel artifact."""
+    from tfx.types import standard_artifacts
+
+    from pipeline.components.atomic_pusher import AtomicPushExecutor
+
+    model = standard_artifacts.Model()
+    model.uri = model_dir
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = model_dir + "-blessing"
+    blessing.set_int_custom_property("blessed", int(blessed))
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = pushed_dir
+    AtomicPushExecutor().Do(
+        {"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]},
+        {"push_destination": json.dumps({"filesystem": {"base_directory": base}})})
+    return {key: pushed.get_custom_property(key) for key in
+            ("pushed", "pushed_version", "pushed_destination", "already_serving")}
+
+
+# The same push in a process of its own, for the test that kills it: argv = model dir,
+# serving base, pushed-model dir, blessed.
 PUSH = """
 import json, sys
 import pipeline
-from tfx.types import standard_artifacts
-from pipeline.components.atomic_pusher import AtomicPushExecutor
+from tests.test_atomic_pusher import run_push
 
-model_dir, base, pushed_dir, blessed = sys.argv[1:5]
-model = standard_artifacts.Model(); model.uri = model_dir
-blessing = standard_artifacts.ModelBlessing(); blessing.uri = model_dir + "-blessing"
-blessing.set_int_custom_property("blessed", int(blessed))
-pushed = standard_artifacts.PushedModel(); pushed.uri = pushed_dir
-AtomicPushExecutor().Do(
-    {"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]},
-    {"push_destination": json.dumps({"filesystem": {"base_directory": base}})})
-print(json.dumps({key: pushed.get_custom_property(key) for key in
-                  ("pushed", "pushed_version", "pushed_destination", "already_serving")}))
+print(json.dumps(run_push(*sys.argv[1:4], bool(int(sys.argv[4])))))
 """
 
 
@@ -45,24 +61,21 @@ def make_model(root: Path, filler_bytes: int = 1024) -> Path:
     return root / "model"
 
 
-def push(model: Path, base: Path, pushed: Path, blessed: bool = True,
-         **popen: object) -> subprocess.Popen:
+def push(model: Path, base: Path, pushed: Path, **popen: object) -> subprocess.Popen:
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY_ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-c", PUSH, str(model), str(base), str(pushed), str(int(blessed))],
+        [sys.executable, "-c", PUSH, str(model), str(base), str(pushed), "1"],
         cwd=REPOSITORY_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, **popen)
 
 
-def finish(process: subprocess.Popen) -> dict:
-    out, err = process.communicate(timeout=180)
-    assert process.returncode == 0, err[-3000:]
-    return json.loads(out.strip().splitlines()[-1])
+def push_here(model: Path, base: Path, pushed: Path, blessed: bool = True) -> dict:
+    return run_push(str(model), str(base), str(pushed), blessed)
 
 
 def test_a_blessed_model_lands_whole_under_its_version(tmp_path: Path) -> None:
     model, base = make_model(tmp_path), tmp_path / "serving"
-    result = finish(push(model, base, tmp_path / "pushed"))
+    result = push_here(model, base, tmp_path / "pushed")
     assert result["pushed"] == 1
     final = base / result["pushed_version"]
     assert result["pushed_destination"] == str(final)
@@ -75,14 +88,18 @@ def test_the_model_already_serving_is_not_pushed_again(tmp_path: Path) -> None:
     """One version per distinct model: the same bytes again push nothing and name the
     version serving them; one byte changed is a new model."""
     model, base = make_model(tmp_path), tmp_path / "serving"
-    first = finish(push(model, base, tmp_path / "pushed"))
-    again = finish(push(model, base, tmp_path / "pushed-again"))
+    first = push_here(model, base, tmp_path / "pushed")
+    again = push_here(model, base, tmp_path / "pushed-again")
     assert again["pushed"] == 0
     assert again["already_serving"] == str(base / first["pushed_version"])
     assert sorted(os.listdir(base)) == [first["pushed_version"]]
     (model / "Format-Serving" / "saved_model.pb").write_bytes(b"grapH")
-    changed = finish(push(model, base, tmp_path / "pushed-changed"))
+    # Within the same second as the first push (TFX stamps versions in seconds): the new
+    # model still lands, as the higher version, which a server serves.
+    changed = push_here(model, base, tmp_path / "pushed-changed")
     assert changed["pushed"] == 1 and changed["already_serving"] is None
+    assert int(changed["pushed_version"]) > int(first["pushed_version"])
+    assert changed["pushed_destination"] == str(base / changed["pushed_version"])
     assert sorted(os.listdir(base)) == sorted([first["pushed_version"],
                                                changed["pushed_version"]])
 
@@ -90,7 +107,7 @@ def test_the_model_already_serving_is_not_pushed_again(tmp_path: Path) -> None:
 def test_an_unblessed_model_leaves_the_serving_directory_untouched(tmp_path: Path) -> None:
     model, base = make_model(tmp_path), tmp_path / "serving"
     (base / "1700000000").mkdir(parents=True)  # an earlier push
-    result = finish(push(model, base, tmp_path / "pushed", blessed=False))
+    result = push_here(model, base, tmp_path / "pushed", blessed=False)
     assert result["pushed"] == 0
     assert sorted(os.listdir(base)) == ["1700000000"]
 
@@ -121,7 +138,7 @@ def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(
     assert [name for name in names if not name.startswith(STAGING_PREFIX)] == ["1700000000"]
     assert any(name.startswith(STAGING_PREFIX) for name in names)
 
-    result = finish(push(make_model(tmp_path / "second"), base, tmp_path / "pushed2"))
+    result = push_here(make_model(tmp_path / "second"), base, tmp_path / "pushed2")
     assert sorted(os.listdir(base)) == sorted(["1700000000", result["pushed_version"]])
 
 
@@ -171,3 +188,12 @@ def test_the_vertex_pusher_does_not_deploy_a_model_the_endpoint_already_serves(
     assert consulted == ["big-tipper"]
     assert run(blessed=False).get_int_custom_property("pushed") == 0
     assert consulted == ["big-tipper"]  # an unblessed model is never compared
+
+
+def test_a_push_lands_above_every_version_already_there() -> None:
+    from pipeline.components.atomic_pusher import next_version
+
+    assert next_version("1700000100", []) == "1700000100"
+    assert next_version("1700000100", ["1700000000", f"{STAGING_PREFIX}abc"]) == "1700000100"
+    assert next_version("1700000100", ["1700000100"]) == "1700000101"  # the same second
+    assert next_version("1700000100", ["1700000500"]) == "1700000501"  # a clock set back

@@ -133,6 +133,15 @@ class ObjectStorePushExecutor(PushesEachModelOnce, PushesTheSandboxedModel,
         super().Do(input_dict, output_dict, exec_properties)
 
 
+def next_version(stamped: str, existing: list[str]) -> str:
+    """The version a push lands as: TFX's stamp (the push's time in seconds), or one above
+    the highest version already there when that is not lower. Two pushes in one second
+    would otherwise meet at one name (the rename fails and the run with it), and a server
+    serves the highest version, which must be the newest push."""
+    versions = [int(name) for name in existing if name.isdigit()]
+    return str(max([int(stamped), *(version + 1 for version in versions)]))
+
+
 class AtomicPushExecutor(PushesEachModelOnce, PushesTheSandboxedModel, tfx_pusher.Executor):
     """TFX's filesystem push, staged and renamed into place, once per model."""
 
@@ -161,9 +170,11 @@ class AtomicPushExecutor(PushesEachModelOnce, PushesTheSandboxedModel, tfx_pushe
         pushed = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if pushed.get_int_custom_property("pushed"):
-            version = pushed.get_string_custom_property("pushed_version")
+            staged = pushed.get_string_custom_property("pushed_version")
+            version = next_version(staged, fileio.listdir(base))
             final = os.path.join(base, version)
-            fileio.rename(os.path.join(staging, version), final)
+            fileio.rename(os.path.join(staging, staged), final)
+            pushed.set_string_custom_property("pushed_version", version)
             pushed.set_string_custom_property("pushed_destination", final)
         if fileio.exists(staging):
             fileio.rmtree(staging)
