@@ -135,6 +135,36 @@ class ChiefLogs(keras.callbacks.Callback):
                                                                         strict=True)})
 
 
+def built_once(model: keras.Model) -> keras.Model:
+    """`model`, whose `evaluate` no longer rebuilds it once it is built.
+
+    Under a distribution strategy Keras 3 (3.6) begins every `evaluate`, and so each
+    epoch's validation inside `fit`, with `_maybe_symbolic_build`: a new distributed
+    iterator over the validation data, one batch taken from it and reduced across the
+    replicas (eager collectives, one per feature), and then a build that does nothing once
+    the layers, the compiled loss and metrics and the optimizer are built. On a chief and a
+    worker on loopback that was 0.3 s of each 1.6 s epoch (py-spy, wall time, of
+    tests/test_distribution.py's chief). This skips the call exactly when Keras's own
+    build would do nothing; until then, and should Keras rename what it checks, Keras
+    builds as before."""
+    keras_build = model._maybe_symbolic_build
+
+    def built() -> bool:
+        try:
+            parts = [model._compile_metrics, model._compile_loss, model.optimizer]
+            return (all(layer.built for layer in model._flatten_layers())
+                    and all(part is None or part.built for part in parts))
+        except AttributeError:
+            return False
+
+    def maybe_symbolic_build(iterator: object = None, data_batch: object = None) -> None:
+        if not built():
+            keras_build(iterator=iterator, data_batch=data_batch)
+
+    model._maybe_symbolic_build = maybe_symbolic_build
+    return model
+
+
 # Embedding gradients up to this many values (4 MiB of float32) are all-reduced dense.
 DENSE_ALL_REDUCE_MAX_VALUES = 1 << 20
 

@@ -19,6 +19,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models.distribution import (
     ChiefLogs,
+    built_once,
     chief_only_directories,
     choose_strategy,
     is_chief,
@@ -192,7 +193,7 @@ def run_fn(fn_args: FnArgs) -> None:
         fn_args.eval_files, fn_args.data_accessor, transform_output, settings,
         settings.batch_size * replicas, training=False))
     with strategy.scope():
-        model = build_model(settings.architecture, shapes, settings)
+        model = built_once(build_model(settings.architecture, shapes, settings))
         started_from = warm_start(model, fn_args.base_model, settings, shapes,
                                   transform_output)
     logger.info("Initial weights: %s", started_from.describe())

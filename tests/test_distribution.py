@@ -193,6 +193,14 @@ def test_embedding_gradients_are_all_reduced_dense_only_across_replicas(tmp_path
     assert json.loads(two) and not any(json.loads(two))
 
 
+def test_each_epoch_reads_the_validation_data_once_on_two_devices(tmp_path: Path) -> None:
+    """Keras starts each epoch's validation by reading a batch of it for a model already
+    built; `built_once` (as `run_fn` builds every model) leaves one pass an epoch."""
+    (output,) = wait_for([start_replica("validation", ["validation-passes", "--cpu-devices",
+                                                       "2"], tmp_path)])
+    assert json.loads(output) == {"epochs": 3, "validation_passes": 3}
+
+
 def test_run_fn_trains_on_two_logical_devices(two_device_run: Path) -> None:
     record = training_record(two_device_run)
     assert record["replicas"] == 2

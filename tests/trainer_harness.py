@@ -13,6 +13,10 @@ first initializes, and a multi-worker cluster is several processes.
         prints, as JSON, whether each gradient of a one-embedding model's train step
         reaches Keras's Adam still sparse (tf.IndexedSlices), the model compiled as the
         Trainer compiles every architecture;
+    python -m tests.trainer_harness validation-passes [--cpu-devices N]
+        prints, as JSON, how many epochs a small model compiled as the Trainer compiles
+        every architecture (and `built_once`, as `run_fn` builds it) trained for, and how
+        many times `fit` started reading its validation data;
     python -m tests.trainer_harness train SPEC.json [--cpu-devices N]
         calls `run_fn` with TFX's FnArgs over the artifacts SPEC.json names
         (see `trainer_fn_args`).
@@ -26,7 +30,7 @@ import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
 
@@ -88,11 +92,46 @@ def sparse_gradients() -> list[bool]:
     return sparse
 
 
+def validation_passes(epochs: int = 3) -> dict:
+    """See the module's docstring: `fit` for `epochs` epochs in the strategy
+    `choose_strategy` picks here, validation data from a generator that counts its
+    starts (each distributed iterator over it starts it once)."""
+    import keras
+    import numpy as np
+
+    from models.distribution import built_once
+    from models.layers import compiled_for_task
+    from models.shapes import FeatureShapes
+    from pipeline.settings import TrainingSettings
+    from tests.configs import taxi_config
+
+    starts = []
+
+    def validation_rows() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        starts.append(1)
+        for row in range(8):
+            yield np.full((1,), row, "float32"), np.zeros((1,), "float32")
+
+    signature = (tf.TensorSpec((1,), tf.float32), tf.TensorSpec((1,), tf.float32))
+    validation = tf.data.Dataset.from_generator(validation_rows,
+                                                output_signature=signature).batch(4)
+    shapes = FeatureShapes(numeric=("x",), categorical_cardinalities={}, numeric_width=1,
+                           task="binary")
+    with choose_strategy().scope():
+        inputs = keras.Input((1,))
+        model = built_once(compiled_for_task(
+            keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs)),
+            shapes, TrainingSettings.from_config(taxi_config())))
+    history = model.fit(np.arange(8, dtype="float32")[:, None], np.zeros((8, 1), "float32"),
+                        batch_size=4, epochs=epochs, validation_data=validation, verbose=0)
+    return {"epochs": len(history.epoch), "validation_passes": len(starts)}
+
+
 def main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["strategy", "chief-logs", "sparse-gradients",
-                                            "train"])
+                                            "validation-passes", "train"])
     parser.add_argument("spec", nargs="?", help="train: the JSON file naming the artifacts")
     parser.add_argument("--cpu-devices", type=int, default=1)
     args = parser.parse_args(argv)
@@ -112,6 +151,9 @@ def main(argv: Sequence[str]) -> None:
         return
     if args.command == "sparse-gradients":
         print(json.dumps(sparse_gradients()))
+        return
+    if args.command == "validation-passes":
+        print(json.dumps(validation_passes()))
         return
     from models.trainer import run_fn  # imports TFX too, see trainer_fn_args
 
