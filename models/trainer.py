@@ -19,9 +19,11 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models.distribution import (
     ChiefLogs,
+    build_from_batch,
     built_once,
     chief_only_directories,
     choose_strategy,
+    endless_epochs,
     is_chief,
     shard_by_example,
     use_mixed_precision,
@@ -197,6 +199,11 @@ def run_fn(fn_args: FnArgs) -> None:
         started_from = warm_start(model, fn_args.base_model, settings, shapes,
                                   transform_output)
     logger.info("Initial weights: %s", started_from.describe())
+    validation_steps = None
+    if replicas > 1:  # one distributed iterator for every epoch, see endless_epochs
+        build_from_batch(model, validation_data)
+        validation_data, validation_steps = endless_epochs(
+            validation_data, count_examples(fn_args.eval_files), settings.batch_size * replicas)
 
     with chief_only_directories(strategy, fn_args.serving_model_dir,
                                 fn_args.model_run_dir) as (serving_dir, log_dir):
@@ -217,9 +224,14 @@ def run_fn(fn_args: FnArgs) -> None:
             train_data = shard_by_example(build_feeder(
                 fn_args.train_files, fn_args.data_accessor, transform_output, settings,
                 phase.batch_size * replicas, training=True))
+            steps_per_epoch = None
+            if replicas > 1:
+                train_data, steps_per_epoch = endless_epochs(
+                    train_data, sizing.train_rows, phase.batch_size * replicas)
             history = model.fit(train_data, validation_data=validation_data, callbacks=callbacks,
-                                initial_epoch=epochs_done,
-                                epochs=epochs_done + phase.epochs, verbose=0)
+                                initial_epoch=epochs_done, epochs=epochs_done + phase.epochs,
+                                steps_per_epoch=steps_per_epoch,
+                                validation_steps=validation_steps, verbose=0)
             epochs_done += len(history.epoch)
         training_seconds = time.monotonic() - started
         best_epoch = _best_epoch(recorder.rows) if sizing.early_stopping else epochs_done

@@ -13,10 +13,11 @@ first initializes, and a multi-worker cluster is several processes.
         prints, as JSON, whether each gradient of a one-embedding model's train step
         reaches Keras's Adam still sparse (tf.IndexedSlices), the model compiled as the
         Trainer compiles every architecture;
-    python -m tests.trainer_harness validation-passes [--cpu-devices N]
+    python -m tests.trainer_harness distributed-iterators [--cpu-devices N]
         prints, as JSON, how many epochs a small model compiled as the Trainer compiles
-        every architecture (and `built_once`, as `run_fn` builds it) trained for, and how
-        many times `fit` started reading its validation data;
+        every architecture trained for, and how many distributed iterators `fit` made,
+        the model and the data prepared as `run_fn` prepares them on several replicas
+        (`built_once`, `build_from_batch`, `endless_epochs`);
     python -m tests.trainer_harness train SPEC.json [--cpu-devices N]
         calls `run_fn` with TFX's FnArgs over the artifacts SPEC.json names
         (see `trainer_fn_args`).
@@ -30,7 +31,7 @@ import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -92,29 +93,33 @@ def sparse_gradients() -> list[bool]:
     return sparse
 
 
-def validation_passes(epochs: int = 3) -> dict:
+def distributed_iterators(epochs: int = 3) -> dict:
     """See the module's docstring: `fit` for `epochs` epochs in the strategy
-    `choose_strategy` picks here, validation data from a generator that counts its
-    starts (each distributed iterator over it starts it once)."""
+    `choose_strategy` picks here, counting the distributed iterators Keras makes over
+    the training and the validation data."""
     import keras
     import numpy as np
+    from tensorflow.python.distribute import input_lib
 
-    from models.distribution import built_once
+    from models.distribution import build_from_batch, built_once, endless_epochs
     from models.layers import compiled_for_task
     from models.shapes import FeatureShapes
     from pipeline.settings import TrainingSettings
     from tests.configs import taxi_config
 
-    starts = []
+    made = []
+    keras_iter = input_lib.DistributedDataset.__iter__
 
-    def validation_rows() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        starts.append(1)
-        for row in range(8):
-            yield np.full((1,), row, "float32"), np.zeros((1,), "float32")
+    def counted(self: input_lib.DistributedDataset) -> object:
+        made.append(1)
+        return keras_iter(self)
 
-    signature = (tf.TensorSpec((1,), tf.float32), tf.TensorSpec((1,), tf.float32))
-    validation = tf.data.Dataset.from_generator(validation_rows,
-                                                output_signature=signature).batch(4)
+    input_lib.DistributedDataset.__iter__ = counted
+
+    def rows() -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices(
+            (np.arange(8, dtype="float32")[:, None], np.zeros((8, 1), "float32"))).batch(4)
+
     shapes = FeatureShapes(numeric=("x",), categorical_cardinalities={}, numeric_width=1,
                            task="binary")
     with choose_strategy().scope():
@@ -122,16 +127,20 @@ def validation_passes(epochs: int = 3) -> dict:
         model = built_once(compiled_for_task(
             keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs)),
             shapes, TrainingSettings.from_config(taxi_config())))
-    history = model.fit(np.arange(8, dtype="float32")[:, None], np.zeros((8, 1), "float32"),
-                        batch_size=4, epochs=epochs, validation_data=validation, verbose=0)
-    return {"epochs": len(history.epoch), "validation_passes": len(starts)}
+    build_from_batch(model, rows())
+    (train, steps), (validation, validation_steps) = (endless_epochs(rows(), 8, 4)
+                                                      for _ in range(2))
+    history = model.fit(train, epochs=epochs, steps_per_epoch=steps,
+                        validation_data=validation, validation_steps=validation_steps,
+                        verbose=0)
+    return {"epochs": len(history.epoch), "distributed_iterators": len(made)}
 
 
 def main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["strategy", "chief-logs", "sparse-gradients",
-                                            "validation-passes", "train"])
+                                            "distributed-iterators", "train"])
     parser.add_argument("spec", nargs="?", help="train: the JSON file naming the artifacts")
     parser.add_argument("--cpu-devices", type=int, default=1)
     args = parser.parse_args(argv)
@@ -152,8 +161,8 @@ def main(argv: Sequence[str]) -> None:
     if args.command == "sparse-gradients":
         print(json.dumps(sparse_gradients()))
         return
-    if args.command == "validation-passes":
-        print(json.dumps(validation_passes()))
+    if args.command == "distributed-iterators":
+        print(json.dumps(distributed_iterators()))
         return
     from models.trainer import run_fn  # imports TFX too, see trainer_fn_args
 
