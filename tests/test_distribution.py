@@ -207,6 +207,11 @@ def test_one_distributed_iterator_serves_every_epoch_on_two_devices(tmp_path: Pa
 def test_run_fn_trains_on_two_logical_devices(two_device_run: Path) -> None:
     record = training_record(two_device_run)
     assert record["replicas"] == 2
+    # One distributed iterator over the training data and one over the validation data
+    # for all of its epochs (endless_epochs), not three new ones an epoch.
+    assert len(record["history"]["loss"]) > 2
+    assert json.loads((two_device_run / "two_devices.out").read_text()) == {
+        "distributed_iterators": 2}
     assert record["devices"] == ["/device:CPU:0", "/device:CPU:1"]
     score(two_device_run)
     assert list((two_device_run / "model_run").iterdir())  # TensorBoard logs

@@ -20,7 +20,8 @@ first initializes, and a multi-worker cluster is several processes.
         (`built_once`, `build_from_batch`, `endless_epochs`);
     python -m tests.trainer_harness train SPEC.json [--cpu-devices N]
         calls `run_fn` with TFX's FnArgs over the artifacts SPEC.json names
-        (see `trainer_fn_args`).
+        (see `trainer_fn_args`), then prints, as JSON, how many distributed iterators
+        it made.
 """
 
 from __future__ import annotations
@@ -93,13 +94,28 @@ def sparse_gradients() -> list[bool]:
     return sparse
 
 
+def count_distributed_iterators() -> list[int]:
+    """A list that grows by one each time a distributed dataset makes an iterator, from
+    now on in this process."""
+    from tensorflow.python.distribute import input_lib
+
+    made: list[int] = []
+    make = input_lib.DistributedDataset.__iter__
+
+    def counted(self: input_lib.DistributedDataset) -> object:
+        made.append(1)
+        return make(self)
+
+    input_lib.DistributedDataset.__iter__ = counted
+    return made
+
+
 def distributed_iterators(epochs: int = 3) -> dict:
     """See the module's docstring: `fit` for `epochs` epochs in the strategy
     `choose_strategy` picks here, counting the distributed iterators Keras makes over
     the training and the validation data."""
     import keras
     import numpy as np
-    from tensorflow.python.distribute import input_lib
 
     from models.distribution import build_from_batch, built_once, endless_epochs
     from models.layers import compiled_for_task
@@ -107,14 +123,7 @@ def distributed_iterators(epochs: int = 3) -> dict:
     from pipeline.settings import TrainingSettings
     from tests.configs import taxi_config
 
-    made = []
-    keras_iter = input_lib.DistributedDataset.__iter__
-
-    def counted(self: input_lib.DistributedDataset) -> object:
-        made.append(1)
-        return keras_iter(self)
-
-    input_lib.DistributedDataset.__iter__ = counted
+    made = count_distributed_iterators()
 
     def rows() -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices(
@@ -166,8 +175,10 @@ def main(argv: Sequence[str]) -> None:
         return
     from models.trainer import run_fn  # imports TFX too, see trainer_fn_args
 
+    made = count_distributed_iterators()
     with open(args.spec) as handle:
         run_fn(trainer_fn_args(json.load(handle)))
+    print(json.dumps({"distributed_iterators": len(made)}))
 
 
 if __name__ == "__main__":
