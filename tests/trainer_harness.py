@@ -13,15 +13,10 @@ first initializes, and a multi-worker cluster is several processes.
         prints, as JSON, whether each gradient of a one-embedding model's train step
         reaches Keras's Adam still sparse (tf.IndexedSlices), the model compiled as the
         Trainer compiles every architecture;
-    python -m tests.trainer_harness distributed-iterators [--cpu-devices N]
-        prints, as JSON, how many epochs a small model compiled as the Trainer compiles
-        every architecture trained for, and how many distributed iterators `fit` made,
-        the model and the data prepared as `run_fn` prepares them on several replicas
-        (`built_once`, `build_from_batch`, `endless_epochs`);
     python -m tests.trainer_harness train SPEC.json [--cpu-devices N]
         calls `run_fn` with TFX's FnArgs over the artifacts SPEC.json names
         (see `trainer_fn_args`), then prints, as JSON, how many distributed iterators
-        it made.
+        it made and how many times Keras built the model symbolically.
 """
 
 from __future__ import annotations
@@ -94,62 +89,25 @@ def sparse_gradients() -> list[bool]:
     return sparse
 
 
-def count_distributed_iterators() -> list[int]:
-    """A list that grows by one each time a distributed dataset makes an iterator, from
-    now on in this process."""
-    from tensorflow.python.distribute import input_lib
+def counted(owner: type, method: str) -> list[int]:
+    """A list that grows by one at each call of `owner.method`, from now on in this
+    process (the method itself still runs)."""
+    calls: list[int] = []
+    original = getattr(owner, method)
 
-    made: list[int] = []
-    make = input_lib.DistributedDataset.__iter__
+    def counting(self: object, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return original(self, *args, **kwargs)
 
-    def counted(self: input_lib.DistributedDataset) -> object:
-        made.append(1)
-        return make(self)
-
-    input_lib.DistributedDataset.__iter__ = counted
-    return made
-
-
-def distributed_iterators(epochs: int = 3) -> dict:
-    """See the module's docstring: `fit` for `epochs` epochs in the strategy
-    `choose_strategy` picks here, counting the distributed iterators Keras makes over
-    the training and the validation data."""
-    import keras
-    import numpy as np
-
-    from models.distribution import build_from_batch, built_once, endless_epochs
-    from models.layers import compiled_for_task
-    from models.shapes import FeatureShapes
-    from pipeline.settings import TrainingSettings
-    from tests.configs import taxi_config
-
-    made = count_distributed_iterators()
-
-    def rows() -> tf.data.Dataset:
-        return tf.data.Dataset.from_tensor_slices(
-            (np.arange(8, dtype="float32")[:, None], np.zeros((8, 1), "float32"))).batch(4)
-
-    shapes = FeatureShapes(numeric=("x",), categorical_cardinalities={}, numeric_width=1,
-                           task="binary")
-    with choose_strategy().scope():
-        inputs = keras.Input((1,))
-        model = built_once(compiled_for_task(
-            keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs)),
-            shapes, TrainingSettings.from_config(taxi_config())))
-    build_from_batch(model, rows())
-    (train, steps), (validation, validation_steps) = (endless_epochs(rows(), 8, 4)
-                                                      for _ in range(2))
-    history = model.fit(train, epochs=epochs, steps_per_epoch=steps,
-                        validation_data=validation, validation_steps=validation_steps,
-                        verbose=0)
-    return {"epochs": len(history.epoch), "distributed_iterators": len(made)}
+    setattr(owner, method, counting)
+    return calls
 
 
 def main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["strategy", "chief-logs", "sparse-gradients",
-                                            "distributed-iterators", "train"])
+                                            "train"])
     parser.add_argument("spec", nargs="?", help="train: the JSON file naming the artifacts")
     parser.add_argument("--cpu-devices", type=int, default=1)
     args = parser.parse_args(argv)
@@ -170,15 +128,16 @@ def main(argv: Sequence[str]) -> None:
     if args.command == "sparse-gradients":
         print(json.dumps(sparse_gradients()))
         return
-    if args.command == "distributed-iterators":
-        print(json.dumps(distributed_iterators()))
-        return
+    import keras
+    from tensorflow.python.distribute import input_lib
+
     from models.trainer import run_fn  # imports TFX too, see trainer_fn_args
 
-    made = count_distributed_iterators()
+    iterators = counted(input_lib.DistributedDataset, "__iter__")
+    builds = counted(keras.Model, "_symbolic_build")
     with open(args.spec) as handle:
         run_fn(trainer_fn_args(json.load(handle)))
-    print(json.dumps({"distributed_iterators": len(made)}))
+    print(json.dumps({"distributed_iterators": len(iterators), "symbolic_builds": len(builds)}))
 
 
 if __name__ == "__main__":
