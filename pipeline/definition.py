@@ -23,7 +23,6 @@ from tfx.components import (
     ExampleValidator,
     SchemaGen,
     StatisticsGen,
-    Transform,
 )
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
@@ -34,7 +33,7 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
 )
 from tfx.extensions.google_cloud_big_query.example_gen.component import BigQueryExampleGen
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import trainer_pb2, tuner_pb2
+from tfx.proto import trainer_pb2, transform_pb2, tuner_pb2
 from tfx.types import Channel, standard_artifacts
 
 from evaluation.slices import eval_config_from
@@ -53,6 +52,7 @@ from pipeline.components.example_gen import (
 from pipeline.components.model_health import ABComparison, ModelHealthCheck
 from pipeline.components.model_report import ModelReportGen
 from pipeline.components.retraining import RetrainingTrigger
+from pipeline.components.transform import Transform
 from pipeline.fingerprint import code_fingerprint
 from pipeline.kinds import (
     TRAINING,
@@ -92,14 +92,19 @@ PREPROCESSING_FN = "preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
 TUNER_FN = "models.tuning.tuner_fn"
 
+# The splits the Tuner and the Trainer read from Transform: they fit on the first and stop
+# on the second; the eval split stays raw, for the Evaluator, which blesses on what they
+# never chose by. Transform transforms these and no others.
+FIT_SPLIT, STOP_SPLIT = TRAIN_SPLIT, VALIDATION_SPLIT
+
 
 # Every entry through which a component runs our code: a user function's path as TFX is
 # given it ("module.function"), or our component's class or factory. Each component
 # carries `code_of` its entry; the images must carry every module these import.
 CODE_ENTRIES: tuple[Any, ...] = (
     PREPROCESSING_FN, RUN_FN, TUNER_FN, record_file_example_gen, ImportCuratedSchema,
-    DataAnomalyGate, Evaluator, ModelReportGen, ServingSandbox, AtomicPusher, BatchScorer,
-    ModelHealthCheck, ABComparison, RetrainingTrigger)
+    DataAnomalyGate, Transform, Evaluator, ModelReportGen, ServingSandbox, AtomicPusher,
+    BatchScorer, ModelHealthCheck, ABComparison, RetrainingTrigger)
 
 
 def entry_module(entry: Any) -> str:
@@ -173,6 +178,12 @@ def _data_steps(config: PipelineConfig, target: Target) -> DataSteps:
         # StatisticsGen already profiles the raw data; statistics of the transformed data
         # would double the Beam work of Transform for nothing the pipeline reads.
         disable_statistics=True,
+        # Analyze the training split; transform only what the Trainer and the Tuner read.
+        # The Evaluator, the sandbox and the scorer read raw examples through the serving
+        # signature, so transforming and writing the eval split (its default) was a fifth
+        # of the rows' Beam work for files nothing opens.
+        splits_config=transform_pb2.SplitsConfig(analyze=[TRAIN_SPLIT],
+                                                 transform=[FIT_SPLIT, STOP_SPLIT]),
         # The analyzer cache serves a run that passes the last run's cache back in as an
         # input, which no pipeline here does; writing it cost 115 Beam transforms a run
         # (docs/benchmarks.md#transform-fixed-cost).
@@ -183,7 +194,9 @@ def _data_steps(config: PipelineConfig, target: Target) -> DataSteps:
         # is fixed cost on every run (docs/benchmarks.md#transform-fixed-cost).
         force_tf_compat_v1=True,
         custom_config={"settings": TransformSettings.from_config(config).to_dict(),
-                       "code": code_of(PREPROCESSING_FN)},
+                       # The preprocessing function's code and the executor's.
+                       "code": {"preprocessing_fn": code_of(PREPROCESSING_FN),
+                                "executor": code_of(Transform)}},
     ).with_id(Node.TRANSFORM)
     transform.add_upstream_node(anomaly_gate)
     return DataSteps(example_gen, schema_gen, transform,
@@ -449,10 +462,10 @@ def _model_branch(config: PipelineConfig, data: DataSteps, target: Target,
         "examples": data.transform.outputs["transformed_examples"],
         "transform_graph": data.transform.outputs["transform_graph"],
         "schema": data.schema_gen.outputs["schema"],
-        "train_args": trainer_pb2.TrainArgs(splits=[TRAIN_SPLIT]),
+        "train_args": trainer_pb2.TrainArgs(splits=[FIT_SPLIT]),
         # The Trainer stops, and the Tuner picks its best trial, on validation; eval
         # stays for the Evaluator, which then blesses what it never chose.
-        "eval_args": trainer_pb2.EvalArgs(splits=[VALIDATION_SPLIT]),
+        "eval_args": trainer_pb2.EvalArgs(splits=[STOP_SPLIT]),
     }
     tuner = None
     if config.hyperparameter_search != "off":

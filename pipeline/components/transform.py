@@ -1,0 +1,168 @@
+"""Transform: TFX's Transform (same inputs, outputs, analyzers and transform graph) whose
+executor writes the transformed examples itself on Beam's direct runner.
+
+Why our own executor: tf.Transform materializes on Beam, element by element: Beam's Python
+TFRecord reader, a decode to Arrow per batch, the TF1 session and an encoder per batch of
+at most 1,000 rows, Beam's writer. On 2 cores that pass was more than half of the step
+(150,000 rows: 12.2 s in all, 6.5 s without materializing; docs/benchmarks.md, "Transform
+throughput"). Here tf.Transform's own Beam pipeline still analyzes the data and writes
+the transform graph, untouched; then each split named in `splits_config` is read by
+tf.data (C++ reads), parsed and transformed by that transform graph in a TF1 session of
+its own, as tf.Transform runs it, on batches of BATCH_ROWS, and encoded by the converter
+and encoder tf.Transform's writer uses (tf.Transform's tensor-to-Arrow converter,
+tfx-bsl's RecordBatchToExamplesEncoder) into the one file TFX's Beam writer would name
+(`transformed_examples-00000-of-00001.gz`), in the raw split's order. The examples are
+tf.Transform's, feature for feature (tests/test_transform.py), and 1.7 s of the 150,000
+rows' 7.7 s of materializing remain.
+
+On any other Beam runner (Dataflow: a table too big for one machine) and for inputs this
+path does not read (more than one Examples artifact, not tf.Examples in gzipped
+TFRecords), TFX's own executor runs unchanged and says so.
+"""
+
+from __future__ import annotations
+
+# isort: off
+import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
+# isort: on
+import os
+import time
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tensorflow_transform import impl_helper
+from tfx import types
+from tfx.components import Transform as TfxTransform
+from tfx.components.transform import executor as tfx_executor
+from tfx.components.transform import executor_utils
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils
+from tfx_bsl.coders import example_coder
+
+# TFX's Beam writer's file prefix and suffix under each split's directory.
+TRANSFORMED_PREFIX = "transformed_examples"
+# Rows per batch through the transform graph: big enough that the per-batch cost (one
+# graph call, one conversion to Arrow, one encoder call) is small beside the rows'.
+BATCH_ROWS = 4096
+
+
+class NotMaterializedHere(Exception):
+    """Why TFX's own executor materializes this step's examples."""
+
+
+def runner_of(beam_pipeline_args: list[str]) -> str:
+    """The Beam runner the step's arguments name (Beam's default: the direct runner)."""
+    return next((argument.split("=", 1)[1] for argument in beam_pipeline_args
+                 if argument.startswith("--runner=")), "DirectRunner")
+
+
+class Materializer:
+    """Writes transformed examples of raw tf.Examples with one transform graph."""
+
+    def __init__(self, transform_graph_uri: str, batch_rows: int = BATCH_ROWS) -> None:
+        output = tft.TFTransformOutput(transform_graph_uri)
+        schema = output.transformed_metadata.schema
+        self._converter = impl_helper.make_tensor_to_arrow_converter(schema)
+        self._encoder = example_coder.RecordBatchToExamplesEncoder(schema)
+        self._batch_rows = batch_rows
+        # The transform graph in a graph and session of its own, as tf.Transform runs it:
+        # loaded eagerly, its lookup tables would share their names with every other
+        # transform graph this process loaded (a second dataset's text vocabulary found
+        # the first dataset's table, and every token was out of vocabulary).
+        graph = tf.Graph()
+        with graph.as_default():
+            records = tf.compat.v1.placeholder(tf.string, [None])
+            outputs = output.transform_raw_features(
+                tf.io.parse_example(records, output.raw_feature_spec()))
+            initialize = tf.compat.v1.tables_initializer()
+        self._session = tf.compat.v1.Session(graph=graph)
+        self._session.run(initialize)
+        self._names = sorted(outputs)
+        self._run = self._session.make_callable([outputs[name] for name in self._names],
+                                                feed_list=[records])
+
+    def close(self) -> None:
+        self._session.close()
+
+    def write(self, source_files: list[str], target_uri: str) -> int:
+        """Writes the transformed examples of `source_files` (gzipped TFRecords of raw
+        tf.Examples, read in order) to `target_uri`; returns how many."""
+        batches = (tf.data.TFRecordDataset(source_files, compression_type="GZIP")
+                   .batch(self._batch_rows).prefetch(2))
+        tf.io.gfile.makedirs(target_uri)
+        path = os.path.join(target_uri, f"{TRANSFORMED_PREFIX}-00000-of-00001.gz")
+        written = 0
+        options = tf.io.TFRecordOptions(compression_type="GZIP")
+        with tf.io.TFRecordWriter(path, options) as out:
+            for records in batches:
+                values = dict(zip(self._names, self._run(records.numpy()), strict=True))
+                for example in self._encoder.encode(self._converter.convert(values)):
+                    out.write(example)
+                    written += 1
+        return written
+
+
+class Executor(tfx_executor.Executor):
+    """TFX's Transform executor, with the transformed examples written by a Materializer."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]],  # noqa: N802 - TFX's name
+           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]
+           ) -> None:
+        try:
+            self._check_materializable(input_dict, output_dict)
+        except NotMaterializedHere as reason:
+            print(f"Transform: {reason}; materializing with tf.Transform's Beam pipeline",
+                  flush=True)
+            super().Do(input_dict, output_dict, exec_properties)
+            return
+        key = standard_component_specs.TRANSFORMED_EXAMPLES_KEY
+        transformed = output_dict[key]
+        super().Do(input_dict, {name: artifacts for name, artifacts in output_dict.items()
+                                if name != key}, exec_properties)
+        examples = input_dict[standard_component_specs.EXAMPLES_KEY]
+        splits = executor_utils.ResolveSplitsConfig(
+            exec_properties.get(standard_component_specs.SPLITS_CONFIG_KEY), examples)
+        executor_utils.SetSplitNames(splits.transform, transformed)
+        graph_uri = artifact_utils.get_single_uri(
+            output_dict[standard_component_specs.TRANSFORM_GRAPH_KEY])
+        materializer = Materializer(graph_uri)
+        try:
+            for split in splits.transform:
+                [source] = artifact_utils.get_split_uris(examples, split)
+                [target] = artifact_utils.get_split_uris(transformed, split)
+                files = sorted(tf.io.gfile.glob(io_utils.all_files_pattern(source)))
+                started = time.monotonic()
+                rows = materializer.write(files, target)
+                print(f"Transform: {rows:,} {split} examples transformed on whole batches "
+                      f"in {time.monotonic() - started:.1f} s, to {target}", flush=True)
+        finally:
+            materializer.close()
+
+    def _check_materializable(self, input_dict: dict[str, list[types.Artifact]],
+                              output_dict: dict[str, list[types.Artifact]]) -> None:
+        """NotMaterializedHere when TFX's executor must write the examples."""
+        if not output_dict.get(standard_component_specs.TRANSFORMED_EXAMPLES_KEY):
+            raise NotMaterializedHere("no transformed examples asked for")
+        runner = runner_of(self._beam_pipeline_args)
+        if runner not in ("DirectRunner", "direct"):
+            # One process writes the examples here; a table sent to a distributed runner
+            # is one the user has judged too big for one machine.
+            raise NotMaterializedHere(f"the Beam runner is {runner}")
+        examples = input_dict[standard_component_specs.EXAMPLES_KEY]
+        if len(examples) != 1:
+            raise NotMaterializedHere(f"{len(examples)} Examples artifacts")
+        if examples_utils.get_payload_format(examples[0]) != \
+                example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE:
+            raise NotMaterializedHere("the examples are not tf.Examples")
+        if examples_utils.get_file_format(examples[0]) != "tfrecords_gzip":
+            raise NotMaterializedHere("the examples are not gzipped TFRecords")
+
+
+class Transform(TfxTransform):
+    """TFX's Transform with the executor above (same parameters, same artifacts)."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
