@@ -25,6 +25,7 @@ from __future__ import annotations
 # isort: off
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 # isort: on
+import logging
 import os
 import time
 from typing import Any
@@ -42,6 +43,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
+
+logger = logging.getLogger(__name__)
 
 # TFX's Beam writer's file prefix and suffix under each split's directory.
 TRANSFORMED_PREFIX = "transformed_examples"
@@ -115,8 +118,8 @@ class Executor(tfx_executor.Executor):
         try:
             self._check_materializable(input_dict, output_dict)
         except NotMaterializedHere as reason:
-            print(f"Transform: {reason}; materializing with tf.Transform's Beam pipeline",
-                  flush=True)
+            logger.warning("Transform: %s; materializing with tf.Transform's Beam pipeline",
+                           reason)
             super().Do(input_dict, output_dict, exec_properties)
             return
         key = standard_component_specs.TRANSFORMED_EXAMPLES_KEY
@@ -137,8 +140,9 @@ class Executor(tfx_executor.Executor):
                 files = sorted(tf.io.gfile.glob(io_utils.all_files_pattern(source)))
                 started = time.monotonic()
                 rows = materializer.write(files, target)
-                print(f"Transform: {rows:,} {split} examples transformed on whole batches "
-                      f"in {time.monotonic() - started:.1f} s, to {target}", flush=True)
+                logger.info("Transform: %s %s examples transformed on whole batches in "
+                            "%.1f s, to %s", f"{rows:,}", split, time.monotonic() - started,
+                            target)
         finally:
             materializer.close()
 
