@@ -14,7 +14,7 @@ from tfx.components.transform import executor as tfx_executor
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.types import artifact_utils, standard_artifacts
 
-from pipeline.components.transform import Executor, NotMaterializedHere
+from pipeline.components.transform import Executor, Materializer, NotMaterializedHere
 from pipeline.definition import FIT_SPLIT, STOP_SPLIT
 from pipeline.settings import EVAL_SPLIT
 
@@ -91,7 +91,7 @@ def both(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         _tf_transform_materializes(graph, f"{raw.uri}/Split-{split}/*",
                                    f"{theirs}/Split-{split}", str(root / "tmp"))
     ours = transform.output("Examples")
-    return {"raw": raw.uri, "ours": ours, "theirs": theirs}
+    return {"raw": raw.uri, "ours": ours, "theirs": theirs, "graph": graph}
 
 
 @pytest.mark.parametrize("split", [FIT_SPLIT, STOP_SPLIT])
@@ -101,6 +101,22 @@ def test_the_transformed_examples_are_tf_transforms(both: dict, split: str) -> N
     assert len(ours) == len(_records(both["raw"], split)) > 0
     # The same examples; the features' order inside each (a map) is not part of it.
     assert sorted(map(_deterministic, ours)) == sorted(map(_deterministic, theirs))
+
+
+def test_batches_are_written_in_the_raw_splits_order(both: dict, tmp_path: Path) -> None:
+    """The step wrote its split in one batch; in batches of 7, transformed on several
+    threads, the same examples come in the same order (a seeded Trainer reads the same
+    batches on every run)."""
+    files = sorted(tf.io.gfile.glob(f"{both['raw']}/Split-{FIT_SPLIT}/*"))
+    materializer = Materializer(both["graph"], batch_rows=7)
+    try:
+        assert materializer.write(files, str(tmp_path)) > 5 * 7
+    finally:
+        materializer.close()
+    in_batches = [record.numpy() for record in tf.data.TFRecordDataset(
+        sorted(tf.io.gfile.glob(f"{tmp_path}/*")), "GZIP")]
+    assert list(map(_deterministic, in_batches)) == list(
+        map(_deterministic, _records(both["ours"].uri, FIT_SPLIT)))
 
 
 def test_only_the_splits_the_trainer_reads_are_transformed(both: dict) -> None:

@@ -25,9 +25,12 @@ from __future__ import annotations
 # isort: off
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 # isort: on
+import collections
+import itertools
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import tensorflow as tf
@@ -51,6 +54,10 @@ TRANSFORMED_PREFIX = "transformed_examples"
 # Rows per batch through the transform graph: big enough that the per-batch cost (one
 # graph call, one conversion to Arrow, one encoder call) is small beside the rows'.
 BATCH_ROWS = 4096
+# gzip at level 1: the same records, the file about 40% larger than at zlib's default
+# level, and written three times as fast (1.05M transformed rows: 2.1 s against 6.7 s of
+# compressing; reading them back costs the same).
+WRITE_OPTIONS = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=1)
 
 
 class NotMaterializedHere(Exception):
@@ -91,21 +98,34 @@ class Materializer:
     def close(self) -> None:
         self._session.close()
 
+    def _encoded(self, records: Any) -> list[bytes]:
+        """The serialized transformed examples of one batch of serialized raw ones."""
+        values = dict(zip(self._names, self._run(records), strict=True))
+        return self._encoder.encode(self._converter.convert(values))
+
     def write(self, source_files: list[str], target_uri: str) -> int:
         """Writes the transformed examples of `source_files` (gzipped TFRecords of raw
-        tf.Examples, read in order) to `target_uri`; returns how many."""
+        tf.Examples, read in order) to `target_uri`; returns how many.
+
+        Batches are transformed and encoded on one thread per core (the session and the
+        encoder release the GIL), a few batches ahead of the writer, which keeps their
+        order; memory holds at most those batches."""
         batches = (tf.data.TFRecordDataset(source_files, compression_type="GZIP")
-                   .batch(self._batch_rows).prefetch(2))
+                   .batch(self._batch_rows).prefetch(2).as_numpy_iterator())
         tf.io.gfile.makedirs(target_uri)
         path = os.path.join(target_uri, f"{TRANSFORMED_PREFIX}-00000-of-00001.gz")
         written = 0
-        options = tf.io.TFRecordOptions(compression_type="GZIP")
-        with tf.io.TFRecordWriter(path, options) as out:
-            for records in batches:
-                values = dict(zip(self._names, self._run(records.numpy()), strict=True))
-                for example in self._encoder.encode(self._converter.convert(values)):
-                    out.write(example)
-                    written += 1
+        threads = os.cpu_count() or 1
+        with ThreadPoolExecutor(threads) as pool, \
+                tf.io.TFRecordWriter(path, WRITE_OPTIONS) as out:
+            pending: collections.deque = collections.deque()
+            for records in itertools.chain(batches, [None]):
+                if records is not None:
+                    pending.append(pool.submit(self._encoded, records))
+                while pending and (records is None or len(pending) > 2 * threads):
+                    for example in pending.popleft().result():
+                        out.write(example)
+                        written += 1
         return written
 
 
