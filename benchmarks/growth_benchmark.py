@@ -9,9 +9,11 @@ and each size holds the smaller ones' rows. Each size runs `local_runner.py` col
 own process and fresh directory, and prints, never asserts:
 - per step (from ML Metadata's execution times): seconds, rows per second over the rows
   the step reads (ExampleGen, StatisticsGen, Transform: all; the Evaluator: the eval
-  split), and the peak memory of the whole process tree while the step ran;
-- the whole run's wall time and peak memory (summed RSS of every process, sampled every
-  0.2 s, so Beam workers count);
+  split), and the peak memory (both measures) of the whole process tree while the step ran;
+- the whole run's wall time and peak memory, sampled every 0.2 s over every process (so
+  Beam workers and the sandbox's model server count): summed RSS, and summed PSS, which
+  counts once the pages processes share (TensorFlow's libraries; what the model server,
+  forked from a process that imported TensorFlow, shares with it);
 - TFX's own CsvExampleGen alone on the same CSV (the ingestion reference), same measure;
 - the Trainer's examples per second with the real feeder against the same model fed from
   memory (benchmarks/training_throughput.py).
@@ -69,11 +71,13 @@ def derive_table(rows: int, path: Path) -> None:
             copy += 1
 
 
-def measure(command: list[str], log_path: Path) -> tuple[float, list[tuple[float, int]], int]:
-    """Runs `command`: (wall seconds, [(wall-clock time, summed RSS)], exit code)."""
+def measure(command: list[str], log_path: Path
+            ) -> tuple[float, list[tuple[float, int, int]], int]:
+    """Runs `command`: (wall seconds, [(wall-clock time, summed RSS, summed PSS)], exit
+    code)."""
     seconds, samples, code = sample_memory(command, dict(os.environ), log_path,
                                            REPOSITORY_ROOT, interval=0.2)
-    return seconds, [(at, total) for at, total, _ in samples], code
+    return seconds, [(at, total, proportional) for at, total, _, proportional in samples], code
 
 
 def step_rows(output_root: Path, rows: int) -> list[dict]:
@@ -97,16 +101,21 @@ def step_rows(output_root: Path, rows: int) -> list[dict]:
     return steps
 
 
-def print_size(rows: int, wall: float, samples: list[tuple[float, int]], steps: list[dict],
-               reference: tuple[float, int] | None, throughput: dict | None) -> None:
-    peak = max((rss for _, rss in samples), default=0)
-    print(f"\n{rows:,} rows: whole run {wall:.0f} s, peak memory {peak / 2**30:.2f} GiB")
-    print(f"  {'step':<32}{'seconds':>9}{'rows/s':>11}{'peak GiB':>10}")
+def print_size(rows: int, wall: float, samples: list[tuple[float, int, int]],
+               steps: list[dict], reference: tuple[float, int] | None,
+               throughput: dict | None) -> None:
+    peak = max((rss for _, rss, _ in samples), default=0)
+    proportional = max((pss for _, _, pss in samples), default=0)
+    print(f"\n{rows:,} rows: whole run {wall:.0f} s, peak memory {peak / 2**30:.2f} GiB "
+          f"(summed RSS; {proportional / 2**30:.2f} GiB summed PSS, shared pages once)")
+    print(f"  {'step':<32}{'seconds':>9}{'rows/s':>11}{'peak GiB':>10}{'PSS GiB':>9}")
     for step in steps:
-        during = [rss for at, rss in samples if step["start"] - 0.2 <= at <= step["end"] + 0.2]
+        during = [(rss, pss) for at, rss, pss in samples
+                  if step["start"] - 0.2 <= at <= step["end"] + 0.2]
         rate = f"{step['rows'] / step['seconds']:,.0f}" if step["rows"] and step["seconds"] else ""
         print(f"  {step['step']:<32}{step['seconds']:>9.1f}{rate:>11}"
-              f"{max(during, default=0) / 2**30:>10.2f}")
+              f"{max((rss for rss, _ in during), default=0) / 2**30:>10.2f}"
+              f"{max((pss for _, pss in during), default=0) / 2**30:>9.2f}")
     if reference:
         seconds, reference_peak = reference
         print(f"  {'TFX CsvExampleGen (reference)':<32}{seconds:>9.1f}{rows / seconds:>11,.0f}"
@@ -147,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                     [sys.executable, "-c", REFERENCE, str(data.parent), str(work / "ref")],
                     work / "reference.log")
                 if code == 0:
-                    reference = (seconds, max(rss for _, rss in reference_samples))
+                    reference = (seconds, max(rss for _, rss, _ in reference_samples))
             throughput = None
             if not options.skip_input_bound:
                 from training_throughput import input_bound_ratio, run_artifacts

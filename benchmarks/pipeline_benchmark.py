@@ -30,8 +30,23 @@ import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 from pipeline.settings import REPOSITORY_ROOT
 
 
-def _tree_rss_bytes(root_pid: int) -> tuple[int, int]:
-    """(summed, largest single) resident memory of `root_pid` and its descendants."""
+def _proportional_bytes(pid: int) -> int:
+    """A process's proportional set size (PSS): its private pages, plus each page it shares
+    with other processes divided by how many share it. Summed over processes it counts
+    shared memory once: TensorFlow's libraries, and what a forked model server shares with
+    the process it was forked from, which summed RSS counts in each of them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
+def _tree_rss_bytes(root_pid: int) -> tuple[int, int, int]:
+    """(summed RSS, largest single RSS, summed PSS) of `root_pid` and its descendants."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -45,19 +60,21 @@ def _tree_rss_bytes(root_pid: int) -> tuple[int, int]:
             continue
         children.setdefault(parent, []).append(int(entry))
         rss[int(entry)] = resident_pages * os.sysconf("SC_PAGE_SIZE")
-    total, largest, stack = 0, 0, [root_pid]
+    total, largest, proportional, stack = 0, 0, 0, [root_pid]
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
         largest = max(largest, rss.get(pid, 0))
+        proportional += _proportional_bytes(pid) if pid in rss else 0
         stack.extend(children.get(pid, []))
-    return total, largest
+    return total, largest, proportional
 
 
 def sample_memory(command: list[str], env: dict[str, str], log_path: Path, cwd: Path,
-                  interval: float = 0.1) -> tuple[float, list[tuple[float, int, int]], int]:
+                  interval: float = 0.1) -> tuple[float, list[tuple[float, int, int, int]], int]:
     """Runs `command`, sampling its process tree's memory every `interval` seconds:
-    (wall seconds, [(time.time(), summed RSS, largest single RSS)], exit code)."""
+    (wall seconds, [(time.time(), summed RSS, largest single RSS, summed PSS)], exit
+    code)."""
     started = time.monotonic()
     samples: list[tuple[float, int, int]] = []
     with log_path.open("w") as log:
@@ -82,8 +99,8 @@ def measure(command: list[str], env: dict[str, str], log_path: Path, cwd: Path
             ) -> tuple[float, tuple[int, int], int]:
     """Runs `command`: (wall seconds, (peak summed, peak single-process RSS), exit code)."""
     seconds, samples, code = sample_memory(command, env, log_path, cwd)
-    return (seconds, (max((total for _, total, _ in samples), default=0),
-                      max((largest for _, _, largest in samples), default=0)), code)
+    return (seconds, (max((total for _, total, _, _ in samples), default=0),
+                      max((largest for _, _, largest, _ in samples), default=0)), code)
 
 
 def latest_evaluation_metrics(metadata_path: Path) -> dict[str, float]:
