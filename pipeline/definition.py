@@ -182,7 +182,7 @@ def _data_steps(config: PipelineConfig, target: Target) -> DataSteps:
         # The Evaluator, the sandbox and the scorer read raw examples through the serving
         # signature, so transforming and writing the eval split (its default) was a fifth
         # of the rows' Beam work for files nothing opens.
-        splits_config=transform_pb2.SplitsConfig(analyze=[TRAIN_SPLIT],
+        splits_config=transform_pb2.SplitsConfig(analyze=[FIT_SPLIT],
                                                  transform=[FIT_SPLIT, STOP_SPLIT]),
         # The analyzer cache serves a run that passes the last run's cache back in as an
         # input, which no pipeline here does; writing it cost 115 Beam transforms a run
