@@ -143,3 +143,16 @@ def test_other_runners_and_formats_are_left_to_tf_transform(
     with pytest.raises(NotMaterializedHere, match=reason):
         executor._check_materializable(  # noqa: SLF001 - the decision, without a run
             {"examples": [raw]}, {"transformed_examples": [standard_artifacts.Examples()]})
+
+
+@pytest.mark.parametrize(("arguments", "local"), [
+    ([], True), (["--runner=DirectRunner"], True), (["--runner=direct"], True),
+    (["--direct_num_workers=2", "--runner=DataflowRunner"], False),
+    (["--runner=SparkRunner"], False)])
+def test_the_steps_that_work_in_process_agree_on_what_runs_locally(
+        arguments: list[str], local: bool) -> None:
+    """ExampleGen's writer, the Evaluator on arrays and Transform's materialization all
+    ask pipeline/components/beam_runner.py."""
+    from pipeline.components.beam_runner import runs_locally
+
+    assert runs_locally(arguments) is local

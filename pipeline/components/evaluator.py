@@ -32,6 +32,7 @@ from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, json_utils, path_utils, proto_utils
 
 from evaluation.array_evaluation import EvaluatedModel, NotArrayEvaluable, evaluate
+from pipeline.components.beam_runner import runner_of, runs_locally
 
 CODE_KEY = "code"
 # On the blessing: the evaluation it was decided on. A pipeline that resolves a blessed
@@ -69,12 +70,9 @@ class Executor(tfx_executor.Executor):
                       ) -> tuple[tfma.EvalConfig, list[EvaluatedModel], list[str]]:
         """The EvalConfig with TFMA's defaults (as TFX's executor sets them), the models
         and the eval split's files; NotArrayEvaluable when TFX's executor must run."""
-        runner = next((argument.split("=", 1)[1] for argument in self._beam_pipeline_args
-                       if argument.startswith("--runner=")), "DirectRunner")
-        if runner not in ("DirectRunner", "direct"):
-            # The arrays live in this step's process; a table sent to a distributed runner
-            # is one the user has judged too big for one machine.
-            raise NotArrayEvaluable(f"the Beam runner is {runner}")
+        if not runs_locally(self._beam_pipeline_args):
+            # The arrays live in this step's process (pipeline/components/beam_runner.py).
+            raise NotArrayEvaluable(f"the Beam runner is {runner_of(self._beam_pipeline_args)}")
         if not exec_properties.get(standard_component_specs.EVAL_CONFIG_KEY):
             raise NotArrayEvaluable("no eval_config (a feature_slicing_spec)")
         if exec_properties.get(standard_component_specs.MODULE_FILE_KEY) or \

@@ -46,6 +46,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from pipeline.components.beam_runner import runs_locally
 from pipeline.settings import (
     SOURCE_FEATURE,
     IngestionSettings,
@@ -376,8 +377,7 @@ class RecordFileExampleGenExecutor(BaseExampleGenExecutor):
            exec_properties: dict[str, Any]) -> None:
         """Streams the files into the splits on a local Beam runner; TFX's Beam pipeline
         on a distributed one (see the module's docstring)."""
-        if any(argument.startswith("--runner") and "Direct" not in argument
-               for argument in self._beam_pipeline_args):
+        if not runs_locally(self._beam_pipeline_args):
             super().Do(input_dict, output_dict, exec_properties)
             return
         input_config = proto_utils.json_to_proto(

@@ -47,6 +47,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
+from pipeline.components.beam_runner import runner_of, runs_locally
+
 logger = logging.getLogger(__name__)
 
 # TFX's Beam writer's file prefix and suffix under each split's directory.
@@ -62,12 +64,6 @@ WRITE_OPTIONS = tf.io.TFRecordOptions(compression_type="GZIP", compression_level
 
 class NotMaterializedHere(Exception):
     """Why TFX's own executor materializes this step's examples."""
-
-
-def runner_of(beam_pipeline_args: list[str]) -> str:
-    """The Beam runner the step's arguments name (Beam's default: the direct runner)."""
-    return next((argument.split("=", 1)[1] for argument in beam_pipeline_args
-                 if argument.startswith("--runner=")), "DirectRunner")
 
 
 class Materializer:
@@ -171,11 +167,10 @@ class Executor(tfx_executor.Executor):
         """NotMaterializedHere when TFX's executor must write the examples."""
         if not output_dict.get(standard_component_specs.TRANSFORMED_EXAMPLES_KEY):
             raise NotMaterializedHere("no transformed examples asked for")
-        runner = runner_of(self._beam_pipeline_args)
-        if runner not in ("DirectRunner", "direct"):
-            # One process writes the examples here; a table sent to a distributed runner
-            # is one the user has judged too big for one machine.
-            raise NotMaterializedHere(f"the Beam runner is {runner}")
+        if not runs_locally(self._beam_pipeline_args):
+            # One process writes the examples here (pipeline/components/beam_runner.py).
+            raise NotMaterializedHere(
+                f"the Beam runner is {runner_of(self._beam_pipeline_args)}")
         examples = input_dict[standard_component_specs.EXAMPLES_KEY]
         if len(examples) != 1:
             raise NotMaterializedHere(f"{len(examples)} Examples artifacts")
