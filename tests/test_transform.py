@@ -14,8 +14,15 @@ from tfx.components.transform import executor as tfx_executor
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.types import artifact_utils, standard_artifacts
 
-from pipeline.components.transform import Executor, Materializer, NotMaterializedHere
+from pipeline.components.transform import (
+    IN_PROCESS,
+    MATERIALIZED_BY_PROPERTY,
+    Executor,
+    Materializer,
+    NotMaterializedHere,
+)
 from pipeline.definition import FIT_SPLIT, STOP_SPLIT
+from pipeline.metadata.store import custom_property
 from pipeline.settings import EVAL_SPLIT
 
 pytestmark = pytest.mark.e2e(minutes=0.4)
@@ -117,6 +124,8 @@ def test_batches_are_written_in_the_raw_splits_order(both: dict, tmp_path: Path)
         sorted(tf.io.gfile.glob(f"{tmp_path}/*")), "GZIP")]
     assert list(map(_deterministic, in_batches)) == list(
         map(_deterministic, _records(both["ours"].uri, FIT_SPLIT)))
+    # And the step's were written in its own process, not by tf.Transform's Beam pass.
+    assert custom_property(both["ours"], MATERIALIZED_BY_PROPERTY) == IN_PROCESS
 
 
 def test_only_the_splits_the_trainer_reads_are_transformed(both: dict) -> None:

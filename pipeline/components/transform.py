@@ -62,6 +62,11 @@ BATCH_ROWS = 4096
 WRITE_OPTIONS = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=1)
 
 
+# On the transformed Examples: which path wrote them, for ML Metadata's readers.
+MATERIALIZED_BY_PROPERTY = "materialized_by"
+IN_PROCESS, BY_BEAM = "in_process", "tf_transform_beam"
+
+
 class NotMaterializedHere(Exception):
     """Why TFX's own executor materializes this step's examples."""
 
@@ -137,6 +142,9 @@ class Executor(tfx_executor.Executor):
             logger.warning("Transform: %s; materializing with tf.Transform's Beam pipeline",
                            reason)
             super().Do(input_dict, output_dict, exec_properties)
+            for artifact in output_dict.get(
+                    standard_component_specs.TRANSFORMED_EXAMPLES_KEY, []):
+                artifact.set_string_custom_property(MATERIALIZED_BY_PROPERTY, BY_BEAM)
             return
         key = standard_component_specs.TRANSFORMED_EXAMPLES_KEY
         transformed = output_dict[key]
@@ -146,6 +154,8 @@ class Executor(tfx_executor.Executor):
         splits = executor_utils.ResolveSplitsConfig(
             exec_properties.get(standard_component_specs.SPLITS_CONFIG_KEY), examples)
         executor_utils.SetSplitNames(splits.transform, transformed)
+        for artifact in transformed:
+            artifact.set_string_custom_property(MATERIALIZED_BY_PROPERTY, IN_PROCESS)
         graph_uri = artifact_utils.get_single_uri(
             output_dict[standard_component_specs.TRANSFORM_GRAPH_KEY])
         materializer = Materializer(graph_uri)
