@@ -14,6 +14,12 @@ offers three signatures:
   multi-class label's class id). TFMA reads a multi-class label through it; through
   `transform_features` it would also slice by transformed ids ("island:0") instead of
   the raw values.
+
+`serving_default` runs the network with its weights frozen into the graph as constants
+(`frozen_network`): with the weights as variables, every call took each variable's handle
+as an input and read it, which on the taxi network (31 variables) was about as long as
+all of Transform's graph for one example (docs/benchmarks.md, "Scoring speed of the pushed
+model"). The variables are still saved, beside it, for warm starts (`network_variables`).
 """
 
 from __future__ import annotations
@@ -21,17 +27,40 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 import keras
 import tensorflow as tf
 import tensorflow_transform as tft
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from models.package import EXTRA_ASSETS_DIRECTORY
 from models.shapes import FeatureShapes
 from tasks.graph_parts import graph_part
 
-__all__ = ["EXTRA_ASSETS_DIRECTORY", "ServingModule", "export_serving_model"]
+__all__ = ["EXTRA_ASSETS_DIRECTORY", "ServingModule", "export_serving_model", "frozen_network"]
+
+
+def frozen_network(model: keras.Model) -> Callable[[dict[str, tf.Tensor]], tf.Tensor]:
+    """The network in inference mode as a function of its named inputs, its weights
+    constants of the graph instead of variables: what a model server then runs per call
+    is the arithmetic alone, with no variable handles to pass in and read (TensorFlow's
+    own freezing, `convert_variables_to_constants_v2`, the tool behind TF1's frozen
+    graphs). The answers are the network's to the last bit: the same kernels run on the
+    same values."""
+    specs = {name: tf.TensorSpec(tensor.shape, tensor.dtype, name=name)
+             for name, tensor in model.input.items()}
+    traced = tf.function(lambda features: model(features, training=False),
+                         autograph=False).get_concrete_function(specs)
+    frozen = convert_variables_to_constants_v2(traced)
+
+    def network(features: dict[str, tf.Tensor]) -> tf.Tensor:
+        # The frozen function takes its inputs flat, in the order tf.nest gives the dict.
+        outputs = frozen(*tf.nest.flatten({name: features[name] for name in specs}))
+        return tf.nest.pack_sequence_as(traced.structured_outputs, tf.nest.flatten(outputs))
+
+    return network
 
 
 class ServingModule(tf.Module):
@@ -53,7 +82,7 @@ class ServingModule(tf.Module):
         self.transform_layer = transform_output.transform_features_layer()
         self._raw_spec = transform_output.raw_feature_spec()
         self._serving_spec = {k: v for k, v in self._raw_spec.items() if k != label_name}
-        self._input_names = list(model.input)
+        self._network = frozen_network(model)
         self._label_name = label_name
         self._outputs = graph_part(shapes.task).serving_outputs
         self._class_names = tf.constant(list(shapes.class_names), tf.string)
@@ -64,9 +93,7 @@ class ServingModule(tf.Module):
                  autograph=False)
     def serve(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
         raw = tf.io.parse_example(examples, self._serving_spec)
-        transformed = self.transform_layer(raw)
-        inputs = {name: transformed[name] for name in self._input_names}
-        return self._outputs(self.model(inputs, training=False), self._class_names)
+        return self._outputs(self._network(self.transform_layer(raw)), self._class_names)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
                  autograph=False)

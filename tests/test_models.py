@@ -166,6 +166,16 @@ def test_architecture_trains_exports_and_serves(architecture: str, transform_out
     features.pop(config.label_name)
     expected = model(dict(features), training=False)
     np.testing.assert_allclose(probabilities, np.asarray(expected), rtol=1e-4, atol=1e-5)
+    # The network's weights are constants of the serving graph: no variable is passed in
+    # or read per call (models/export.py: frozen_network).
+    serving_graph = loaded.signatures["serving_default"].graph.as_graph_def()
+    serving_ops = {node.op for node in serving_graph.node} | {
+        node.op for function in serving_graph.library.function for node in function.node_def}
+    assert "MatMul" in serving_ops or "BatchMatMulV2" in serving_ops
+    assert not {"ReadVariableOp", "VarHandleOp", "ResourceGather"} & serving_ops
+    # ... and still saved as variables, which a warm start reads.
+    assert [variable.numpy().tolist() for variable in loaded.network_variables] == [
+        np.asarray(variable.value).tolist() for variable in model.variables]
 
     transformed_by_signature = loaded.signatures["transform_features"](
         examples=tf.constant(serialized))
