@@ -9,8 +9,9 @@ its own process, so imports and start-up count. Printed, never asserted:
 - eval AUC of each pushed model on its own pipeline's eval split (computed here the same
   way for both: the reference's Evaluator reports no AUC), the accuracy its Evaluator
   reports, and the accuracy of always answering "not a big tipper";
-- the pushed model's scoring speed: serialized tf.Examples per second at batch 4,096 and
-  the median latency of one example.
+- the pushed model's scoring speed (benchmarks/serving_speed.py): serialized tf.Examples
+  per second at batch 4,096 and the median latency of one example, beside the floors
+  measured in the same process (calling any loaded signature, parsing alone).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -163,39 +163,6 @@ def eval_split_auc(metadata_path: Path, model_path: Path, output_key: str) -> fl
                  / (positives * negatives))
 
 
-def scoring_speed(model_path: Path, config_flags: list[str]) -> tuple[float, float]:
-    """(examples per second at batch 4,096, median milliseconds for one example)."""
-    import tensorflow as tf
-
-    from pipeline.components.example_gen import RowConverter, read_examples
-    from pipeline.settings import IngestionSettings
-    from pipeline.settings.loading import load_config
-
-    config = load_config(config_flags, environ={})
-    examples = []
-    for example in read_examples(config.resolved_data_path(),
-                                 RowConverter(IngestionSettings.from_config(config))):
-        del example.features.feature[config.label_name]
-        examples.append(example.SerializeToString())
-    batch = tf.constant((examples * (4096 // len(examples) + 1))[:4096])
-    serve = tf.saved_model.load(str(model_path)).signatures["serving_default"]
-    for _ in range(5):
-        serve(examples=batch)
-    rounds, started = 30, time.perf_counter()
-    for _ in range(rounds):
-        serve(examples=batch)
-    throughput = rounds * 4096 / (time.perf_counter() - started)
-    single = tf.constant(examples[:1])
-    for _ in range(50):
-        serve(examples=single)
-    latencies = []
-    for _ in range(1000):
-        started = time.perf_counter()
-        serve(examples=single)
-        latencies.append(time.perf_counter() - started)
-    return throughput, statistics.median(latencies) * 1000
-
-
 def run_ours(work: Path, variant: str) -> dict:
     output_root = work / "ours"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -214,7 +181,10 @@ def run_ours(work: Path, variant: str) -> dict:
         output_key = task_named(load_config([], environ={}).task).prediction_key
         result["auc"] = eval_split_auc(output_root / "metadata.sqlite", versions[-1],
                                        output_key)
-        result["scoring"] = scoring_speed(versions[-1], [f"--variant={variant}"])
+        import serving_speed
+
+        examples = serving_speed.serialized_examples([f"--variant={variant}"])
+        (result["scoring"],) = serving_speed.measure(versions[-1], examples, rounds=1)
     return result
 
 
@@ -274,9 +244,9 @@ def main() -> int:
     if mean_label is not None:
         print(f"\nAlways answering 'not a big tipper' would score accuracy {1 - mean_label:.3f}.")
     if "scoring" in ours:
-        throughput, latency = ours["scoring"]
-        print(f"Pushed model: {throughput:,.0f} serialized examples/s at batch 4,096; "
-              f"one example in {latency:.3f} ms (median of 1,000).")
+        from serving_speed import summary_line
+
+        print(f"Pushed model (benchmarks/serving_speed.py): {summary_line(ours['scoring'])}")
     if len(results) == 2 and results[1]["code"] == 0:
         reference = results[1]
         print(f"Wall time: {ours['seconds'] / reference['seconds']:.2f} x the reference; "
