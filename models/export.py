@@ -19,18 +19,21 @@ offers three signatures:
 (`frozen_network`): with the weights as variables, every call took each variable's handle
 as an input and read it, which on the taxi network (31 variables) was about as long as
 all of Transform's graph for one example (docs/benchmarks.md, "Scoring speed of the pushed
-model"). The variables are still saved, beside it, for warm starts (`network_variables`).
+model"). The variables are still saved, beside it, for warm starts (`network_variables`);
+`assets.extra/serving.json` says which way the network was exported.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -39,7 +42,16 @@ from models.package import EXTRA_ASSETS_DIRECTORY
 from models.shapes import FeatureShapes
 from tasks.graph_parts import graph_part
 
-__all__ = ["EXTRA_ASSETS_DIRECTORY", "ServingModule", "export_serving_model", "frozen_network"]
+__all__ = ["EXTRA_ASSETS_DIRECTORY", "ServingModule", "export_serving_model", "frozen_network",
+           "serving_network"]
+
+logger = logging.getLogger(__name__)
+
+
+# A SavedModel's graph is one protocol buffer, which cannot exceed 2 GiB, so weights frozen
+# into it must leave room for the rest of the graph; a larger network serves from its
+# variables.
+FREEZE_LIMIT_BYTES = 2**30
 
 
 def frozen_network(model: keras.Model) -> Callable[[dict[str, tf.Tensor]], tf.Tensor]:
@@ -63,6 +75,21 @@ def frozen_network(model: keras.Model) -> Callable[[dict[str, tf.Tensor]], tf.Te
     return network
 
 
+def serving_network(model: keras.Model
+                    ) -> tuple[Callable[[dict[str, tf.Tensor]], tf.Tensor], dict[str, Any]]:
+    """The network as `serving_default` runs it, frozen unless its weights are over
+    `FREEZE_LIMIT_BYTES`, and how it was exported (written to assets.extra/serving.json)."""
+    weight_bytes = sum(int(np.prod(variable.shape)) * tf.as_dtype(variable.dtype).size
+                       for variable in model.variables)
+    if weight_bytes > FREEZE_LIMIT_BYTES:
+        why = (f"{weight_bytes:,} bytes of weights, over the {FREEZE_LIMIT_BYTES:,} that a "
+               "SavedModel's graph can hold beside the rest")
+        logger.info("Serving the network from its variables: %s", why)
+        return (lambda features: model(features, training=False),
+                {"weights": "variables", "weight_bytes": weight_bytes, "why": why})
+    return frozen_network(model), {"weights": "constants", "weight_bytes": weight_bytes}
+
+
 class ServingModule(tf.Module):
     """The network and Transform's graph, with the three signatures described above."""
 
@@ -82,7 +109,7 @@ class ServingModule(tf.Module):
         self.transform_layer = transform_output.transform_features_layer()
         self._raw_spec = transform_output.raw_feature_spec()
         self._serving_spec = {k: v for k, v in self._raw_spec.items() if k != label_name}
-        self._network = frozen_network(model)
+        self._network, self.export_details = serving_network(model)
         self._label_name = label_name
         self._outputs = graph_part(shapes.task).serving_outputs
         self._class_names = tf.constant(list(shapes.class_names), tf.string)
@@ -137,6 +164,6 @@ def export_serving_model(model: keras.Model, transform_output: tft.TFTransformOu
         )
     extra_directory = os.path.join(directory, EXTRA_ASSETS_DIRECTORY)
     tf.io.gfile.makedirs(extra_directory)
-    for name, content in (extra_assets or {}).items():
+    for name, content in {**(extra_assets or {}), "serving": module.export_details}.items():
         with tf.io.gfile.GFile(os.path.join(extra_directory, f"{name}.json"), "w") as handle:
             handle.write(json.dumps(content, indent=2, sort_keys=True))

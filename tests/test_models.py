@@ -176,6 +176,8 @@ def test_architecture_trains_exports_and_serves(architecture: str, transform_out
     # ... and still saved as variables, which a warm start reads.
     assert [variable.numpy().tolist() for variable in loaded.network_variables] == [
         np.asarray(variable.value).tolist() for variable in model.variables]
+    assert json.loads((export_directory / EXTRA_ASSETS_DIRECTORY / "serving.json").read_text()
+                      )["weights"] == "constants"
 
     transformed_by_signature = loaded.signatures["transform_features"](
         examples=tf.constant(serialized))
@@ -184,3 +186,38 @@ def test_architecture_trains_exports_and_serves(architecture: str, transform_out
     stored = json.loads((export_directory / EXTRA_ASSETS_DIRECTORY /
                          "pipeline_config.json").read_text())
     assert stored["architecture"] == architecture
+
+
+def test_a_network_over_the_freeze_limit_serves_from_its_variables(
+        transform_output_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network whose weights a SavedModel's graph could not hold as constants is exported
+    with its variables, answers the same, and says so in assets.extra/serving.json."""
+    import models.export
+
+    config = taxi_config(architecture="deep", hidden_units=(8,), embedding_dim=4)
+    settings = TrainingSettings.from_config(config)
+    transform_output = tft.TFTransformOutput(str(transform_output_dir))
+    shapes = feature_shapes(transform_output, settings)
+    model = build_model("deep", shapes, settings)
+    monkeypatch.setattr(models.export, "FREEZE_LIMIT_BYTES", 1000)
+    export_directory = tmp_path / "serving"
+    export_serving_model(model, transform_output, config.label_name, str(export_directory),
+                         shapes)
+    details = json.loads((export_directory / EXTRA_ASSETS_DIRECTORY / "serving.json").read_text())
+    assert details["weights"] == "variables" and details["weight_bytes"] > 1000
+    assert "1,000" in details["why"]
+    serving = tf.saved_model.load(str(export_directory)).signatures["serving_default"]
+    graph = serving.graph.as_graph_def()
+    assert "ReadVariableOp" in {node.op for function in graph.library.function
+                                for node in function.node_def}
+    rows = sample_rows(16)
+    unlabeled = []
+    for record in serialized_examples(config, rows):
+        example = tf.train.Example.FromString(record)
+        del example.features.feature[config.label_name]
+        unlabeled.append(example.SerializeToString())
+    features = transform_rows(transform_output_dir, config, rows)
+    features.pop(config.label_name)
+    np.testing.assert_allclose(serving(examples=tf.constant(unlabeled))["probability"].numpy(),
+                               np.asarray(model(dict(features), training=False)),
+                               rtol=1e-4, atol=1e-5)
