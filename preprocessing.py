@@ -9,7 +9,7 @@ from that graph's output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 # isort: off
@@ -26,14 +26,28 @@ from tasks.graph_parts import graph_part
 MISSING_CATEGORY = b"__missing__"
 
 
-def _dense(value: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
-    """A rank-1 dense tensor from a (batch, 0 or 1) sparse feature, `default` where absent."""
+def _dense(value: tf.Tensor | tf.SparseTensor, default: Any,
+           shape: tf.Tensor | None = None) -> tf.Tensor:
+    """A rank-1 dense tensor from a (batch, 0 or 1) sparse feature, `default` where absent;
+    `shape`, if given, is (batch, 1)."""
     if isinstance(value, tf.SparseTensor):
-        value = tf.sparse.to_dense(
-            tf.SparseTensor(value.indices, value.values, [value.dense_shape[0], 1]),
-            default_value=default,
-        )
+        if shape is None:
+            shape = tf.stack([value.dense_shape[0], tf.constant(1, tf.int64)])
+        value = tf.sparse.to_dense(tf.SparseTensor(value.indices, value.values, shape),
+                                   default_value=default)
     return tf.reshape(value, [-1])
+
+
+def feature_densifier(features: Mapping[str, Any]) -> Callable[[Any, Any], tf.Tensor]:
+    """`_dense` for the features, with the (batch, 1) shape built once for all of them (the
+    batch is the same for every one): built per feature, it was two of the four nodes each
+    feature cost the serving graph on every call. Never for the label: the shape comes from
+    one of `features`, and serving has no label, so anything computed from the label's
+    shape would be cut from the serving graph."""
+    sparse = [value for value in features.values() if isinstance(value, tf.SparseTensor)]
+    shape = (tf.stack([sparse[0].dense_shape[0], tf.constant(1, tf.int64)])
+             if sparse else None)
+    return lambda value, default: _dense(value, default, shape)
 
 
 # Nothing here branches on tensor values, and AutoGraph would otherwise spend seconds
@@ -59,13 +73,15 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     (`TransformSettings`).
     """
     settings = TransformSettings.from_dict(custom_config["settings"], "Transform")
+    densify = feature_densifier({name: value for name, value in inputs.items()
+                                 if name != settings.label_name})
     outputs: dict[str, tf.Tensor] = {}
     if settings.numeric_features:
         # All numeric features as the columns of one (batch, k) tensor, missing as NaN: one
         # mean and one variance analyzer for all of them (tf.Transform's count, mean and
         # variance ignore NaN, per column), where one pair per feature cost about a second
         # of graph building per feature on every run, whatever the data's size.
-        dense = tf.stack([_dense(inputs[name], float("nan"))
+        dense = tf.stack([densify(inputs[name], float("nan"))
                           for name in settings.numeric_features], axis=1)
         mean = tft.mean(dense, reduce_instance_dims=False)
         variance = tft.var(dense, reduce_instance_dims=False)
@@ -78,17 +94,17 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
                                        reduce_instance_dims=False)
             encoded = piecewise_linear(dense, scaled, tf.reshape(
                 boundaries, [len(settings.numeric_features), settings.numeric_bins - 1]))
-            for index, name in enumerate(settings.numeric_features):
-                outputs[name] = encoded[:, index, :]
+            columns = tf.unstack(encoded, num=len(settings.numeric_features), axis=1)
         else:
-            for index, name in enumerate(settings.numeric_features):
-                outputs[name] = scaled[:, index]
+            columns = tf.unstack(scaled, num=len(settings.numeric_features), axis=1)
+        # One node splits the columns where a slice per column cost one node each per call.
+        outputs.update(zip(settings.numeric_features, columns, strict=True))
     if settings.bucketized_features:
         # One quantile analyzer for all the bucketized columns (missing as NaN, which the
         # quantiles leave out, as the mean and variance do), where one per feature cost
         # Beam stages per feature on every run.
         bucket_count = settings.bucket_count
-        dense = tf.stack([_dense(inputs[name], float("nan"))
+        dense = tf.stack([densify(inputs[name], float("nan"))
                           for name in settings.bucketized_features], axis=1)
         boundaries = tf.reshape(
             tft.quantiles(dense, num_buckets=bucket_count, epsilon=0.01 / bucket_count,
@@ -96,19 +112,22 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
             [len(settings.bucketized_features), bucket_count - 1])
         missing = tf.math.is_nan(dense)
         present = tf.where(missing, tf.zeros_like(dense), dense)
-        for index, name in enumerate(settings.bucketized_features):
-            buckets = tft.apply_buckets(present[:, index], boundaries[index:index + 1, :])
-            outputs[name] = tf.where(missing[:, index], tf.cast(bucket_count, tf.int64),
-                                     buckets)
+        count = len(settings.bucketized_features)
+        for index, (name, column, absent) in enumerate(zip(
+                settings.bucketized_features, tf.unstack(present, num=count, axis=1),
+                tf.unstack(missing, num=count, axis=1), strict=True)):
+            buckets = tft.apply_buckets(column, boundaries[index:index + 1, :])
+            outputs[name] = tf.where(absent, tf.cast(bucket_count, tf.int64), buckets)
     # Missing gets a token of its own (tf.Transform leaves "" out of vocabularies, so it
     # would share the out-of-vocabulary id with values never seen in training). Every
     # vocabulary, categorical and text, comes from one analyzer (pipeline/analyzers.py):
     # approximate (Misra-Gries), exact whenever a feature has fewer distinct values than
     # its top_k, and one Beam combine for all of them where one per feature cost Beam
     # stages per feature on every run.
-    words = {name: _words(inputs[name], settings) for name in settings.text_features}
+    words = {name: _words(densify(inputs[name], b""), settings)
+             for name in settings.text_features}
     ids = apply_vocabularies(
-        {**{name: _dense(inputs[name], MISSING_CATEGORY)
+        {**{name: densify(inputs[name], MISSING_CATEGORY)
             for name in settings.categorical_features}, **words},
         top_k={**{name: settings.vocabulary_top_k for name in settings.categorical_features},
                **{name: settings.text_vocabulary_top_k for name in settings.text_features}},
@@ -147,10 +166,10 @@ def piecewise_linear(values: tf.Tensor, scaled: tf.Tensor, boundaries: tf.Tensor
                       tf.cast(missing, tf.float32)[:, :, tf.newaxis]], axis=2)
 
 
-def _words(value: tf.Tensor | tf.SparseTensor, settings: TransformSettings
-           ) -> tf.RaggedTensor:
-    """(batch, None) word tokens of a text feature, the first `text_max_length` of each."""
-    text = tf.strings.lower(_dense(value, b""))
+def _words(text: tf.Tensor, settings: TransformSettings) -> tf.RaggedTensor:
+    """(batch, None) word tokens of a text feature's (batch,) texts, the first
+    `text_max_length` of each."""
+    text = tf.strings.lower(text)
     words = tf.strings.split(tf.strings.strip(tf.strings.regex_replace(text, r"[^\w']+", " ")))
     return words[:, :settings.text_max_length]
 
