@@ -26,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+import serving_speed
+
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 from pipeline.settings import REPOSITORY_ROOT
 
@@ -181,8 +183,6 @@ def run_ours(work: Path, variant: str) -> dict:
         output_key = task_named(load_config([], environ={}).task).prediction_key
         result["auc"] = eval_split_auc(output_root / "metadata.sqlite", versions[-1],
                                        output_key)
-        import serving_speed
-
         examples = serving_speed.serialized_examples([f"--variant={variant}"])
         (result["scoring"],) = serving_speed.measure(versions[-1], examples, rounds=1)
     return result
@@ -244,9 +244,8 @@ def main() -> int:
     if mean_label is not None:
         print(f"\nAlways answering 'not a big tipper' would score accuracy {1 - mean_label:.3f}.")
     if "scoring" in ours:
-        from serving_speed import summary_line
-
-        print(f"Pushed model (benchmarks/serving_speed.py): {summary_line(ours['scoring'])}")
+        print("Pushed model (benchmarks/serving_speed.py): "
+              f"{serving_speed.summary_line(ours['scoring'])}")
     if len(results) == 2 and results[1]["code"] == 0:
         reference = results[1]
         print(f"Wall time: {ours['seconds'] / reference['seconds']:.2f} x the reference; "

@@ -12,7 +12,7 @@ label. Each round measures, in this one process and in turn:
   median of 1,000 one-example calls (issue 23's targets: 600,000/s and 0.3 ms);
 - the call floor: a saved signature with the same input that answers zeros, loaded and
   called the same way. Its one-example time is what calling any loaded signature from
-  Python costs on this machine today (0.11 ms on 2026-12-06, 0.15-0.23 ms on 2026-12-07);
+  Python costs on this machine today (0.11 ms on 2026-12-06, 0.18-0.35 ms on 2026-12-07);
 - parsing alone: a saved signature that only parses the same examples, every feature
   variable-length as ExampleGen's schema makes the raw features (a missing value is an
   empty list). Its batch rate is the most any model that reads tf.Examples can score.

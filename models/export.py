@@ -69,10 +69,15 @@ def frozen_network(model: keras.Model) -> Callable[[dict[str, tf.Tensor]], tf.Te
 
     def network(features: dict[str, tf.Tensor]) -> tf.Tensor:
         # The frozen function takes its inputs flat, in the order tf.nest gives the dict.
-        outputs = frozen(*tf.nest.flatten({name: features[name] for name in specs}))
+        outputs = frozen(*tf.nest.flatten(network_inputs(model, features)))
         return tf.nest.pack_sequence_as(traced.structured_outputs, tf.nest.flatten(outputs))
 
     return network
+
+
+def network_inputs(model: keras.Model, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """The transformed features the network reads, by its input names."""
+    return {name: features[name] for name in model.input}
 
 
 def serving_network(model: keras.Model
@@ -85,7 +90,7 @@ def serving_network(model: keras.Model
         why = (f"{weight_bytes:,} bytes of weights, over the {FREEZE_LIMIT_BYTES:,} that a "
                "SavedModel's graph can hold beside the rest")
         logger.info("Serving the network from its variables: %s", why)
-        return (lambda features: model(features, training=False),
+        return (lambda features: model(network_inputs(model, features), training=False),
                 {"weights": "variables", "weight_bytes": weight_bytes, "why": why})
     return frozen_network(model), {"weights": "constants", "weight_bytes": weight_bytes}
 

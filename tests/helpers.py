@@ -53,6 +53,16 @@ def serialized_examples(config: PipelineConfig, rows: list[dict]) -> list[bytes]
     return [converter.convert(row, f"row {i}").SerializeToString() for i, row in enumerate(rows)]
 
 
+def unlabeled_examples(config: PipelineConfig, rows: list[dict]) -> list[bytes]:
+    """`serialized_examples` without the label: what a serving caller sends."""
+    unlabeled = []
+    for record in serialized_examples(config, rows):
+        example = tf.train.Example.FromString(record)
+        del example.features.feature[config.label_name]
+        unlabeled.append(example.SerializeToString())
+    return unlabeled
+
+
 def fit_transform(config: PipelineConfig, rows: list[dict], output_dir: Path,
                   fitted: Callable[[dict, dict], dict] = preprocessing_fn) -> None:
     """Analyzes `rows` with tf.Transform on Beam and writes the transform_fn to `output_dir`:

@@ -19,7 +19,12 @@ from pipeline.settings import PipelineConfig, TrainingSettings
 from preprocessing import feature_shapes
 from tasks import task_named
 from tests.configs import taxi_config
-from tests.helpers import sample_rows, serialized_examples, transform_rows
+from tests.helpers import (
+    sample_rows,
+    serialized_examples,
+    transform_rows,
+    unlabeled_examples,
+)
 
 
 def test_registry_lists_at_least_two_architectures() -> None:
@@ -153,11 +158,7 @@ def test_architecture_trains_exports_and_serves(architecture: str, transform_out
     loaded = tf.saved_model.load(str(export_directory))
     serialized = serialized_examples(config, rows[:32])
     # Serving sees raw examples without the label; the signature must not need it.
-    unlabeled = []
-    for record in serialized:
-        example = tf.train.Example.FromString(record)
-        del example.features.feature[config.label_name]
-        unlabeled.append(example.SerializeToString())
+    unlabeled = unlabeled_examples(config, rows[:32])
     probabilities = loaded.signatures["serving_default"](
         examples=tf.constant(unlabeled))["probability"].numpy()
     assert probabilities.shape == (32, 1)
@@ -211,11 +212,7 @@ def test_a_network_over_the_freeze_limit_serves_from_its_variables(
     assert "ReadVariableOp" in {node.op for function in graph.library.function
                                 for node in function.node_def}
     rows = sample_rows(16)
-    unlabeled = []
-    for record in serialized_examples(config, rows):
-        example = tf.train.Example.FromString(record)
-        del example.features.feature[config.label_name]
-        unlabeled.append(example.SerializeToString())
+    unlabeled = unlabeled_examples(config, rows)
     features = transform_rows(transform_output_dir, config, rows)
     features.pop(config.label_name)
     np.testing.assert_allclose(serving(examples=tf.constant(unlabeled))["probability"].numpy(),
