@@ -19,11 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tfx.components import (
-    ExampleValidator,
-    SchemaGen,
-    StatisticsGen,
-)
+from tfx.components import ExampleValidator, SchemaGen
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.dsl.components.common.importer import Importer
@@ -52,6 +48,7 @@ from pipeline.components.example_gen import (
 from pipeline.components.model_health import ABComparison, ModelHealthCheck
 from pipeline.components.model_report import ModelReportGen
 from pipeline.components.retraining import RetrainingTrigger
+from pipeline.components.statistics_gen import StatisticsGen
 from pipeline.components.transform import Transform
 from pipeline.fingerprint import code_fingerprint
 from pipeline.kinds import (
@@ -103,8 +100,8 @@ FIT_SPLIT, STOP_SPLIT = TRAIN_SPLIT, VALIDATION_SPLIT
 # carries `code_of` its entry; the images must carry every module these import.
 CODE_ENTRIES: tuple[Any, ...] = (
     PREPROCESSING_FN, RUN_FN, TUNER_FN, record_file_example_gen, ImportCuratedSchema,
-    DataAnomalyGate, Transform, Evaluator, ModelReportGen, ServingSandbox, AtomicPusher,
-    BatchScorer, ModelHealthCheck, ABComparison, RetrainingTrigger)
+    StatisticsGen, DataAnomalyGate, Transform, Evaluator, ModelReportGen, ServingSandbox,
+    AtomicPusher, BatchScorer, ModelHealthCheck, ABComparison, RetrainingTrigger)
 
 
 def entry_module(entry: Any) -> str:
@@ -145,7 +142,8 @@ def _data_steps(config: PipelineConfig, target: Target) -> DataSteps:
     accepted statistics) and Transform."""
     example_gen = _training_example_gen(config, target).with_id(Node.EXAMPLE_GEN)
     statistics_gen = StatisticsGen(
-        examples=example_gen.outputs["examples"]).with_id(Node.STATISTICS_GEN)
+        examples=example_gen.outputs["examples"],
+        code=code_of(StatisticsGen)).with_id(Node.STATISTICS_GEN)
     if config.schema_path:
         schema_gen = ImportCuratedSchema(
             schema_text=Path(config.resolved_schema_path()).read_text(),
@@ -331,7 +329,8 @@ def _evaluation_steps(config: PipelineConfig, target: Target, kind: ContinuousEv
             one_split_config(EVAL_SPLIT), code_of(record_file_example_gen))
     example_gen = example_gen.with_id(Node.EVALUATION_EXAMPLE_GEN)
     statistics_gen = StatisticsGen(
-        examples=example_gen.outputs["examples"]).with_id(Node.FRESH_STATISTICS)
+        examples=example_gen.outputs["examples"],
+        code=code_of(StatisticsGen)).with_id(Node.FRESH_STATISTICS)
     references = _judged_model_references(kind, target)
     model = references["model"]
     evaluator = Evaluator(
