@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -140,10 +141,12 @@ def test_testdata_statistics_are_tfx_beam_statistics(both: dict) -> None:
     properties as TFX's executor sets them."""
     (ours_artifact, ours), (tfx_artifact, theirs) = both["testdata"]["ours"], \
         both["testdata"]["tfx"]
-    # Computed in this process, not by falling back to TFX's executor.
-    assert [message.split(" in ")[0] for message in both["said"][:2]] == [
+    # Computed in this process for both data sets, not by falling back to TFX's executor.
+    assert [message.split(" in ")[0] for message in both["said"]] == [
         "StatisticsGen: statistics of 1,500 train examples",
-        "StatisticsGen: statistics of 455 eval examples"], both["said"]
+        "StatisticsGen: statistics of 455 eval examples",
+        "StatisticsGen: statistics of 4,000 train examples",
+        "StatisticsGen: statistics of 500 eval examples"], both["said"]
     for split in SPLITS:
         assert ours[split].datasets[0].num_examples == theirs[split].datasets[0].num_examples
         assert ours[split].datasets[0].num_examples > 400
@@ -174,16 +177,20 @@ def test_missing_values_and_a_sketched_string_match_tfx(both: dict) -> None:
     assert top[0][0] == "c1" and top[0][1] > 1000
 
 
-def test_options_it_does_not_take_go_to_tfx_beam_executor(
+def test_a_step_it_did_not_build_goes_to_tfx_beam_executor(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Sampled splits: TFX's executor records each split's rate, where this path would
+    record 1.0 for every split."""
     config = validate(taxi_config())
     examples = _examples_artifact(tmp_path / "examples", {
         split: serialized_examples(config, sample_rows(40)) for split in SPLITS})
     context = BaseBeamExecutor.Context(beam_pipeline_args=[], tmp_dir=str(tmp_path / "tmp"))
     with caplog.at_level(logging.INFO):
-        _, statistics = _statistics(Executor(context), examples, tmp_path / "sampled",
-                                    sample_rate_by_split=json_utils.dumps({"train": 0.5}))
+        artifact, statistics = _statistics(
+            Executor(context), examples, tmp_path / "sampled",
+            sample_rate_by_split=json_utils.dumps({"train": 0.5}))
     assert "StatisticsGen: splits are sampled; computing with TFDV's Beam pipeline" \
         in caplog.text
-    assert "in this process" not in caplog.text
+    assert json.loads(artifact.get_json_value_custom_property(
+        tfx_executor.SAMPLE_RATE_BY_SPLIT_PROPERTY_NAME)) == {"train": 0.5, "eval": 1.0}
     assert statistics["eval"].datasets[0].num_examples == 40

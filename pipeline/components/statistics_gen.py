@@ -15,9 +15,9 @@ with a sketch (Misra-Gries with 1,024 counters, exact below 1,024 distinct value
 sketch of 16,384 for distinct counts), where its Beam pipeline counts them exactly unless
 told to sketch; so `StatisticsGen` tells both to sketch (`STATS_OPTIONS`), and a table
 gets the same statistics on the direct runner and on Dataflow, to the order of a
-floating-point sum (tests/test_statistics_gen.py). On any other runner, and for options
-this path does not take (sampling, slicing, sharded output, generators that are not
-combiners, such as lift), TFX's own executor runs unchanged and says so.
+floating-point sum (tests/test_statistics_gen.py). On any other runner, and for
+any step this component did not build (a schema input, other statistics options,
+sampling, sharded output), TFX's own executor runs unchanged and says so.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 import logging
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
+import pyarrow as pa
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.statistics import stats_impl
@@ -40,7 +42,7 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
-from tfx.utils import io_utils, json_utils, stats_utils
+from tfx.utils import json_utils, stats_utils
 from tfx_bsl.tfxio import dataset_options
 
 from pipeline.components.beam_runner import runner_of, runs_locally
@@ -75,6 +77,8 @@ class Executor(tfx_executor.Executor):
             return
         exclude = json_utils.loads(exec_properties.get(
             standard_component_specs.EXCLUDE_SPLITS_KEY, "null")) or []
+        if not isinstance(exclude, list):
+            raise ValueError(f"exclude_splits must be a list, not {exclude!r}")
         splits = [split for split in artifact_utils.decode_split_names(examples.split_names)
                   if split not in exclude]
         if not splits:
@@ -109,46 +113,40 @@ class Executor(tfx_executor.Executor):
     def _in_process_options(self, input_dict: dict[str, list[types.Artifact]],
                             exec_properties: dict[str, Any],
                             examples: types.Artifact) -> tfdv.StatsOptions:
-        """The step's StatsOptions (with the schema input's schema, as TFX's executor
-        sets it); NotComputedHere when TFX's executor must run."""
+        """`STATS_OPTIONS`, when the step is exactly what `StatisticsGen` below builds (no
+        schema input, those options, no sampling, one file of statistics per split) on
+        the direct runner over tf.Examples; NotComputedHere when TFX's executor must run.
+        Anything else goes to TFX's executor whole, rather than this path checking each
+        option TFDV has: an option it does not know of could change the statistics
+        silently (in memory, TFDV leaves out lift statistics without a word)."""
         if not runs_locally(self._beam_pipeline_args):
-            # The statistics are computed in this step's process (beam_runner.py).
             raise NotComputedHere(f"the Beam runner is {runner_of(self._beam_pipeline_args)}")
         if examples_utils.get_payload_format(examples) != \
                 example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE:
             raise NotComputedHere("the examples are not tf.Examples")
         if examples.has_custom_property(examples_utils.CUSTOM_SPLIT_PATTERN_PROPERTY_NAME):
             raise NotComputedHere("the examples name their splits by file pattern")
+        if input_dict.get(standard_component_specs.SCHEMA_KEY):
+            raise NotComputedHere("a schema is an input")
         if exec_properties.get(standard_component_specs.SHARDED_STATS_OUTPUT_KEY):
             raise NotComputedHere("sharded output is asked for")
         if json_utils.loads(exec_properties.get(
                 standard_component_specs.SAMPLE_RATE_BY_SPLIT_KEY, "null")):
             raise NotComputedHere("splits are sampled")
         options_json = exec_properties.get(standard_component_specs.STATS_OPTIONS_JSON_KEY)
-        options = (tfdv.StatsOptions.from_json(options_json) if options_json
-                   else tfdv.StatsOptions())
-        if input_dict.get(standard_component_specs.SCHEMA_KEY):
-            options.schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(
-                artifact_utils.get_single_uri(input_dict[standard_component_specs.SCHEMA_KEY])))
-        if not options.use_sketch_based_topk_uniques:
-            raise NotComputedHere("top values are counted exactly, which only Beam does")
-        if options.sample_rate or options.slicing_config or \
-                options.experimental_slice_functions or options.experimental_slice_sqls or \
-                options.feature_allowlist or options.experimental_filter_read_paths:
-            raise NotComputedHere("the options sample, slice or filter the examples")
-        try:
-            stats_impl.get_generators(options, in_memory=True)
-        except TypeError as error:  # a generator that is not a combiner (lift)
-            raise NotComputedHere(str(error)) from error
-        return options
+        if options_json != STATS_OPTIONS.to_json():
+            raise NotComputedHere("the statistics options are not StatisticsGen's own")
+        return tfdv.StatsOptions.from_json(options_json)
 
 
-def split_statistics(record_batches: Any, options: tfdv.StatsOptions
+def split_statistics(record_batches: Iterable[pa.RecordBatch], options: tfdv.StatsOptions
                      ) -> tfdv.types.DatasetFeatureStatisticsList:
     """TFDV's statistics of a split's record batches: each batch added into the
-    accumulators of TFDV's in-memory generators, then extracted as
-    `tfdv.generate_statistics_in_memory` does."""
+    accumulators of TFDV's in-memory generators (set up first, as TFDV's Beam combiner
+    sets them up), then extracted as `tfdv.generate_statistics_in_memory` does."""
     generators = stats_impl.get_generators(options, in_memory=True)
+    for generator in generators:
+        generator.setup()
     accumulators = [generator.create_accumulator() for generator in generators]
     for record_batch in record_batches:
         accumulators = [generator.add_input(accumulator, record_batch)
