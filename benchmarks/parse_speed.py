@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from serving_speed import _parse_spec, serialized_examples, signature_speed
+from serving_speed import serialized_examples, signature_speed, variable_length_spec
 
 import pipeline.keras_choice  # noqa: F401 - before anything imports TensorFlow
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     examples = serialized_examples(config_flags)
     stripped = without_empty_lists(examples)
-    varlen = _parse_spec(examples)
+    varlen = variable_length_spec(examples)
     default = {tf.float32: float("nan"), tf.int64: 0, tf.string: b""}
     specs = {
         "varlen": varlen,

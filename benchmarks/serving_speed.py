@@ -54,7 +54,7 @@ def serialized_examples(config_flags: list[str]) -> list[bytes]:
     return examples
 
 
-def _parse_spec(examples: list[bytes]) -> dict:
+def variable_length_spec(examples: list[bytes]) -> dict:
     """Every feature the examples carry, variable-length, of the kind it holds."""
     import tensorflow as tf
 
@@ -74,7 +74,7 @@ def save_floor_signatures(examples: list[bytes], directory: Path) -> dict[str, P
     that nothing is pruned)."""
     import tensorflow as tf
 
-    spec = _parse_spec(examples)
+    spec = variable_length_spec(examples)
     signature = [tf.TensorSpec([None], tf.string, name="examples")]
 
     class Floor(tf.Module):

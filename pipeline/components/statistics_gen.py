@@ -17,7 +17,7 @@ told to sketch; so `StatisticsGen` tells both to sketch (`STATS_OPTIONS`), and a
 gets the same statistics on the direct runner and on Dataflow, to the order of a
 floating-point sum (tests/test_statistics_gen.py). On any other runner, and for
 any step this component did not build (a schema input, other statistics options,
-sampling, sharded output), TFX's own executor runs unchanged and says so.
+excluded or sampled splits, sharded output), TFX's own executor runs unchanged and says so.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import pyarrow as pa
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.statistics import stats_impl
+from tensorflow_data_validation.statistics.generators import stats_generator
 from tfx import types
 from tfx.components.statistics_gen import executor as tfx_executor
 from tfx.components.util import examples_utils, tfxio_utils
@@ -70,17 +71,12 @@ class Executor(tfx_executor.Executor):
         examples = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.EXAMPLES_KEY])
         try:
-            options = self._in_process_options(input_dict, exec_properties, examples)
+            self._check_in_process(input_dict, exec_properties, examples)
         except NotComputedHere as reason:
             logger.warning("StatisticsGen: %s; computing with TFDV's Beam pipeline", reason)
             super().Do(input_dict, output_dict, exec_properties)
             return
-        exclude = json_utils.loads(exec_properties.get(
-            standard_component_specs.EXCLUDE_SPLITS_KEY, "null")) or []
-        if not isinstance(exclude, list):
-            raise ValueError(f"exclude_splits must be a list, not {exclude!r}")
-        splits = [split for split in artifact_utils.decode_split_names(examples.split_names)
-                  if split not in exclude]
+        splits = artifact_utils.decode_split_names(examples.split_names)
         if not splits:
             raise ValueError(f"No splits for examples artifact: {examples}")
         statistics = artifact_utils.get_single_instance(
@@ -94,12 +90,17 @@ class Executor(tfx_executor.Executor):
         statistics.set_json_value_custom_property(
             tfx_executor.SAMPLE_RATE_BY_SPLIT_PROPERTY_NAME,
             json_utils.dumps(dict.fromkeys(splits, 1.0)))
+        # Built and set up once (as TFDV's Beam combiner sets them up); each split starts
+        # from fresh accumulators.
+        generators = stats_impl.get_generators(STATS_OPTIONS, in_memory=True)
+        for generator in generators:
+            generator.setup()
         for split in splits:
             started = time.monotonic()
             tfxio = tfxio_utils.get_split_tfxio(examples=[examples], split=split,
                                                 telemetry_descriptors=["StatisticsGen"])
             result = split_statistics(tfxio.RecordBatches(dataset_options.RecordBatchesOptions(
-                batch_size=BATCH_ROWS, shuffle=False, num_epochs=1)), options)
+                batch_size=BATCH_ROWS, shuffle=False, num_epochs=1)), generators)
             output_uri = artifact_utils.get_split_uri(
                 output_dict[standard_component_specs.STATISTICS_KEY], split)
             tf.io.gfile.makedirs(output_uri)
@@ -110,12 +111,11 @@ class Executor(tfx_executor.Executor):
                         "process", f"{result.datasets[0].num_examples:,}", split,
                         time.monotonic() - started)
 
-    def _in_process_options(self, input_dict: dict[str, list[types.Artifact]],
-                            exec_properties: dict[str, Any],
-                            examples: types.Artifact) -> tfdv.StatsOptions:
-        """`STATS_OPTIONS`, when the step is exactly what `StatisticsGen` below builds (no
-        schema input, those options, no sampling, one file of statistics per split) on
-        the direct runner over tf.Examples; NotComputedHere when TFX's executor must run.
+    def _check_in_process(self, input_dict: dict[str, list[types.Artifact]],
+                          exec_properties: dict[str, Any], examples: types.Artifact) -> None:
+        """NotComputedHere unless the step is exactly what `StatisticsGen` below builds
+        (every split, no schema input, `STATS_OPTIONS`, no sampling, one file of statistics
+        per split) on the direct runner over tf.Examples.
         Anything else goes to TFX's executor whole, rather than this path checking each
         option TFDV has: an option it does not know of could change the statistics
         silently (in memory, TFDV leaves out lift statistics without a word)."""
@@ -128,25 +128,25 @@ class Executor(tfx_executor.Executor):
             raise NotComputedHere("the examples name their splits by file pattern")
         if input_dict.get(standard_component_specs.SCHEMA_KEY):
             raise NotComputedHere("a schema is an input")
+        if json_utils.loads(exec_properties.get(
+                standard_component_specs.EXCLUDE_SPLITS_KEY, "null")):
+            raise NotComputedHere("splits are excluded")
         if exec_properties.get(standard_component_specs.SHARDED_STATS_OUTPUT_KEY):
             raise NotComputedHere("sharded output is asked for")
         if json_utils.loads(exec_properties.get(
                 standard_component_specs.SAMPLE_RATE_BY_SPLIT_KEY, "null")):
             raise NotComputedHere("splits are sampled")
-        options_json = exec_properties.get(standard_component_specs.STATS_OPTIONS_JSON_KEY)
-        if options_json != STATS_OPTIONS.to_json():
+        if exec_properties.get(standard_component_specs.STATS_OPTIONS_JSON_KEY) != \
+                STATS_OPTIONS.to_json():
             raise NotComputedHere("the statistics options are not StatisticsGen's own")
-        return tfdv.StatsOptions.from_json(options_json)
 
 
-def split_statistics(record_batches: Iterable[pa.RecordBatch], options: tfdv.StatsOptions
+def split_statistics(record_batches: Iterable[pa.RecordBatch],
+                     generators: list[stats_generator.CombinerStatsGenerator]
                      ) -> tfdv.types.DatasetFeatureStatisticsList:
-    """TFDV's statistics of a split's record batches: each batch added into the
-    accumulators of TFDV's in-memory generators (set up first, as TFDV's Beam combiner
-    sets them up), then extracted as `tfdv.generate_statistics_in_memory` does."""
-    generators = stats_impl.get_generators(options, in_memory=True)
-    for generator in generators:
-        generator.setup()
+    """TFDV's statistics of a split's record batches: each batch added into fresh
+    accumulators of TFDV's in-memory `generators`, then extracted as
+    `tfdv.generate_statistics_in_memory` does."""
     accumulators = [generator.create_accumulator() for generator in generators]
     for record_batch in record_batches:
         accumulators = [generator.add_input(accumulator, record_batch)
