@@ -156,7 +156,8 @@ def test_direct_runner_arguments_when_dataflow_is_off(tmp_path: Path) -> None:
     arguments = vertex.beam_pipeline_args(config, vertex.CloudLayout.for_config(config))
     assert "--runner=DataflowRunner" not in arguments
     assert {"--direct_running_mode=multi_processing", "--direct_num_workers=4",
-            "--temp_location=gs://tipper-bucket/tfx/tmp"} <= set(arguments)
+            "--temp_location=gs://tipper-bucket/tfx/tmp",
+            f"--sdk_container_image={vertex.image_uris(config)['cpu']}"} <= set(arguments)
 
 
 def test_every_step_runs_in_the_image_scripts_build_images_builds(

@@ -147,6 +147,19 @@ def test_every_artifact_is_on_gs_and_the_first_run_blesses_and_pushes(runs: dict
         assert any(name.startswith(f"{root}/{task}/") for name in runs["objects"]), task
 
 
+def test_no_beam_step_packages_tfx_for_workers(runs: dict) -> None:
+    """The Beam steps run where their dependencies are (the image Dataflow's workers run
+    too), and their arguments say so: TFX builds no sdist of itself for remote workers
+    (its dependency_utils logs which way it went in every Beam step)."""
+    texts = {log: log.read_text() for log in runs["directory"].glob("*/run-*/*/task*.log")}
+    beam_steps = {log.parent.name: text for log, text in texts.items()
+                  if "dependency_utils.py" in text}
+    assert {"ExampleGen", "StatisticsGen", "Transform", "Evaluator"} <= set(beam_steps)
+    for name, text in beam_steps.items():
+        assert "Nonempty beam arg sdk_container_image already includes dependency" in text, name
+        assert "Attempting to infer TFX Python dependency" not in text, name
+
+
 def test_the_sandbox_works_on_gs(runs: dict) -> None:
     """Its eval examples are found (an empty glob would check nothing), the model copy and
     its warmup file and the marker are written, and the server's log is copied back."""
