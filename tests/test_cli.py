@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from pipeline.settings import FIELDS, REPOSITORY_ROOT
 
@@ -20,11 +23,27 @@ def _run(*command: str, timeout: int = 120) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def _listed_tasks() -> list[str]:
+def _in_parallel(commands: list[tuple[str, ...]]) -> list[subprocess.CompletedProcess]:
+    """`_run` of each command, several at a time (each is a Python process that mostly
+    imports), in the order given."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(lambda command: _run(*command), commands))
+
+
+@pytest.fixture(scope="module")
+def listed() -> list[str]:
     """The tasks `python -m pipeline --help` prints, read from its output."""
     result = _cli("--help")
     assert result.returncode == 0, result.stderr
     return [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+
+
+@pytest.fixture(scope="module")
+def helps(listed: list[str]) -> dict[str, subprocess.CompletedProcess]:
+    """`python -m pipeline TASK --help` of every listed task, asked once for the module's
+    tests that compare them."""
+    return dict(zip(listed, _in_parallel([(sys.executable, "-m", "pipeline", task, "--help")
+                                          for task in listed]), strict=True))
 
 
 def _runner_files() -> list[Path]:
@@ -33,16 +52,15 @@ def _runner_files() -> list[Path]:
                   if 'if __name__ == "__main__"' in path.read_text())
 
 
-def test_help_lists_every_task_with_a_line_each() -> None:
-    listed = _listed_tasks()
+def test_help_lists_every_task_with_a_line_each(listed: list[str]) -> None:
     assert len(listed) == len(set(listed))
     assert {"run", "predict", "train-all", "lineage", "vertex-compile", "vertex-submit",
             "vertex-schedule", "benchmark", "test", "build-images", "settings"} <= set(listed)
 
 
-def test_every_listed_task_answers_its_own_help() -> None:
-    for task in _listed_tasks():
-        result = _cli(task, "--help")
+def test_every_listed_task_answers_its_own_help(
+        helps: dict[str, subprocess.CompletedProcess]) -> None:
+    for task, result in helps.items():
         if task == "test" and result.returncode != 0:
             # scripts/test lints before pytest reads --help: a tree that does not lint
             # stops it there, with ruff's findings (the tree may be mid-edit, so ruff is
@@ -57,33 +75,36 @@ def test_every_listed_task_answers_its_own_help() -> None:
             assert "usage: " in result.stdout and "pytest" in result.stdout
 
 
-def test_every_runner_file_reaches_a_listed_task() -> None:
-    listed = _listed_tasks()
-    helps = {task: _cli(task, "--help").stdout for task in listed}
+def test_every_runner_file_reaches_a_listed_task(
+        listed: list[str], helps: dict[str, subprocess.CompletedProcess]) -> None:
     runners = {path.name for path in _runner_files()}
     assert {"local_runner.py", "vertex_runner.py", "batch_predict.py", "train_all.py",
             "lineage.py"} <= runners
+    # vertex_runner.py COMMAND is the vertex-COMMAND task, for every vertex task listed.
+    vertex_tasks = [task for task in listed if task.startswith("vertex-")]
+    assert len(vertex_tasks) >= 8
+    others = sorted(runners - {"vertex_runner.py"})
+    answers = _in_parallel(
+        [(sys.executable, runner, "--help") for runner in others]
+        + [(sys.executable, "vertex_runner.py", task.removeprefix("vertex-"), "--help")
+           for task in vertex_tasks])
     reached = {}
-    for runner in sorted(runners - {"vertex_runner.py"}):
-        result = _run(sys.executable, runner, "--help")
+    for runner, result in zip(others, answers, strict=False):
         assert result.returncode == 0, (runner, result.stderr)
-        reached[runner] = [task for task, text in helps.items() if text == result.stdout]
+        reached[runner] = [task for task, text in helps.items()
+                           if text.stdout == result.stdout]
         assert len(reached[runner]) == 1, (runner, result.stdout)
     assert reached["local_runner.py"] == ["run"]
     assert reached["batch_predict.py"] == ["predict"]
     assert reached["train_all.py"] == ["train-all"]
     assert reached["lineage.py"] == ["lineage"]
-    # vertex_runner.py COMMAND is the vertex-COMMAND task, for every vertex task listed.
-    vertex_tasks = [task for task in listed if task.startswith("vertex-")]
-    assert len(vertex_tasks) >= 8
-    for task in vertex_tasks:
-        command = task.removeprefix("vertex-")
-        result = _run(sys.executable, "vertex_runner.py", command, "--help")
-        assert (result.returncode, result.stdout) == (0, helps[task]), (command, result.stderr)
+    for task, result in zip(vertex_tasks, answers[len(others):], strict=True):
+        assert (result.returncode, result.stdout) == (0, helps[task].stdout), \
+            (task, result.stderr)
 
 
-def test_every_script_is_a_listed_task_or_reaches_one() -> None:
-    listed = _listed_tasks()
+def test_every_script_is_a_listed_task_or_reaches_one(
+        listed: list[str], helps: dict[str, subprocess.CompletedProcess]) -> None:
     scripts = sorted(path for path in (REPOSITORY_ROOT / "scripts").iterdir() if path.is_file())
     # A script the other scripts call (bootstrap.sh) is their set-up, not a task.
     set_up = {script.name for script in scripts
@@ -104,8 +125,7 @@ def test_every_script_is_a_listed_task_or_reaches_one() -> None:
         else:
             result = _run("bash", str(script), "--help")
             assert result.returncode == 0, (script.name, result.stderr)
-            assert any(_cli(task, "--help").stdout == result.stdout for task in listed), \
-                script.name
+            assert any(answer.stdout == result.stdout for answer in helps.values()), script.name
 
 
 def _without_set_up(stderr: str) -> str:
