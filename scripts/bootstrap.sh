@@ -48,6 +48,31 @@ up_to_date() {  # $1: a venv, $2: the stamp it should carry
     && [ -x "$1/bin/python" ]
 }
 
+# Graphviz renders `lineage.py graph` as SVG or PNG; MariaDB serves the tests of a team's
+# shared metadata store (metadata_connection=mysql://..., tests/mariadb.py starts a server
+# of its own on loopback). Both are Debian's packages (root needed), installed by one apt
+# run in the background while the venvs install: about 25 s on a new machine, hidden.
+# Not fatal: only the picture export and the shared-store tests need them, and those tests
+# then say what is missing.
+MISSING_PACKAGES=()
+command -v dot >/dev/null 2>&1 || MISSING_PACKAGES+=(graphviz)
+command -v mariadbd >/dev/null 2>&1 || MISSING_PACKAGES+=(mariadb-server)
+APT_JOB=""
+if [ "${#MISSING_PACKAGES[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing ${MISSING_PACKAGES[*]}" >&2
+    { { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${MISSING_PACKAGES[@]}" >/dev/null; } \
+      || echo "bootstrap: could not install ${MISSING_PACKAGES[*]}: lineage.py graph needs" \
+        "Graphviz for SVG/PNG, the shared-store tests need MariaDB." >&2; } &
+    APT_JOB=$!
+  else
+    echo "bootstrap: ${MISSING_PACKAGES[*]} missing; install them (apt-get install" \
+      "${MISSING_PACKAGES[*]}): lineage.py graph --format=svg|png needs Graphviz, the" \
+      "shared-store tests need MariaDB." >&2
+  fi
+fi
+
 WANTED="$(hash_of "$ROOT/requirements.lock" "$ROOT/pyproject.toml" "${BASH_SOURCE[0]}")"
 if ! up_to_date "$VENV" "$WANTED"; then
   PYTHON="$(find_python 3.10)"
@@ -78,30 +103,5 @@ if ! up_to_date "$EMULATOR_VENV" "$WANTED"; then
   echo "bootstrap: .venv-bqemulator ready" >&2
 fi
 
-# Graphviz renders `lineage.py graph` as SVG or PNG (Debian's package; needs root).
-if ! command -v dot >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: installing Graphviz" >&2
-    # Not fatal: only the picture export needs it, and its tests then say what is missing.
-    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends graphviz >/dev/null; } \
-      || echo "bootstrap: could not install Graphviz; lineage.py graph needs it for SVG/PNG." >&2
-  else
-    echo "bootstrap: Graphviz's dot is missing; install it (apt-get install graphviz) for" \
-      "lineage.py graph --format=svg|png." >&2
-  fi
-fi
-
-# MariaDB: the tests of a team's shared metadata store (metadata_connection=mysql://...)
-# start a server of their own on loopback (tests/mariadb.py; Debian's package, needs root).
-if ! command -v mariadbd >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: installing MariaDB" >&2
-    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null; } \
-      || echo "bootstrap: could not install MariaDB; the shared-store tests need it." >&2
-  else
-    echo "bootstrap: MariaDB is missing; install it (apt-get install mariadb-server) for" \
-      "the shared metadata store's tests." >&2
-  fi
-fi
+# The apt job never fails the bootstrap (its failure is reported above).
+[ -z "$APT_JOB" ] || wait "$APT_JOB"
