@@ -172,8 +172,41 @@ def endless_epochs(dataset: tf.data.Dataset, rows: int, global_batch_size: int
     to keep one distributed iterator over it for every epoch. Without steps Keras 3.6
     makes a new one for each epoch's training and each epoch's validation: after
     `built_once`, 0.38 s of each 0.6-1.6 s epoch of a chief and a worker on loopback
-    (py-spy, wall time; 4 steps an epoch). Build the model first (`build_from_batch`)."""
+    (py-spy, wall time; 4 steps an epoch). Build the model first (`build_from_batch`).
+    Such a long-lived iterator is deleted at once at fit's end (see
+    `per_device_datasets_without_autotune`)."""
+    per_device_datasets_without_autotune()
     return dataset.repeat(), max(1, -(-rows // global_batch_size))
+
+
+def per_device_datasets_without_autotune() -> None:
+    """Turns tf.data's autotuning off in the per-device datasets that a distributed
+    iterator feeds each replica from (TensorFlow's MultiDeviceIterator makes them: a
+    generator and a prefetch of one batch, nothing to tune). The dataset they read from
+    keeps its own options.
+
+    Why: each per-device iterator otherwise runs an autotune thread that sleeps for a
+    period doubling up to 60 s, and deleting the iterator could wait that sleep out. An
+    iterator of `endless_epochs` lives through the whole training, so the two-replica
+    Trainer of a Vertex dry run idled 8-29 s after its last epoch (gdb: the main thread in
+    `~MultiDeviceIterator`, the autotune loop asleep). Deleting an iterator like the
+    feeder's through MirroredStrategy after 12 s of iteration took 8.6-8.7 s in 2 of 6
+    runs before, 0.14-0.21 s in 10 of 10 with this (docs/benchmarks.md). TensorFlow makes
+    these datasets in a private function, wrapped here once; a TensorFlow without it is
+    left as it is."""
+    from tensorflow.python.data.ops import multi_device_iterator_ops
+
+    create = getattr(multi_device_iterator_ops, "_create_device_dataset", None)
+    if create is None or getattr(create, "without_autotune", False):
+        return
+
+    def create_without_autotune(*arguments: object, **keywords: object) -> tf.data.Dataset:
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return create(*arguments, **keywords).with_options(options)
+
+    create_without_autotune.without_autotune = True
+    multi_device_iterator_ops._create_device_dataset = create_without_autotune
 
 
 def build_from_batch(model: keras.Model, dataset: tf.data.Dataset) -> None:

@@ -256,3 +256,23 @@ def test_run_fn_trains_on_a_chief_and_a_worker(trainer_inputs: dict[str, str],
         np.testing.assert_allclose(values, two_device_history[metric], rtol=1e-4,
                                    err_msg=metric)
     np.testing.assert_allclose(score(chief_dir), score(two_device_run), rtol=1e-4, atol=1e-6)
+
+
+def test_an_endless_iterators_device_datasets_do_not_autotune() -> None:
+    """What a distributed iterator feeds each replica from is a per-device dataset of
+    TensorFlow's MultiDeviceIterator; with `endless_epochs` it runs with autotuning off
+    (whose thread's sleep deleting the iterator could wait out, up to a minute), and the
+    batches are still the dataset's, in order."""
+    from tensorflow.python.data.ops.multi_device_iterator_ops import OwnedMultiDeviceIterator
+
+    from models.distribution import endless_epochs
+
+    dataset, steps = endless_epochs(tf.data.Dataset.range(10).batch(4), rows=10,
+                                    global_batch_size=4)
+    assert steps == 3
+    iterator = OwnedMultiDeviceIterator(dataset, ["/cpu:0"])
+    assert [next(iterator)[0].numpy().tolist() for _ in range(4)] == [
+        [0, 1, 2, 3], [4, 5, 6, 7], [8, 9], [0, 1, 2, 3]]
+    [device_iterator] = iterator._device_iterators
+    assert device_iterator._dataset.options().autotune.enabled is False
+    assert dataset.options().autotune.enabled is None  # the source keeps its own
