@@ -47,6 +47,12 @@ def warm_up(modules: Sequence[str]) -> None:
         multiprocessing.forkserver.ensure_running()
 
 
+def warm_up_for(module: str, imports: Sequence[str] = ()) -> None:
+    """`warm_up` for what `WarmProcess(module, ..., imports=imports)` will fork: a caller
+    that knows it will start one can start the fork server's imports sooner."""
+    warm_up([*imports, module])
+
+
 def _run_module(module: str, arguments: list[str], environment: dict[str, str], cwd: str,
                 stdout_path: str, stderr_path: str) -> None:
     """In the forked child: what `cd CWD; env -i ENVIRONMENT python -m MODULE ARGUMENTS
@@ -86,7 +92,7 @@ class WarmProcess:
     def __init__(self, module: str, arguments: Sequence[str], environment: Mapping[str, str],
                  cwd: Path | str, stdout_path: Path | str,
                  stderr_path: Path | str | None = None, imports: Sequence[str] = ()) -> None:
-        warm_up([*imports, module])
+        warm_up_for(module, imports)
         paths = [str(stdout_path), str(stderr_path or stdout_path)]
         for path in dict.fromkeys(paths):
             Path(path).write_bytes(b"")

@@ -89,7 +89,7 @@ def test_every_runner_file_reaches_a_listed_task(
         + [(sys.executable, "vertex_runner.py", task.removeprefix("vertex-"), "--help")
            for task in vertex_tasks])
     reached = {}
-    for runner, result in zip(others, answers, strict=False):
+    for runner, result in zip(others, answers[:len(others)], strict=True):
         assert result.returncode == 0, (runner, result.stderr)
         reached[runner] = [task for task, text in helps.items()
                            if text.stdout == result.stdout]

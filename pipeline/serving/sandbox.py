@@ -51,7 +51,7 @@ from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import Examples, InfraBlessing, Model, ModelBlessing
 
 from pipeline.loopback import free_ports
-from pipeline.processes import WarmProcess, wait_for_line, warm_up
+from pipeline.processes import WarmProcess, wait_for_line, warm_up_for
 from pipeline.serving.figures import SandboxFigures
 from pipeline.serving.model_server import (
     LOAD_FAILURE,
@@ -109,14 +109,18 @@ def in_process_answers(model_directory: str, examples: list[bytes]) -> list[Any]
     return row_format({name: value.numpy() for name, value in outputs.items()})
 
 
+def _tf_serving_binary() -> str | None:
+    """TF Serving's model server when installed; `Server` runs ours otherwise."""
+    return shutil.which("tensorflow_model_server")
+
+
 def start_warming_the_server() -> None:
     """Starts the fork server that `Server` forks ours from (when TF Serving is not
     installed), without waiting for it: its imports (TensorFlow, several seconds in a
     process that has none running yet, as every Vertex AI step is) overlap the sandbox's
-    reading of examples and copying of the model instead of following them. The same
-    modules as `Server`'s WarmProcess asks for, so it is the one `Server` uses."""
-    if not shutil.which("tensorflow_model_server"):
-        warm_up([*SERVER_IMPORTS, SERVER_MODULE])
+    reading of examples and copying of the model instead of following them."""
+    if not _tf_serving_binary():
+        warm_up_for(SERVER_MODULE, SERVER_IMPORTS)
 
 
 @local_files
@@ -129,7 +133,7 @@ class Server:
     it runs."""
 
     def __init__(self, base_path: str, log_path: str) -> None:
-        binary = shutil.which("tensorflow_model_server")
+        binary = _tf_serving_binary()
         root = str(REPOSITORY_ROOT)
         environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
